@@ -1,0 +1,1491 @@
+//! Request canonicalisation: the host and path a request is routed on.
+//!
+//! A request is routed on exactly what is forwarded to the backend, so the
+//! host and path are first brought into one canonical form and anything
+//! ambiguous is rejected with a status the caller can send back.
+//!
+//! * Host: lower-cased, port and one trailing dot dropped; IP literals only
+//!   match rules without a host.
+//! * Path: fragment cut, query split off and kept unchanged, unreserved
+//!   percent-escapes decoded, `\` turned into `/`, dot segments removed and
+//!   runs of `/` merged. Encoded slashes, `%00`, raw control bytes and
+//!   non-ASCII are rejected.
+//!
+//! Everything runs in linear time, and an already canonical request is
+//! handled without allocating.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use http::{Request, StatusCode, Version};
+
+/// Longest host name DNS allows, and the capacity of [`CanonicalHost`].
+const MAX_DNS_NAME: usize = 253;
+/// Longest DNS label.
+const MAX_LABEL: usize = 63;
+
+/// HTTP status to answer with when a request is rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectStatus {
+    /// 400 Bad Request: the host or path is malformed or ambiguous.
+    BadRequest,
+    /// 414 URI Too Long: the path exceeds the configured length or segment limit.
+    UriTooLong,
+}
+
+impl RejectStatus {
+    /// The numeric status code, e.g. `400`.
+    pub fn as_u16(self) -> u16 {
+        self.status_code().as_u16()
+    }
+
+    /// The status as an [`http::StatusCode`].
+    pub fn status_code(self) -> StatusCode {
+        match self {
+            RejectStatus::BadRequest => StatusCode::BAD_REQUEST,
+            RejectStatus::UriTooLong => StatusCode::URI_TOO_LONG,
+        }
+    }
+
+    fn phrase(self) -> &'static str {
+        match self {
+            RejectStatus::BadRequest => "Bad Request",
+            RejectStatus::UriTooLong => "URI Too Long",
+        }
+    }
+}
+
+/// Why a request cannot be routed: the status to answer with and a short reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejection {
+    status: RejectStatus,
+    reason: &'static str,
+}
+
+impl Rejection {
+    /// The status to answer with.
+    pub fn status(&self) -> RejectStatus {
+        self.status
+    }
+
+    /// A short, fixed explanation, safe to show to the client.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.status.phrase(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+const fn bad(reason: &'static str) -> Rejection {
+    Rejection {
+        status: RejectStatus::BadRequest,
+        reason,
+    }
+}
+
+const fn too_long(reason: &'static str) -> Rejection {
+    Rejection {
+        status: RejectStatus::UriTooLong,
+        reason,
+    }
+}
+
+/// How request paths are treated before matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PathMode {
+    /// Match and forward the canonical form of the path (the default).
+    #[default]
+    Normalize,
+    /// Like `Normalize`, but reject (400) any path that is not already canonical.
+    Strict,
+    /// Match the path exactly as received, for setups that normalise upstream.
+    /// Control bytes, spaces, non-ASCII and the limits are still enforced.
+    Raw,
+}
+
+/// Path mode and size limits used when canonicalising requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonicalOptions {
+    /// How paths are treated. Default: [`PathMode::Normalize`].
+    pub mode: PathMode,
+    /// Longest accepted path in bytes, as received and without the query;
+    /// longer paths get 414. Default: 8192.
+    pub max_path_len: usize,
+    /// Most `/`-separated segments in the canonical path; more get 414. Default: 256.
+    pub max_segments: usize,
+    /// Longest accepted host in bytes, without port or trailing dot; longer
+    /// hosts get 400. Values above 253 (the DNS maximum) act as 253. Default: 253.
+    pub max_host_len: usize,
+}
+
+impl Default for CanonicalOptions {
+    fn default() -> Self {
+        CanonicalOptions {
+            mode: PathMode::Normalize,
+            max_path_len: 8192,
+            max_segments: 256,
+            max_host_len: MAX_DNS_NAME,
+        }
+    }
+}
+
+/// A canonical (lower-case, port-less) DNS host name of at most 253 bytes,
+/// stored inline without allocating.
+#[derive(Clone)]
+pub struct CanonicalHost {
+    buf: [u8; MAX_DNS_NAME],
+    len: u8,
+}
+
+impl CanonicalHost {
+    /// Build from an already validated name; `None` when it does not fit.
+    fn from_validated(name: &str) -> Option<Self> {
+        let bytes = name.as_bytes();
+        let len = u8::try_from(bytes.len()).ok()?;
+        let mut buf = [0u8; MAX_DNS_NAME];
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        buf.make_ascii_lowercase();
+        Some(CanonicalHost { buf, len })
+    }
+
+    /// The host name, e.g. `a.foo.com`.
+    pub fn as_str(&self) -> &str {
+        let bytes = self.buf.get(..usize::from(self.len)).unwrap_or(&[]);
+        // Only validated ASCII is ever stored, so this never falls back.
+        std::str::from_utf8(bytes).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for CanonicalHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CanonicalHost")
+            .field(&self.as_str())
+            .finish()
+    }
+}
+
+impl PartialEq for CanonicalHost {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for CanonicalHost {}
+
+impl Hash for CanonicalHost {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+/// The host a request is routed on.
+// The name is kept inline so that routing a request never allocates.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RequestHost {
+    /// A DNS name, matched against rules with a host.
+    Name(CanonicalHost),
+    /// An IP literal (IPv4 or bracketed IPv6); matches only rules without a host.
+    Ip,
+    /// No host was given (HTTP/1.0); matches only rules without a host.
+    None,
+}
+
+impl RequestHost {
+    /// The canonical host name, or `None` for IP literals and missing hosts.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            RequestHost::Name(host) => Some(host.as_str()),
+            RequestHost::Ip | RequestHost::None => None,
+        }
+    }
+}
+
+/// A parsed host, keeping IP addresses so that two hosts can be compared.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, PartialEq, Eq)]
+enum ParsedHost {
+    Name(CanonicalHost),
+    Ip(IpAddr),
+}
+
+impl From<ParsedHost> for RequestHost {
+    fn from(host: ParsedHost) -> Self {
+        match host {
+            ParsedHost::Name(name) => RequestHost::Name(name),
+            ParsedHost::Ip(_) => RequestHost::Ip,
+        }
+    }
+}
+
+/// Canonicalise one authority (`host[:port]`, as in a `Host` header).
+///
+/// Lower-cases the name and drops the port (which must be 1–5 digits, at most
+/// 65535) and one trailing dot. Empty hosts and labels, userinfo, `%`, `/`,
+/// whitespace, non-ASCII and other characters outside `a-z 0-9 - _ .` are
+/// rejected with 400. Never returns [`RequestHost::None`].
+pub fn canonical_host(authority: &str, opts: &CanonicalOptions) -> Result<RequestHost, Rejection> {
+    parse_host(authority, opts).map(RequestHost::from)
+}
+
+fn parse_host(authority: &str, opts: &CanonicalOptions) -> Result<ParsedHost, Rejection> {
+    if authority.is_empty() {
+        return Err(bad("empty host"));
+    }
+    for &b in authority.as_bytes() {
+        match b {
+            0x80..=0xff => return Err(bad("non-ASCII character in host")),
+            0x00..=0x20 | 0x7f => return Err(bad("whitespace or control character in host")),
+            b'%' => return Err(bad("percent-encoding in host")),
+            b'/' => return Err(bad("slash in host")),
+            b'@' => return Err(bad("userinfo in host")),
+            _ => {}
+        }
+    }
+    let max_len = opts.max_host_len.min(MAX_DNS_NAME);
+
+    if let Some(bracketed) = authority.strip_prefix('[') {
+        let (literal, after) = bracketed
+            .split_once(']')
+            .ok_or(bad("unterminated IPv6 literal in host"))?;
+        if !after.is_empty() {
+            let port = after.strip_prefix(':').ok_or(bad("invalid host"))?;
+            check_port(port)?;
+        }
+        if literal.len() + 2 > max_len {
+            return Err(bad("host too long"));
+        }
+        let ip: Ipv6Addr = literal
+            .parse()
+            .map_err(|_| bad("invalid IPv6 literal in host"))?;
+        return Ok(ParsedHost::Ip(IpAddr::V6(ip)));
+    }
+
+    let name = match authority.rsplit_once(':') {
+        Some((name, port)) => {
+            check_port(port)?;
+            name
+        }
+        None => authority,
+    };
+    if name.contains(':') {
+        return Err(bad("invalid host"));
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() {
+        return Err(bad("empty host"));
+    }
+    if name.len() > max_len {
+        return Err(bad("host too long"));
+    }
+    if let Ok(ip) = name.parse::<Ipv4Addr>() {
+        return Ok(ParsedHost::Ip(IpAddr::V4(ip)));
+    }
+
+    let mut all_numeric = true;
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(bad("empty label in host"));
+        }
+        if label.len() > MAX_LABEL {
+            return Err(bad("host label too long"));
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(bad("invalid character in host"));
+        }
+        all_numeric &= label.bytes().all(|b| b.is_ascii_digit());
+    }
+    // Resolvers and browsers read all-numeric names as (odd) IPv4 forms.
+    if all_numeric {
+        return Err(bad("numeric host is not a valid IPv4 address"));
+    }
+    CanonicalHost::from_validated(name)
+        .map(ParsedHost::Name)
+        .ok_or(bad("host too long"))
+}
+
+fn check_port(port: &str) -> Result<(), Rejection> {
+    const INVALID: Rejection = bad("invalid port in host");
+    if port.is_empty() || port.len() > 5 {
+        return Err(INVALID);
+    }
+    let mut value: u32 = 0;
+    for b in port.bytes() {
+        if !b.is_ascii_digit() {
+            return Err(INVALID);
+        }
+        value = value * 10 + u32::from(b - b'0');
+    }
+    if value > u32::from(u16::MAX) {
+        return Err(INVALID);
+    }
+    Ok(())
+}
+
+/// The host a request is routed on, chosen from the request target's
+/// authority and the `Host` header.
+///
+/// * An authority in the URI (absolute-form in HTTP/1.1, `:authority` in
+///   HTTP/2 and HTTP/3) wins. In HTTP/2 and HTTP/3 a `Host` header naming a
+///   different host is a 400; in HTTP/1.x the `Host` header is ignored.
+/// * Otherwise the `Host` header is used. A missing `Host` means "no host"
+///   for HTTP/1.0 and is a 400 for later versions.
+/// * Several `Host` lines, an invalid host or userinfo are a 400.
+///
+/// `X-Forwarded-Host` and `Forwarded` are never consulted.
+pub fn request_host<B>(
+    req: &Request<B>,
+    opts: &CanonicalOptions,
+) -> Result<RequestHost, Rejection> {
+    let mut host_lines = req.headers().get_all(http::header::HOST).iter();
+    let host_header = host_lines.next();
+    if host_lines.next().is_some() {
+        return Err(bad("several Host header lines"));
+    }
+    let version = req.version();
+
+    if let Some(authority) = req.uri().authority() {
+        let from_uri = parse_host(authority.as_str(), opts)?;
+        // RFC 9113 §8.3.1: `:authority` and `Host` must agree. RFC 9112 §3.2.2:
+        // in HTTP/1.x the absolute-form target replaces `Host`.
+        if version == Version::HTTP_2 || version == Version::HTTP_3 {
+            if let Some(value) = host_header {
+                let from_header = parse_host(host_header_str(value)?, opts)?;
+                if from_header != from_uri {
+                    return Err(bad("Host header disagrees with :authority"));
+                }
+            }
+        }
+        return Ok(from_uri.into());
+    }
+
+    match host_header {
+        Some(value) => canonical_host(host_header_str(value)?, opts),
+        None if version == Version::HTTP_10 || version == Version::HTTP_09 => Ok(RequestHost::None),
+        None => Err(bad("missing Host header")),
+    }
+}
+
+fn host_header_str(value: &http::HeaderValue) -> Result<&str, Rejection> {
+    value
+        .to_str()
+        .map_err(|_| bad("Host header is not visible ASCII"))
+}
+
+/// A canonical request path, plus the query which is kept as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonicalPath<'a> {
+    path: Cow<'a, str>,
+    query: Option<&'a str>,
+    /// The received path and query, without the fragment.
+    received: &'a str,
+    modified: bool,
+}
+
+impl<'a> CanonicalPath<'a> {
+    /// The path to match and forward, e.g. `/a/b`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The query without its `?`, exactly as received; `None` when there was no `?`.
+    pub fn query(&self) -> Option<&'a str> {
+        self.query
+    }
+
+    /// Whether the path differs from the received one. An empty path counts
+    /// as modified, since it becomes `/`.
+    pub fn is_modified(&self) -> bool {
+        self.modified
+    }
+
+    /// The path, without copying it.
+    pub fn into_path(self) -> Cow<'a, str> {
+        self.path
+    }
+
+    /// The path followed by `?` and the query when there is one, ready to
+    /// forward. Borrows the received target when the path is unchanged.
+    pub fn path_and_query(&self) -> Cow<'a, str> {
+        if !self.modified {
+            return Cow::Borrowed(self.received);
+        }
+        let query_len = self.query.map_or(0, |q| q.len() + 1);
+        let mut out = String::with_capacity(self.path.len() + query_len);
+        out.push_str(&self.path);
+        if let Some(query) = self.query {
+            out.push('?');
+            out.push_str(query);
+        }
+        Cow::Owned(out)
+    }
+}
+
+/// Canonicalise a request target's path and query (e.g. `/a/b?x=1`).
+///
+/// The fragment is cut and the query kept unchanged; the path is treated
+/// according to `opts.mode`. Does not allocate when the path is already
+/// canonical (or in [`PathMode::Raw`]).
+///
+/// Rejects with 414 a path longer than `opts.max_path_len` or with more than
+/// `opts.max_segments` segments, and with 400 anything that cannot be routed
+/// safely: control bytes, spaces, non-ASCII, malformed escapes, `%00`, `%2F`,
+/// `%5C`, `.;` / `..;` segments, and targets that do not start with `/`.
+pub fn canonical_path<'a>(
+    target: &'a str,
+    opts: &CanonicalOptions,
+) -> Result<CanonicalPath<'a>, Rejection> {
+    let (path, query, received) = split_target(target, opts.max_path_len)?;
+    let unchanged = |path: &'a str| CanonicalPath {
+        path: Cow::Borrowed(path),
+        query,
+        received,
+        modified: false,
+    };
+
+    if path.is_empty() {
+        // RFC 9110 §4.2.3: an empty path is equivalent to `/`; not a strict-mode error.
+        check_segments(1, opts)?;
+        return Ok(CanonicalPath {
+            path: Cow::Borrowed("/"),
+            query,
+            received,
+            modified: true,
+        });
+    }
+    if path == "*" {
+        return Err(bad("asterisk-form request target is not routable"));
+    }
+    if !path.starts_with('/') {
+        return Err(bad("path does not start with /"));
+    }
+    check_path_bytes(path)?;
+    let rest = path.as_bytes().get(1..).unwrap_or(&[]);
+
+    if opts.mode == PathMode::Raw {
+        check_segments(count_slashes(path.as_bytes()), opts)?;
+        return Ok(unchanged(path));
+    }
+
+    let (changed, segments) = scan(rest)?;
+    if !changed {
+        check_segments(segments, opts)?;
+        return Ok(unchanged(path));
+    }
+    if opts.mode == PathMode::Strict {
+        return Err(bad("path is not in canonical form"));
+    }
+    let out = rebuild(rest, path.len())?;
+    check_segments(count_slashes(&out), opts)?;
+    let out = String::from_utf8(out).map_err(|_| bad("invalid path"))?;
+    if out == path {
+        return Ok(unchanged(path));
+    }
+    Ok(CanonicalPath {
+        path: Cow::Owned(out),
+        query,
+        received,
+        modified: true,
+    })
+}
+
+/// Split `target` into (path, query, path-and-query without fragment),
+/// rejecting an over-long path before looking further than the limit.
+fn split_target(
+    target: &str,
+    max_path_len: usize,
+) -> Result<(&str, Option<&str>, &str), Rejection> {
+    let bytes = target.as_bytes();
+    let path_end = match bytes
+        .iter()
+        .take(max_path_len.saturating_add(1))
+        .position(|&b| b == b'?' || b == b'#')
+    {
+        Some(end) => end,
+        None if bytes.len() > max_path_len => return Err(too_long("path too long")),
+        None => bytes.len(),
+    };
+    if path_end > max_path_len {
+        return Err(too_long("path too long"));
+    }
+    // `?` and `#` are ASCII, so these are character boundaries.
+    let path = target.get(..path_end).unwrap_or("");
+    let after = target.get(path_end..).unwrap_or("");
+    match after.strip_prefix('?') {
+        Some(query_and_fragment) => {
+            let query = query_and_fragment
+                .split_once('#')
+                .map_or(query_and_fragment, |(query, _)| query);
+            let received = target.get(..path_end + 1 + query.len()).unwrap_or(path);
+            Ok((path, Some(query), received))
+        }
+        None => Ok((path, None, path)),
+    }
+}
+
+fn check_path_bytes(path: &str) -> Result<(), Rejection> {
+    for &b in path.as_bytes() {
+        match b {
+            0x80..=0xff => return Err(bad("non-ASCII byte in path")),
+            b' ' => return Err(bad("space in path")),
+            0x00..=0x1f | 0x7f => return Err(bad("control byte in path")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn check_segments(segments: usize, opts: &CanonicalOptions) -> Result<(), Rejection> {
+    if segments > opts.max_segments {
+        return Err(too_long("too many path segments"));
+    }
+    Ok(())
+}
+
+fn count_slashes(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'/').count()
+}
+
+/// One unit of a path after the percent pass.
+#[derive(Debug, Clone, Copy)]
+enum Tok {
+    /// A segment separator; `true` when it was a `\`.
+    Sep(bool),
+    /// A byte kept as received.
+    Lit(u8),
+    /// An escape of an unreserved character, decoded.
+    Decoded(u8),
+    /// An escape kept encoded; `lower` when its hex digits were not upper-case.
+    Kept { value: u8, lower: bool },
+}
+
+/// Splits a path (already checked to be visible ASCII) into [`Tok`]s.
+struct Tokens<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Tokens { bytes, pos: 0 }
+    }
+
+    fn escape(&mut self) -> Result<Tok, Rejection> {
+        let hi = self.bytes.get(self.pos).copied();
+        let lo = self.bytes.get(self.pos + 1).copied();
+        let (Some(hi), Some(lo)) = (hi, lo) else {
+            return Err(bad("malformed percent-encoding in path"));
+        };
+        let (Some(hi_val), Some(lo_val)) = (hex_value(hi), hex_value(lo)) else {
+            return Err(bad("malformed percent-encoding in path"));
+        };
+        self.pos += 2;
+        match (hi_val << 4) | lo_val {
+            0 => Err(bad("encoded NUL in path")),
+            b'/' => Err(bad("encoded slash in path")),
+            b'\\' => Err(bad("encoded backslash in path")),
+            value if is_unreserved(value) => Ok(Tok::Decoded(value)),
+            value => Ok(Tok::Kept {
+                value,
+                lower: hi.is_ascii_lowercase() || lo.is_ascii_lowercase(),
+            }),
+        }
+    }
+}
+
+impl Iterator for Tokens<'_> {
+    type Item = Result<Tok, Rejection>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = *self.bytes.get(self.pos)?;
+        self.pos += 1;
+        Some(match b {
+            b'/' => Ok(Tok::Sep(false)),
+            b'\\' => Ok(Tok::Sep(true)),
+            b'%' => self.escape(),
+            _ => Ok(Tok::Lit(b)),
+        })
+    }
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn hex_digit(n: u8) -> u8 {
+    let n = n & 0x0f;
+    if n < 10 {
+        b'0' + n
+    } else {
+        b'A' + n - 10
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// What a segment looks like so far, after decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lead {
+    Empty,
+    Dot,
+    DotDot,
+    Other,
+}
+
+impl Lead {
+    fn step(self, tok: Tok) -> Result<Lead, Rejection> {
+        let dot = matches!(tok, Tok::Lit(b'.') | Tok::Decoded(b'.'));
+        // `%3B` counts too: some backends decode it before stripping parameters.
+        let semicolon = matches!(tok, Tok::Lit(b';') | Tok::Kept { value: b';', .. });
+        match self {
+            Lead::Empty if dot => Ok(Lead::Dot),
+            Lead::Dot if dot => Ok(Lead::DotDot),
+            // `..;x` is `..` to servlet containers but an ordinary name here.
+            Lead::Dot | Lead::DotDot if semicolon => {
+                Err(bad("dot segment with path parameters in path"))
+            }
+            _ => Ok(Lead::Other),
+        }
+    }
+
+    fn is_dots(self) -> bool {
+        matches!(self, Lead::Dot | Lead::DotDot)
+    }
+}
+
+/// Validate the path after its leading `/` and report whether its canonical
+/// form differs, plus its segment count when it does not.
+fn scan(rest: &[u8]) -> Result<(bool, usize), Rejection> {
+    let mut changed = false;
+    let mut segments = 1usize;
+    let mut lead = Lead::Empty;
+    for tok in Tokens::new(rest) {
+        let tok = tok?;
+        match tok {
+            Tok::Sep(backslash) => {
+                // An empty segment before a separator is a `//` to merge.
+                changed |= backslash || lead != Lead::Other;
+                segments += 1;
+                lead = Lead::Empty;
+                continue;
+            }
+            Tok::Decoded(_) => changed = true,
+            Tok::Kept { lower, .. } => changed |= lower,
+            Tok::Lit(_) => {}
+        }
+        lead = lead.step(tok)?;
+    }
+    // A final empty segment is a trailing slash, which is kept.
+    changed |= lead.is_dots();
+    Ok((changed, segments))
+}
+
+/// Build the canonical path from the path after its leading `/`.
+///
+/// Dot segments are removed as in RFC 3986 §5.2.4 with an output buffer
+/// where `..` truncates back to the previous `/`: every byte is pushed and
+/// popped at most once, so this is linear. Runs of `/` are merged afterwards.
+fn rebuild(rest: &[u8], capacity: usize) -> Result<Vec<u8>, Rejection> {
+    let mut out = Vec::with_capacity(capacity);
+    let mut seg_start = 0;
+    let mut lead = Lead::Empty;
+    out.push(b'/');
+    for tok in Tokens::new(rest) {
+        let tok = tok?;
+        match tok {
+            Tok::Sep(_) => {
+                end_segment(&mut out, seg_start, lead);
+                seg_start = out.len();
+                out.push(b'/');
+                lead = Lead::Empty;
+                continue;
+            }
+            Tok::Lit(b) | Tok::Decoded(b) => out.push(b),
+            Tok::Kept { value, .. } => {
+                out.extend_from_slice(&[b'%', hex_digit(value >> 4), hex_digit(value)]);
+            }
+        }
+        lead = lead.step(tok)?;
+    }
+    end_segment(&mut out, seg_start, lead);
+    // `/a/.` and `/a/b/..` end in a directory: keep the trailing slash.
+    if lead.is_dots() {
+        out.push(b'/');
+    }
+    out.dedup_by(|a, b| *a == b'/' && *b == b'/');
+    Ok(out)
+}
+
+fn end_segment(out: &mut Vec<u8>, seg_start: usize, lead: Lead) {
+    match lead {
+        Lead::Dot => out.truncate(seg_start),
+        Lead::DotDot => {
+            out.truncate(seg_start);
+            // Drop the previous segment; above the root there is nothing to drop.
+            let prev = out.iter().rposition(|&b| b == b'/').unwrap_or(0);
+            out.truncate(prev);
+        }
+        Lead::Empty | Lead::Other => {}
+    }
+}
+
+/// The host and path a request is routed on.
+#[derive(Debug)]
+pub struct CanonicalRequest<'a> {
+    /// The host, chosen as by [`request_host`].
+    pub host: RequestHost,
+    /// The path and query, as by [`canonical_path`].
+    pub path: CanonicalPath<'a>,
+}
+
+/// Canonicalise both the host and the path of a request.
+///
+/// A request without a path (e.g. `http://example.com`) has the path `/`.
+pub fn canonicalize_request<'a, B>(
+    req: &'a Request<B>,
+    opts: &CanonicalOptions,
+) -> Result<CanonicalRequest<'a>, Rejection> {
+    let host = request_host(req, opts)?;
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |path_and_query| path_and_query.as_str());
+    let path = canonical_path(target, opts)?;
+    Ok(CanonicalRequest { host, path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn opts() -> CanonicalOptions {
+        CanonicalOptions::default()
+    }
+
+    fn host(authority: &str) -> Result<RequestHost, Rejection> {
+        canonical_host(authority, &opts())
+    }
+
+    fn name(authority: &str) -> String {
+        match host(authority) {
+            Ok(RequestHost::Name(name)) => name.as_str().to_owned(),
+            other => panic!("{authority:?}: expected a name, got {other:?}"),
+        }
+    }
+
+    fn assert_host_400(authority: &str) {
+        let err = host(authority).expect_err(authority);
+        assert_eq!(err.status(), RejectStatus::BadRequest, "{authority:?}");
+    }
+
+    fn path_with(target: &str, options: &CanonicalOptions) -> Result<String, Rejection> {
+        canonical_path(target, options).map(|p| p.path().to_owned())
+    }
+
+    fn path(target: &str) -> Result<String, Rejection> {
+        path_with(target, &opts())
+    }
+
+    fn assert_paths(cases: &[(&str, &str)]) {
+        for &(input, expected) in cases {
+            assert_eq!(path(input).as_deref(), Ok(expected), "{input:?}");
+        }
+    }
+
+    fn assert_path_400(target: &str) {
+        let err = path(target).expect_err(target);
+        assert_eq!(err.status(), RejectStatus::BadRequest, "{target:?}");
+    }
+
+    fn request(version: Version, uri: &str, hosts: &[&str]) -> Request<()> {
+        let mut builder = Request::builder().version(version).uri(uri);
+        for &h in hosts {
+            builder = builder.header(http::header::HOST, h);
+        }
+        builder.body(()).unwrap()
+    }
+
+    fn routed_host(req: &Request<()>) -> Result<RequestHost, Rejection> {
+        request_host(req, &opts())
+    }
+
+    fn routed_name(req: &Request<()>) -> Option<String> {
+        routed_host(req).unwrap().name().map(str::to_owned)
+    }
+
+    #[test]
+    fn rejection_status_and_display() {
+        assert_eq!(RejectStatus::BadRequest.as_u16(), 400);
+        assert_eq!(RejectStatus::UriTooLong.as_u16(), 414);
+        assert_eq!(
+            RejectStatus::UriTooLong.status_code(),
+            StatusCode::URI_TOO_LONG
+        );
+        assert_eq!(bad("empty host").to_string(), "400 Bad Request: empty host");
+        assert_eq!(
+            too_long("path too long").to_string(),
+            "414 URI Too Long: path too long"
+        );
+    }
+
+    #[test]
+    fn default_options() {
+        let o = CanonicalOptions::default();
+        assert_eq!(o.mode, PathMode::Normalize);
+        assert_eq!(
+            (o.max_path_len, o.max_segments, o.max_host_len),
+            (8192, 256, 253)
+        );
+    }
+
+    #[test]
+    fn host_is_lower_cased() {
+        assert_eq!(name("A.Foo.com:8080"), "a.foo.com");
+        assert_eq!(name("EXAMPLE.ORG"), "example.org");
+        assert_eq!(name("already.lower"), "already.lower");
+        assert_eq!(name("my_host-1.example"), "my_host-1.example");
+    }
+
+    #[test]
+    fn host_port_is_dropped_and_validated() {
+        assert_eq!(name("foo.com:80"), "foo.com");
+        assert_eq!(name("foo.com:0"), "foo.com");
+        assert_eq!(name("foo.com:65535"), "foo.com");
+        for bad_port in [
+            "foo.com:",
+            "foo.com:65536",
+            "foo.com:123456",
+            "foo.com:8a",
+            "foo.com:-1",
+            "foo.com:+80",
+            "foo.com:80:80",
+            "[::1]:",
+            "[::1]:99999",
+            "[::1]x",
+        ] {
+            assert_host_400(bad_port);
+        }
+    }
+
+    #[test]
+    fn host_trailing_dot_dropped_once() {
+        assert_eq!(name("foo.com."), "foo.com");
+        assert_eq!(name("Foo.com.:443"), "foo.com");
+        assert_host_400("foo.com..");
+        assert_host_400(".");
+    }
+
+    #[test]
+    fn host_empty_label_rejected() {
+        for h in ["", ":80", "foo..com", ".foo.com", "a..", "..", ".:80"] {
+            assert_host_400(h);
+        }
+    }
+
+    #[test]
+    fn host_userinfo_rejected() {
+        assert_host_400("user@foo.com");
+        assert_host_400("user:pass@foo.com:80");
+        assert_host_400("@foo.com");
+    }
+
+    #[test]
+    fn host_percent_rejected() {
+        assert_host_400("foo%2ecom");
+        assert_host_400("[fe80::1%25eth0]");
+    }
+
+    #[test]
+    fn host_slash_rejected() {
+        assert_host_400("foo.com/evil");
+        assert_host_400("/");
+        assert_host_400("foo.com\\evil");
+    }
+
+    #[test]
+    fn host_whitespace_rejected() {
+        for h in [
+            "foo .com",
+            " foo.com",
+            "foo.com ",
+            "foo\t.com",
+            "foo\n.com",
+            "foo\0",
+        ] {
+            assert_host_400(h);
+        }
+    }
+
+    #[test]
+    fn host_non_ascii_rejected() {
+        assert_host_400("bücher.de");
+        assert_host_400("ex\u{0430}mple.com");
+        // Other punctuation is outside the host alphabet too.
+        for h in ["foo,com", "foo;com", "foo*com", "[foo", "foo]", "::1"] {
+            assert_host_400(h);
+        }
+    }
+
+    #[test]
+    fn ipv4_literal_is_ip() {
+        assert_eq!(host("127.0.0.1"), Ok(RequestHost::Ip));
+        assert_eq!(host("10.1.2.3:8080"), Ok(RequestHost::Ip));
+        assert_eq!(host("10.1.2.3."), Ok(RequestHost::Ip));
+        assert_eq!(host("127.0.0.1").unwrap().name(), None);
+        // Numeric forms that are not dotted-quad IPv4 are not names either.
+        for h in ["1.2.3", "999.1.1.1", "1.2.3.4.5", "2130706433", "010.0.0.1"] {
+            assert_host_400(h);
+        }
+        assert_eq!(name("1.2.3.com"), "1.2.3.com");
+    }
+
+    #[test]
+    fn ipv6_literal_is_ip() {
+        assert_eq!(host("[::1]"), Ok(RequestHost::Ip));
+        assert_eq!(host("[::1]:8080"), Ok(RequestHost::Ip));
+        assert_eq!(host("[2001:DB8::1]"), Ok(RequestHost::Ip));
+        for h in ["[::1", "[not-ip]", "[]", "[v1.x]", "[::1]]"] {
+            assert_host_400(h);
+        }
+    }
+
+    #[test]
+    fn host_too_long_rejected() {
+        let label = "a".repeat(63);
+        let max = format!("{label}.{label}.{label}.{}", "a".repeat(61));
+        assert_eq!(max.len(), 253);
+        assert_eq!(name(&max), max);
+        assert_eq!(name(&format!("{max}.:80")), max);
+        assert_host_400(&format!("{max}b"));
+        assert_host_400(&format!("{}.com", "a".repeat(64)));
+        assert_host_400(&"a.".repeat(100_000));
+
+        let small = CanonicalOptions {
+            max_host_len: 7,
+            ..opts()
+        };
+        assert!(canonical_host("foo.com", &small).is_ok());
+        assert_eq!(
+            canonical_host("foo.comm", &small).unwrap_err().status(),
+            RejectStatus::BadRequest
+        );
+        let huge = CanonicalOptions {
+            max_host_len: usize::MAX,
+            ..opts()
+        };
+        assert!(canonical_host(&format!("{max}b"), &huge).is_err());
+    }
+
+    #[test]
+    fn path_fragment_cut() {
+        assert_paths(&[("/a#frag", "/a"), ("/a/b#x/../y", "/a/b"), ("#x", "/")]);
+        let p = canonical_path("/a?q=1#frag", &opts()).unwrap();
+        assert_eq!((p.path(), p.query()), ("/a", Some("q=1")));
+        assert_eq!(p.path_and_query(), "/a?q=1");
+    }
+
+    #[test]
+    fn path_query_split_off_and_kept() {
+        let p = canonical_path("/a/../b?x=/../%2F&y= #", &opts()).unwrap();
+        assert_eq!(p.path(), "/b");
+        assert_eq!(p.query(), Some("x=/../%2F&y= "));
+        assert_eq!(p.path_and_query(), "/b?x=/../%2F&y= ");
+
+        let p = canonical_path("/b?", &opts()).unwrap();
+        assert_eq!((p.path(), p.query()), ("/b", Some("")));
+        assert_eq!(p.path_and_query(), "/b?");
+
+        let p = canonical_path("/b", &opts()).unwrap();
+        assert_eq!(p.query(), None);
+
+        let p = canonical_path("?x=1", &opts()).unwrap();
+        assert_eq!((p.path(), p.query()), ("/", Some("x=1")));
+        assert_eq!(p.path_and_query(), "/?x=1");
+    }
+
+    #[test]
+    fn path_control_bytes_rejected() {
+        for target in ["/a\0b", "/a\r\nb", "/a\tb", "/a\x7fb", "/\x1b"] {
+            assert_path_400(target);
+        }
+    }
+
+    #[test]
+    fn path_space_rejected() {
+        assert_path_400("/a b");
+        assert_path_400("/ ");
+    }
+
+    #[test]
+    fn path_non_ascii_rejected() {
+        assert_path_400("/caf\u{e9}");
+        assert_path_400("/\u{2215}etc");
+    }
+
+    #[test]
+    fn path_bad_percent_triplet_rejected() {
+        for target in ["/a%", "/a%2", "/a%zz", "/a%2g", "/a%%41", "/%-1"] {
+            assert_path_400(target);
+        }
+    }
+
+    #[test]
+    fn path_percent_00_rejected() {
+        assert_path_400("/a%00b");
+        assert_path_400("/a%00");
+    }
+
+    #[test]
+    fn path_encoded_slash_rejected() {
+        assert_path_400("/admin%2F");
+        assert_path_400("/a%2fb");
+        assert_path_400("/a%2F..%2Fb");
+    }
+
+    #[test]
+    fn path_encoded_backslash_rejected() {
+        assert_path_400("/a%5Cb");
+        assert_path_400("/a%5cb");
+    }
+
+    #[test]
+    fn path_unreserved_decoded() {
+        assert_paths(&[
+            ("/%41%62%7E%2D%2e%5F%30", "/Ab~-._0"),
+            ("/a%2Db", "/a-b"),
+            ("/%7euser", "/~user"),
+        ]);
+    }
+
+    #[test]
+    fn path_reserved_kept_upper_hex() {
+        assert_paths(&[
+            ("/a%3ab", "/a%3Ab"),
+            ("/a%3Ab", "/a%3Ab"),
+            ("/%25", "/%25"),
+            ("/%2541", "/%2541"),
+            ("/%ff%Fe", "/%FF%FE"),
+            ("/%20", "/%20"),
+            ("/%3f%23", "/%3F%23"),
+        ]);
+    }
+
+    #[test]
+    fn path_backslash_becomes_slash() {
+        assert_paths(&[
+            ("/a\\b", "/a/b"),
+            ("/a\\..\\b", "/b"),
+            ("/\\\\evil.com", "/evil.com"),
+        ]);
+        assert_path_400("\\a");
+    }
+
+    #[test]
+    fn path_dot_semicolon_segment_rejected() {
+        for target in [
+            "/a/..;/admin",
+            "/a/..;jsessionid=1/b",
+            "/.;x",
+            "/a/%2e%2e;x/b",
+            "/a/%2E;",
+            "/a/..%3B/b",
+            "/a/.%3bx",
+        ] {
+            assert_path_400(target);
+        }
+        assert_paths(&[
+            ("/a;x", "/a;x"),
+            ("/;", "/;"),
+            ("/...;x", "/...;x"),
+            ("/a.;b", "/a.;b"),
+        ]);
+    }
+
+    #[test]
+    fn path_dot_segments_removed() {
+        assert_paths(&[
+            ("/public/../admin", "/admin"),
+            ("/public/%2e%2e/admin", "/admin"),
+            ("/public/%2E%2e/admin", "/admin"),
+            ("/a/./b", "/a/b"),
+            ("/a/%2e/b", "/a/b"),
+            ("/a/b/../c", "/a/c"),
+            ("/a/b/../../c", "/c"),
+            ("/a/.%2e/c", "/c"),
+            ("/.", "/"),
+            ("/a/..b/c.", "/a/..b/c."),
+            ("/a/.../b", "/a/.../b"),
+        ]);
+    }
+
+    #[test]
+    fn path_dotdot_above_root_dropped() {
+        assert_paths(&[
+            ("/..", "/"),
+            ("/../a", "/a"),
+            ("/../../../etc/passwd", "/etc/passwd"),
+            ("/a/../../b", "/b"),
+        ]);
+    }
+
+    #[test]
+    fn path_slash_runs_merged() {
+        assert_paths(&[
+            ("//a///b", "/a/b"),
+            ("//", "/"),
+            ("/a//", "/a/"),
+            ("///", "/"),
+            // Dot segments are removed before merging, as the contract orders it.
+            ("/a//../b", "/a/b"),
+        ]);
+    }
+
+    #[test]
+    fn path_case_preserved() {
+        assert_paths(&[("/Admin/PANEL", "/Admin/PANEL"), ("/%41dmin", "/Admin")]);
+    }
+
+    #[test]
+    fn path_trailing_slash_kept() {
+        assert_paths(&[
+            ("/foo/", "/foo/"),
+            ("/foo/.", "/foo/"),
+            ("/foo/..", "/"),
+            ("/a/b/..", "/a/"),
+            ("/foo", "/foo"),
+            ("", "/"),
+            ("/", "/"),
+        ]);
+    }
+
+    #[test]
+    fn path_origin_form_required() {
+        assert_path_400("*");
+        assert_path_400("a/b");
+        assert_path_400("http://x/a");
+        let err = path("*").unwrap_err();
+        assert!(err.reason().contains("asterisk"), "{err}");
+    }
+
+    #[test]
+    fn strict_mode_rejects_non_canonical() {
+        let strict = CanonicalOptions {
+            mode: PathMode::Strict,
+            ..opts()
+        };
+        for target in ["/a/../b", "//a", "/%41", "/a%3a", "/a\\b", "/a/.", "/a/"] {
+            let result = canonical_path(target, &strict);
+            if target == "/a/" {
+                assert_eq!(result.unwrap().path(), "/a/");
+            } else {
+                let err = result.expect_err(target);
+                assert_eq!(err.status(), RejectStatus::BadRequest);
+                assert_eq!(err.reason(), "path is not in canonical form");
+            }
+        }
+        let p = canonical_path("/a/b%3A?x=..", &strict).unwrap();
+        assert_eq!((p.path(), p.is_modified()), ("/a/b%3A", false));
+        assert_eq!(path_with("", &strict).as_deref(), Ok("/"));
+        assert!(canonical_path("/a%2F", &strict).is_err());
+    }
+
+    #[test]
+    fn raw_mode_keeps_path() {
+        let raw = CanonicalOptions {
+            mode: PathMode::Raw,
+            ..opts()
+        };
+        for target in [
+            "/a/../b", "//a", "/%2e%2E", "/a%2Fb", "/a\\b", "/..;x", "/a%zz",
+        ] {
+            let p = canonical_path(target, &raw).unwrap();
+            assert_eq!(p.path(), target);
+            assert!(!p.is_modified());
+            assert!(matches!(p.into_path(), Cow::Borrowed(_)));
+        }
+        let p = canonical_path("/a/../b?q#f", &raw).unwrap();
+        assert_eq!((p.path(), p.query()), ("/a/../b", Some("q")));
+        for target in ["/a b", "/a\0", "/\u{e9}", "*", "a"] {
+            assert!(canonical_path(target, &raw).is_err(), "{target:?}");
+        }
+        let few = CanonicalOptions {
+            max_segments: 2,
+            ..raw.clone()
+        };
+        assert!(canonical_path("/a/b", &few).is_ok());
+        assert_eq!(
+            canonical_path("/a//b", &few).unwrap_err().status(),
+            RejectStatus::UriTooLong
+        );
+    }
+
+    #[test]
+    fn path_too_long_is_414() {
+        let o = CanonicalOptions {
+            max_path_len: 8,
+            ..opts()
+        };
+        assert!(canonical_path("/2345678", &o).is_ok());
+        assert!(canonical_path("/2345678?long-query-is-fine#and-fragment", &o).is_ok());
+        for target in ["/23456789", "/23456789?q", "/23456789#f", "/a/./../b/"] {
+            let err = canonical_path(target, &o).expect_err(target);
+            assert_eq!(err.status(), RejectStatus::UriTooLong, "{target:?}");
+        }
+        let long = format!("/{}", "a".repeat(8192));
+        assert_eq!(path(&long).unwrap_err().status(), RejectStatus::UriTooLong);
+        assert!(path(&long[..8192]).is_ok());
+    }
+
+    #[test]
+    fn too_many_segments_is_414() {
+        let at_limit = "/a".repeat(256);
+        assert!(path(&at_limit).is_ok());
+        let over = "/a".repeat(257);
+        assert_eq!(path(&over).unwrap_err().status(), RejectStatus::UriTooLong);
+        // Counted on the canonical path: collapsed segments do not count.
+        let collapsing = format!("{}{}", "/a/..".repeat(300), "/b");
+        assert_eq!(path(&collapsing).as_deref(), Ok("/b"));
+        let merging = format!("{}b", "/".repeat(1000));
+        assert_eq!(path(&merging).as_deref(), Ok("/b"));
+        assert_eq!(
+            path(&format!("{at_limit}/")).unwrap_err().status(),
+            RejectStatus::UriTooLong
+        );
+    }
+
+    #[test]
+    fn canonical_path_borrows_when_unchanged() {
+        for target in [
+            "/",
+            "/a/b",
+            "/a/b/",
+            "/a%3Ab;c=d/e.f",
+            "/~x/-y/_z/...",
+            "/a?b=../",
+        ] {
+            let p = canonical_path(target, &opts()).unwrap();
+            assert!(!p.is_modified(), "{target:?}");
+            assert!(matches!(p.path_and_query(), Cow::Borrowed(s) if s == target));
+            assert!(matches!(p.into_path(), Cow::Borrowed(_)), "{target:?}");
+        }
+        let p = canonical_path("/a/./b?q", &opts()).unwrap();
+        assert!(p.is_modified());
+        assert!(matches!(p.clone().into_path(), Cow::Owned(_)));
+        assert_eq!(p.path_and_query(), "/a/b?q");
+        assert!(canonical_path("", &opts()).unwrap().is_modified());
+    }
+
+    #[test]
+    fn canonicalisation_is_linear() {
+        let big = CanonicalOptions {
+            max_path_len: 4 << 20,
+            max_segments: 1 << 20,
+            ..opts()
+        };
+        let n = 1 << 20;
+        let inputs = [
+            "/..".repeat(n / 3),
+            format!("/{}", "%2e%2e/".repeat(n / 7)),
+            format!("{}{}", "/a".repeat(n / 4), "/..".repeat(n / 6)),
+            format!("/{}{}", "b".repeat(n / 2), "/..".repeat(n / 6)),
+            "/".repeat(n),
+            format!("/{}", "./".repeat(n / 2)),
+        ];
+        let start = Instant::now();
+        for input in &inputs {
+            let p = canonical_path(input, &big).unwrap();
+            assert!(p.path().len() <= input.len());
+            let strict = CanonicalOptions {
+                mode: PathMode::Strict,
+                ..big.clone()
+            };
+            assert!(canonical_path(input, &strict).is_err());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(canonical_path(&inputs[0], &big).unwrap().path(), "/");
+        assert_eq!(canonical_path(&inputs[1], &big).unwrap().path(), "/");
+
+        // The default limit rejects a huge path without scanning it all.
+        let huge = "/".repeat(16 << 20);
+        let start = Instant::now();
+        assert_eq!(path(&huge).unwrap_err().status(), RejectStatus::UriTooLong);
+        assert!(start.elapsed() < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn absolute_form_authority_wins_over_host() {
+        let req = request(Version::HTTP_11, "http://A.Foo.com:8080/x", &["other.com"]);
+        assert_eq!(routed_name(&req).as_deref(), Some("a.foo.com"));
+        // The ignored Host header may even be invalid.
+        let req = request(Version::HTTP_11, "http://a.com/x", &["bad host"]);
+        assert_eq!(routed_name(&req).as_deref(), Some("a.com"));
+        let req = request(Version::HTTP_10, "http://a.com/x", &[]);
+        assert_eq!(routed_name(&req).as_deref(), Some("a.com"));
+        let req = request(Version::HTTP_11, "http://user@a.com/x", &["a.com"]);
+        assert_eq!(routed_host(&req).unwrap_err().reason(), "userinfo in host");
+        let req = request(Version::HTTP_11, "http://10.0.0.1/x", &["a.com"]);
+        assert_eq!(routed_host(&req), Ok(RequestHost::Ip));
+    }
+
+    #[test]
+    fn h2_authority_wins() {
+        for version in [Version::HTTP_2, Version::HTTP_3] {
+            let req = request(version, "https://Foo.com/x", &[]);
+            assert_eq!(routed_name(&req).as_deref(), Some("foo.com"));
+            // Same host, different port or case: agrees.
+            let req = request(version, "https://foo.com:443/x", &["FOO.com.:8443"]);
+            assert_eq!(routed_name(&req).as_deref(), Some("foo.com"));
+            let req = request(version, "https://[::1]/x", &["[0::1]:80"]);
+            assert_eq!(routed_host(&req), Ok(RequestHost::Ip));
+            // No :authority: Host is used instead.
+            let req = request(version, "/x", &["bar.com"]);
+            assert_eq!(routed_name(&req).as_deref(), Some("bar.com"));
+        }
+    }
+
+    #[test]
+    fn h2_host_disagreeing_with_authority_is_400() {
+        for (authority, host_header) in [
+            ("https://foo.com/x", "bar.com"),
+            ("https://foo.com/x", "foo.com.evil"),
+            ("https://127.0.0.1/x", "127.0.0.2"),
+            ("https://[::1]/x", "127.0.0.1"),
+            ("https://foo.com/x", "bad host"),
+        ] {
+            for version in [Version::HTTP_2, Version::HTTP_3] {
+                let req = request(version, authority, &[host_header]);
+                let err = routed_host(&req).expect_err(host_header);
+                assert_eq!(err.status(), RejectStatus::BadRequest);
+            }
+        }
+        let req = request(Version::HTTP_2, "/x", &[]);
+        assert!(routed_host(&req).is_err());
+    }
+
+    #[test]
+    fn http11_without_host_is_400() {
+        let req = request(Version::HTTP_11, "/x", &[]);
+        let err = routed_host(&req).unwrap_err();
+        assert_eq!(err.status(), RejectStatus::BadRequest);
+        assert_eq!(err.reason(), "missing Host header");
+    }
+
+    #[test]
+    fn duplicate_host_is_400() {
+        for version in [Version::HTTP_10, Version::HTTP_11, Version::HTTP_2] {
+            let req = request(version, "/x", &["a.com", "a.com"]);
+            assert_eq!(
+                routed_host(&req).unwrap_err().reason(),
+                "several Host header lines"
+            );
+            let req = request(version, "http://a.com/x", &["a.com", "b.com"]);
+            assert!(routed_host(&req).is_err());
+        }
+    }
+
+    #[test]
+    fn invalid_host_header_is_400() {
+        for value in ["", "a b", "a@b.com", "a.com/x", "a.com:99999", "a..com"] {
+            let req = request(Version::HTTP_11, "/x", &[value]);
+            let err = routed_host(&req).expect_err(value);
+            assert_eq!(err.status(), RejectStatus::BadRequest, "{value:?}");
+        }
+        let mut req = request(Version::HTTP_11, "/x", &[]);
+        req.headers_mut().insert(
+            http::header::HOST,
+            http::HeaderValue::from_bytes(b"caf\xe9.com").unwrap(),
+        );
+        assert_eq!(
+            routed_host(&req).unwrap_err().reason(),
+            "Host header is not visible ASCII"
+        );
+    }
+
+    #[test]
+    fn http10_without_host_is_hostless() {
+        let req = request(Version::HTTP_10, "/x", &[]);
+        assert_eq!(routed_host(&req), Ok(RequestHost::None));
+        assert_eq!(routed_host(&req).unwrap().name(), None);
+        let req = request(Version::HTTP_09, "/x", &[]);
+        assert_eq!(routed_host(&req), Ok(RequestHost::None));
+        let req = request(Version::HTTP_10, "/x", &["Foo.com"]);
+        assert_eq!(routed_name(&req).as_deref(), Some("foo.com"));
+    }
+
+    #[test]
+    fn forwarded_headers_ignored() {
+        let mut req = request(Version::HTTP_11, "/x", &["real.com"]);
+        let headers = req.headers_mut();
+        headers.insert("x-forwarded-host", "evil.com".parse().unwrap());
+        headers.insert("forwarded", "host=evil.com".parse().unwrap());
+        assert_eq!(routed_name(&req).as_deref(), Some("real.com"));
+
+        let mut req = request(Version::HTTP_10, "/x", &[]);
+        req.headers_mut()
+            .insert("x-forwarded-host", "evil.com".parse().unwrap());
+        assert_eq!(routed_host(&req), Ok(RequestHost::None));
+    }
+
+    #[test]
+    fn canonicalize_request_combines_host_and_path() {
+        let req = request(
+            Version::HTTP_11,
+            "/Public/%2e%2e/admin?x=1",
+            &["A.Foo.com:8080"],
+        );
+        let c = canonicalize_request(&req, &opts()).unwrap();
+        assert_eq!(c.host.name(), Some("a.foo.com"));
+        assert_eq!(c.path.path(), "/admin");
+        assert_eq!(c.path.query(), Some("x=1"));
+
+        let req = request(Version::HTTP_11, "http://a.com", &[]);
+        let c = canonicalize_request(&req, &opts()).unwrap();
+        assert_eq!(c.path.path(), "/");
+
+        let req = request(Version::HTTP_11, "/admin%2F", &["a.com"]);
+        assert_eq!(
+            canonicalize_request(&req, &opts()).unwrap_err().status(),
+            RejectStatus::BadRequest
+        );
+        let req = request(Version::HTTP_11, "*", &["a.com"]);
+        assert!(canonicalize_request(&req, &opts()).is_err());
+    }
+
+    #[test]
+    fn canonical_host_equality_ignores_spare_capacity() {
+        let a = CanonicalHost::from_validated("Foo.com").unwrap();
+        let b = CanonicalHost::from_validated("foo.com").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(format!("{a:?}"), "CanonicalHost(\"foo.com\")");
+        assert!(CanonicalHost::from_validated(&"a".repeat(254)).is_none());
+    }
+}

@@ -1,0 +1,76 @@
+//! Kubernetes Ingress objects compiled into a fast, correct HTTP routing table.
+//!
+//! `ingress-router` is the heart of an ingress controller without the Kubernetes client and
+//! without the server: it reads `networking.k8s.io/v1` Ingress and IngressClass objects as
+//! `kubectl` prints them, validates them as the apiserver does, and compiles the valid ones into
+//! a [`RouteTable`] that maps a request's host and path to a backend with Kubernetes precedence,
+//! conflicts and fallbacks. Lookups allocate nothing and cost the same for ten rules or a
+//! hundred thousand.
+//!
+//! ```
+//! use ingress_router::{Manifests, RouteTable, TableOptions};
+//!
+//! let manifests = Manifests::parse(r#"
+//! apiVersion: networking.k8s.io/v1
+//! kind: Ingress
+//! metadata: {name: site, namespace: default}
+//! spec:
+//!   rules:
+//!   - host: "*.example.com"
+//!     http:
+//!       paths:
+//!       - {path: /x, pathType: Prefix, backend: {service: {name: web, port: {number: 8080}}}}
+//! "#);
+//! let table = RouteTable::build(&manifests.ingresses, TableOptions::default());
+//!
+//! let request = http::Request::get("/x/../x/y?q=1").header("host", "A.Example.com").body(()).unwrap();
+//! let routed = table.route_request(&request).unwrap();
+//! let route = routed.route.expect("routed");
+//! assert_eq!(route.backend().to_string(), "service default/web:8080");
+//! assert_eq!(routed.path.path_and_query(), "/x/y?q=1");
+//! ```
+//!
+//! # Modules
+//!
+//! The layout follows the data: [`model`] (serde types) ← [`load`] (manifests) and
+//! [`validate`] (the apiserver's verdicts) ← [`table`] (the compiled matcher), with
+//! [`canonical`] (request canonicalisation) beside it. Nothing in the model knows about HTTP.
+//!
+//! # Routing rules in short
+//!
+//! - Hosts: exact name, then a `*.suffix` wildcard covering exactly one label, then the
+//!   host-less rules; a request never falls through from one virtual host to another.
+//! - Paths: `Exact` beats everything; then the longest `Prefix` by path element (`/foo`
+//!   matches `/foo`, `/foo/`, `/foo/bar`, never `/foobar`); `ImplementationSpecific` is `Prefix`
+//!   unless configured as `Exact`. Ties go to the older Ingress, then `namespace/name`, then
+//!   rule order; identical rules are reported as conflicts.
+//! - Fallbacks follow ingress-nginx: the defaultBackend of the oldest Ingress for the host,
+//!   then the controller's default backend, then 404.
+//! - Requests are routed on exactly what is forwarded: the host is lower-cased and stripped of
+//!   its port, the path percent-decoded (unreserved characters only), freed of dot segments and
+//!   repeated slashes; ambiguous requests (`%2F`, `%00`, conflicting `Host`) are answered 400.
+//!
+//! See [`table`] for the full matching rules and [`canonical`] for request canonicalisation.
+//!
+//! # Features
+//!
+//! - `yaml` (default): read YAML manifests with `serde_norway`. JSON is always available.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations)]
+
+pub mod backend;
+pub mod canonical;
+pub mod load;
+pub mod model;
+pub mod table;
+pub mod validate;
+
+pub use backend::{Backend, ResourceBackend, ServiceBackend, ServicePort};
+pub use load::{DocumentError, Manifests};
+pub use model::{Ingress, IngressClass, ObjectKind, ObjectRef, PathType};
+pub use table::{
+    Conflict, Diagnostics, Fallback, ImplementationSpecific, MatchedRule, Quarantined,
+    RouteMatch, RouteTable, RoutedRequest, RuleRef, TableOptions, Warning,
+};
+pub use validate::ValidationError;

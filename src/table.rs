@@ -1,0 +1,892 @@
+//! The compiled routing table: host and path to backend, with Kubernetes precedence.
+//!
+//! [`RouteTable::build`] takes Ingress objects and produces an immutable table plus
+//! [`Diagnostics`]: the Ingresses it quarantined (with the apiserver's reasons), the conflicts it
+//! resolved (winner and losers) and the rule paths that can never match. A lookup then costs a
+//! hash lookup for the host and one walk over the request path's segments, whatever the number
+//! of rules, and allocates nothing.
+//!
+//! ```
+//! use ingress_router::{Manifests, RouteTable, TableOptions};
+//!
+//! let manifests = Manifests::parse(r#"
+//! kind: Ingress
+//! metadata: {name: shop, namespace: web}
+//! spec:
+//!   rules:
+//!   - host: "*.example.com"
+//!     http:
+//!       paths:
+//!       - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 8080}}}}
+//! "#);
+//! let table = RouteTable::build(&manifests.ingresses, TableOptions::default());
+//!
+//! let m = table.route(Some("shop.example.com"), "/api/v1/items").unwrap();
+//! assert_eq!(m.backend().to_string(), "service web/api:8080");
+//! assert_eq!(m.rule().unwrap().host, Some("*.example.com"));
+//! assert!(table.route(Some("example.com"), "/api").is_none());
+//! ```
+//!
+//! # Matching
+//!
+//! The rules are those of the Kubernetes API and of ingress-nginx where Kubernetes leaves the
+//! choice to the controller:
+//!
+//! - **Host**: exact host first, else the `*.suffix` wildcard whose suffix is the request host
+//!   minus exactly one (non-empty) first label, else the host-less rules. A request whose host
+//!   selects a virtual host never falls through to another one's rules.
+//! - **Path**, over the merged rules of every Ingress for the selected host: an `Exact` match
+//!   always wins; otherwise the longest matching `Prefix` by path elements; a rule path with a
+//!   trailing `/` beats the same path without; then the older Ingress (`creationTimestamp`, then
+//!   `namespace/name`), then rule order. Ingresses without a timestamp count as newer than all
+//!   that have one and keep their input order. `ImplementationSpecific` is `Prefix` unless
+//!   [`TableOptions::implementation_specific`] says `Exact`; an empty one means `/`.
+//! - **Fallbacks**: a selected host with no matching path goes to the defaultBackend of the
+//!   oldest Ingress with rules for that host and a defaultBackend, else to the controller default
+//!   backend ([`TableOptions::default_backend`]), else nowhere (404). With no host selected and no
+//!   host-less path matching: the defaultBackend of the oldest Ingress without rules, else of the
+//!   oldest with host-less rules and a defaultBackend, else the controller default. The
+//!   defaultBackend of an Ingress whose rules all name hosts never catches other hosts.
+//!
+//! Rule paths must be in the canonical form requests are normalised to
+//! ([`crate::canonical`]); one that is not (say `ImplementationSpecific` `/a//b`) can never match
+//! and is reported as a [`Warning`] instead of being routed.
+//!
+//! # How does it work?
+//!
+//! Hosts live in two hash maps, one for exact names and one for wildcard suffixes. Each virtual
+//! host owns a segment trie over its rule paths: a node per path element, holding at most one
+//! winning `Exact` rule for the path without and with a trailing slash and one winning `Prefix`
+//! rule. Precedence and conflicts are settled once, at build time, so a lookup walks the request
+//! path once, remembering the deepest `Prefix` it passed, and finishes at the node where the walk
+//! stops. Nodes with few children scan a short inline list; wider ones use a hash map.
+//!
+//! The issue-tracker design named matchit's `P`, `P/`, `P/{*rest}` layout; matchit keeps a
+//! backtracking stack that allocates on every lookup that passes a node with both static and
+//! wildcard children, which every nested prefix creates, so the table walks its own trie instead.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::backend::Backend;
+use crate::canonical::{self, CanonicalOptions, CanonicalPath, PathMode, Rejection, RequestHost};
+use crate::model::{Ingress, ObjectRef, PathType};
+use crate::validate::{self, ValidationError};
+
+/// How `ImplementationSpecific` paths are matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ImplementationSpecific {
+    /// As `Prefix`, like ingress-nginx.
+    #[default]
+    Prefix,
+    /// As `Exact`.
+    Exact,
+}
+
+/// Settings a controller applies when building its table.
+#[derive(Debug, Clone, Default)]
+pub struct TableOptions {
+    /// The controller's own default backend, for requests no Ingress routes (otherwise 404).
+    pub default_backend: Option<Backend>,
+    /// How `ImplementationSpecific` paths are matched.
+    pub implementation_specific: ImplementationSpecific,
+    /// How request hosts and paths are canonicalised before matching.
+    pub canonical: CanonicalOptions,
+}
+
+/// Why a request went to a backend that no rule path named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fallback {
+    /// An Ingress's `spec.defaultBackend`.
+    IngressDefault,
+    /// The controller default backend of [`TableOptions::default_backend`].
+    ControllerDefault,
+}
+
+impl Fallback {
+    /// `ingress-default` or `controller-default`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fallback::IngressDefault => "ingress-default",
+            Fallback::ControllerDefault => "controller-default",
+        }
+    }
+}
+
+impl fmt::Display for Fallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The rule a request matched, as its Ingress wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatchedRule<'a> {
+    /// The rule's host (`*.example.com`, `shop.example.com`), `None` for a host-less rule.
+    pub host: Option<&'a str>,
+    /// The rule's path; empty for an empty `ImplementationSpecific` path.
+    pub path: &'a str,
+    /// The rule's path type as written.
+    pub path_type: PathType,
+}
+
+/// Where a request goes and why. Borrows from the [`RouteTable`]; copying it is free.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteMatch<'a> {
+    backend: &'a Backend,
+    ingress: Option<&'a ObjectRef>,
+    rule: Option<MatchedRule<'a>>,
+    fallback: Option<Fallback>,
+}
+
+impl<'a> RouteMatch<'a> {
+    /// The backend to forward to.
+    pub fn backend(&self) -> &'a Backend {
+        self.backend
+    }
+
+    /// The Ingress whose rule or defaultBackend matched; `None` for the controller default.
+    pub fn ingress(&self) -> Option<&'a ObjectRef> {
+        self.ingress
+    }
+
+    /// The rule that matched; `None` when a fallback was taken.
+    pub fn rule(&self) -> Option<MatchedRule<'a>> {
+        self.rule
+    }
+
+    /// The fallback taken; `None` when a rule matched.
+    pub fn fallback(&self) -> Option<Fallback> {
+        self.fallback
+    }
+}
+
+/// A request routed by [`RouteTable::route_request`]: its canonical host and path, and the
+/// route, if any (`None` means 404).
+#[derive(Debug)]
+pub struct RoutedRequest<'t, 'r> {
+    /// Where the request goes; `None` when nothing routes it.
+    pub route: Option<RouteMatch<'t>>,
+    /// The host the request was routed on.
+    pub host: RequestHost,
+    /// The path it was routed on (and that the backend should receive), with the query.
+    pub path: CanonicalPath<'r>,
+}
+
+/// An Ingress the table left out, with every reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    /// The Ingress.
+    pub object: ObjectRef,
+    /// What the apiserver would say about it.
+    pub errors: Vec<ValidationError>,
+}
+
+/// One path rule of one Ingress, by field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRef {
+    /// The Ingress.
+    pub ingress: ObjectRef,
+    /// The rule's field path, `spec.rules[i].http.paths[j]`.
+    pub field: String,
+}
+
+impl fmt::Display for RuleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.ingress, self.field)
+    }
+}
+
+/// Several rules for the same host, path and path type: one wins, the others never match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The host as written, `None` for host-less rules.
+    pub host: Option<String>,
+    /// The path as written.
+    pub path: String,
+    /// How the path is matched (after applying [`TableOptions::implementation_specific`]).
+    pub path_type: PathType,
+    /// The rule that routes.
+    pub winner: RuleRef,
+    /// The rules that lost, oldest first.
+    pub losers: Vec<RuleRef>,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let losers: Vec<String> = self.losers.iter().map(ToString::to_string).collect();
+        write!(
+            f,
+            "{} {:?} on host {:?}: {} wins over {}",
+            self.path_type,
+            self.path,
+            self.host.as_deref().unwrap_or("*"),
+            self.winner,
+            losers.join(", ")
+        )
+    }
+}
+
+/// Something about an object that routes, but not as its author probably meant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{object}: {field}: {message}")]
+pub struct Warning {
+    /// The object.
+    pub object: ObjectRef,
+    /// The field path the warning is about.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What building a table found: quarantined Ingresses, conflicts, warnings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics {
+    /// Invalid Ingresses, which contribute no routes.
+    pub quarantined: Vec<Quarantined>,
+    /// Identical rules from several places, and which one won.
+    pub conflicts: Vec<Conflict>,
+    /// Rules that can never match and other surprises.
+    pub warnings: Vec<Warning>,
+}
+
+impl Diagnostics {
+    /// Whether nothing was reported.
+    pub fn is_empty(&self) -> bool {
+        self.quarantined.is_empty() && self.conflicts.is_empty() && self.warnings.is_empty()
+    }
+}
+
+type Id = u32;
+
+/// A compiled path rule.
+#[derive(Debug, Clone)]
+struct Rule {
+    backend: Id,
+    ingress: Id,
+    host: Option<Box<str>>,
+    path: Box<str>,
+    path_type: PathType,
+}
+
+/// A route target without a rule: a backend and the Ingress it came from.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    backend: Id,
+    ingress: Id,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    /// Winning Exact rule for the path ending at this node, without and with a trailing `/`.
+    exact: Option<Id>,
+    exact_slash: Option<Id>,
+    /// Winning Prefix rule whose path (trailing `/` ignored) ends at this node.
+    prefix: Option<Id>,
+    children: Children,
+}
+
+#[derive(Debug)]
+enum Children {
+    Few(Vec<(Box<str>, Id)>),
+    Many(HashMap<Box<str>, Id>),
+}
+
+impl Default for Children {
+    fn default() -> Self {
+        Children::Few(Vec::new())
+    }
+}
+
+// Beyond this many children a hash lookup beats comparing segments one by one.
+const FEW_CHILDREN: usize = 8;
+
+impl Children {
+    #[inline]
+    fn get(&self, segment: &str) -> Option<Id> {
+        match self {
+            Children::Few(list) => list.iter().find(|(s, _)| &**s == segment).map(|&(_, id)| id),
+            Children::Many(map) => map.get(segment).copied(),
+        }
+    }
+
+    fn insert(&mut self, segment: &str, id: Id) {
+        match self {
+            Children::Few(list) if list.len() < FEW_CHILDREN => list.push((segment.into(), id)),
+            Children::Few(list) => {
+                let mut map: HashMap<Box<str>, Id> = list.drain(..).collect();
+                map.insert(segment.into(), id);
+                *self = Children::Many(map);
+            }
+            Children::Many(map) => {
+                map.insert(segment.into(), id);
+            }
+        }
+    }
+}
+
+/// The rules for one host (or for the host-less rules).
+#[derive(Debug)]
+struct VirtualHost {
+    root: Id,
+    fallback: Option<Target>,
+}
+
+/// An immutable routing table compiled from Ingresses.
+///
+/// Build it once with [`RouteTable::build`], look up many times with [`RouteTable::route`] or
+/// [`RouteTable::route_request`]; share it between threads behind an `Arc`.
+#[derive(Debug)]
+pub struct RouteTable {
+    options: TableOptions,
+    diagnostics: Diagnostics,
+    ingresses: Vec<ObjectRef>,
+    backends: Vec<Backend>,
+    rules: Vec<Rule>,
+    nodes: Vec<Node>,
+    vhosts: Vec<VirtualHost>,
+    exact_hosts: HashMap<Box<str>, Id>,
+    wildcard_hosts: HashMap<Box<str>, Id>,
+    hostless: Option<Id>,
+    catch_all: Option<Target>,
+    controller_default: Option<Id>,
+}
+
+/// Splits a path into its segments after the leading `/` and whether it ends in `/`; `None`
+/// for `/` itself, the root. `/a/` is `a` with a trailing slash; `//` is one empty segment with
+/// a trailing slash (only raw-mode paths have empty segments).
+fn segments(path: &str) -> (Option<std::str::Split<'_, char>>, bool) {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    if rest.is_empty() {
+        return (None, false);
+    }
+    match rest.strip_suffix('/') {
+        Some(rest) => (Some(rest.split('/')), true),
+        None => (Some(rest.split('/')), false),
+    }
+}
+
+impl RouteTable {
+    /// Compiles Ingresses into a table.
+    ///
+    /// Invalid Ingresses are quarantined, never fatal; see [`RouteTable::diagnostics`]. Input
+    /// order matters only among Ingresses without a `creationTimestamp`. When several objects
+    /// share a namespace and name, the last one counts, as when applying files in order.
+    pub fn build<'a, I>(ingresses: I, options: TableOptions) -> RouteTable
+    where
+        I: IntoIterator<Item = &'a Ingress>,
+    {
+        Builder::new(options).build(ingresses.into_iter().collect())
+    }
+
+    /// The options the table was built with.
+    pub fn options(&self) -> &TableOptions {
+        &self.options
+    }
+
+    /// What building the table found.
+    pub fn diagnostics(&self) -> &Diagnostics {
+        &self.diagnostics
+    }
+
+    /// The Ingresses that contribute to the table, oldest first.
+    pub fn ingresses(&self) -> &[ObjectRef] {
+        &self.ingresses
+    }
+
+    /// How many path rules the table routes (winners only).
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Routes a canonical host and path.
+    ///
+    /// `host` is a canonical host name (lower case, no port, no trailing dot; see
+    /// [`canonical::canonical_host`]) or `None` for a request without one (or with an IP
+    /// literal); `path` is a canonical path without the query ([`canonical::canonical_path`]).
+    /// `None` means no rule and no fallback routes the request (404). Allocates nothing.
+    pub fn route(&self, host: Option<&str>, path: &str) -> Option<RouteMatch<'_>> {
+        let vhost = host.and_then(|h| self.select_host(h));
+        match vhost {
+            Some(v) => {
+                let vhost = &self.vhosts[v as usize];
+                if let Some(rule) = self.match_path(vhost.root, path) {
+                    return Some(self.rule_match(rule));
+                }
+                vhost
+                    .fallback
+                    .map(|t| self.target_match(t))
+                    .or_else(|| self.controller_default())
+            }
+            None => {
+                if let Some(v) = self.hostless {
+                    if let Some(rule) = self.match_path(self.vhosts[v as usize].root, path) {
+                        return Some(self.rule_match(rule));
+                    }
+                }
+                self.catch_all
+                    .map(|t| self.target_match(t))
+                    .or_else(|| self.controller_default())
+            }
+        }
+    }
+
+    /// Canonicalises a request ([`canonical::canonicalize_request`] with this table's
+    /// [`TableOptions::canonical`]) and routes it.
+    ///
+    /// `Err` is a request that must be answered 400 or 414. Allocates nothing when the request
+    /// is already canonical; otherwise only the rewritten path, which is also what the backend
+    /// should receive ([`RoutedRequest::path`]).
+    pub fn route_request<'t, 'r, B>(
+        &'t self,
+        request: &'r http::Request<B>,
+    ) -> Result<RoutedRequest<'t, 'r>, Rejection> {
+        let canonical = canonical::canonicalize_request(request, &self.options.canonical)?;
+        let route = self.route(canonical.host.name(), canonical.path.path());
+        Ok(RoutedRequest {
+            route,
+            host: canonical.host,
+            path: canonical.path,
+        })
+    }
+
+    fn select_host(&self, host: &str) -> Option<Id> {
+        if let Some(&v) = self.exact_hosts.get(host) {
+            return Some(v);
+        }
+        match host.split_once('.') {
+            Some((label, suffix)) if !label.is_empty() => self.wildcard_hosts.get(suffix).copied(),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn match_path(&self, root: Id, path: &str) -> Option<Id> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        let (segments, trailing) = segments(path);
+        let mut node = &self.nodes[root as usize];
+        let mut best = node.prefix;
+        for segment in segments.into_iter().flatten() {
+            match node.children.get(segment) {
+                Some(child) => {
+                    node = &self.nodes[child as usize];
+                    best = node.prefix.or(best);
+                }
+                None => return best,
+            }
+        }
+        let exact = if trailing { node.exact_slash } else { node.exact };
+        exact.or(best)
+    }
+
+    fn rule_match(&self, id: Id) -> RouteMatch<'_> {
+        let rule = &self.rules[id as usize];
+        RouteMatch {
+            backend: &self.backends[rule.backend as usize],
+            ingress: Some(&self.ingresses[rule.ingress as usize]),
+            rule: Some(MatchedRule {
+                host: rule.host.as_deref(),
+                path: &rule.path,
+                path_type: rule.path_type,
+            }),
+            fallback: None,
+        }
+    }
+
+    fn target_match(&self, target: Target) -> RouteMatch<'_> {
+        RouteMatch {
+            backend: &self.backends[target.backend as usize],
+            ingress: Some(&self.ingresses[target.ingress as usize]),
+            rule: None,
+            fallback: Some(Fallback::IngressDefault),
+        }
+    }
+
+    fn controller_default(&self) -> Option<RouteMatch<'_>> {
+        self.controller_default.map(|b| RouteMatch {
+            backend: &self.backends[b as usize],
+            ingress: None,
+            rule: None,
+            fallback: Some(Fallback::ControllerDefault),
+        })
+    }
+}
+
+/// One candidate for a node slot while building: sorted to find the winner.
+#[derive(Debug, Clone)]
+struct Candidate {
+    /// Prefix rules only: a trailing `/` in the rule path outranks its absence.
+    trailing: bool,
+    rank: Id,
+    rule_index: usize,
+    path_index: usize,
+    rule: Rule,
+}
+
+impl Candidate {
+    fn order(&self) -> (bool, Id, usize, usize) {
+        (!self.trailing, self.rank, self.rule_index, self.path_index)
+    }
+
+    fn rule_ref(&self, ingresses: &[ObjectRef]) -> RuleRef {
+        RuleRef {
+            ingress: ingresses[self.rank as usize].clone(),
+            field: format!("spec.rules[{}].http.paths[{}]", self.rule_index, self.path_index),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    exact: Vec<Candidate>,
+    exact_slash: Vec<Candidate>,
+    prefix: Vec<Candidate>,
+}
+
+struct Builder {
+    table: RouteTable,
+    slots: Vec<Slots>,
+    backend_ids: HashMap<Backend, Id>,
+}
+
+impl Builder {
+    fn new(options: TableOptions) -> Builder {
+        let mut builder = Builder {
+            table: RouteTable {
+                controller_default: None,
+                options,
+                diagnostics: Diagnostics::default(),
+                ingresses: Vec::new(),
+                backends: Vec::new(),
+                rules: Vec::new(),
+                nodes: Vec::new(),
+                vhosts: Vec::new(),
+                exact_hosts: HashMap::new(),
+                wildcard_hosts: HashMap::new(),
+                hostless: None,
+                catch_all: None,
+            },
+            slots: Vec::new(),
+            backend_ids: HashMap::new(),
+        };
+        if let Some(backend) = builder.table.options.default_backend.clone() {
+            builder.table.controller_default = Some(builder.backend(backend));
+        }
+        builder
+    }
+
+    fn backend(&mut self, backend: Backend) -> Id {
+        let next = self.table.backends.len() as Id;
+        *self.backend_ids.entry(backend).or_insert_with_key(|b| {
+            self.table.backends.push(b.clone());
+            next
+        })
+    }
+
+    fn node(&mut self) -> Id {
+        self.table.nodes.push(Node::default());
+        self.slots.push(Slots::default());
+        (self.table.nodes.len() - 1) as Id
+    }
+
+    fn vhost(&mut self, host: Option<&str>) -> Id {
+        let existing = match host {
+            None => self.table.hostless,
+            Some(h) => match h.strip_prefix("*.") {
+                Some(suffix) => self.table.wildcard_hosts.get(suffix).copied(),
+                None => self.table.exact_hosts.get(h).copied(),
+            },
+        };
+        if let Some(id) = existing {
+            return id;
+        }
+        let root = self.node();
+        let id = self.table.vhosts.len() as Id;
+        self.table.vhosts.push(VirtualHost {
+            root,
+            fallback: None,
+        });
+        match host {
+            None => self.table.hostless = Some(id),
+            Some(h) => match h.strip_prefix("*.") {
+                Some(suffix) => {
+                    self.table.wildcard_hosts.insert(suffix.into(), id);
+                }
+                None => {
+                    self.table.exact_hosts.insert(h.into(), id);
+                }
+            },
+        }
+        id
+    }
+
+    fn build(mut self, ingresses: Vec<&Ingress>) -> RouteTable {
+        let ordered = self.admit(ingresses);
+        for (rank, ingress) in ordered.iter().enumerate() {
+            self.add_ingress(rank as Id, ingress);
+        }
+        self.settle();
+        self.table
+    }
+
+    /// Drops duplicates and invalid Ingresses, and orders the rest oldest first.
+    fn admit<'a>(&mut self, ingresses: Vec<&'a Ingress>) -> Vec<&'a Ingress> {
+        let mut last_of: HashMap<ObjectRef, usize> = HashMap::new();
+        let refs: Vec<ObjectRef> = ingresses.iter().map(|i| i.object_ref()).collect();
+        for (index, object) in refs.iter().enumerate() {
+            if let Some(earlier) = last_of.insert(object.clone(), index) {
+                self.table.diagnostics.warnings.push(Warning {
+                    object: refs[earlier].clone(),
+                    field: "metadata.name".into(),
+                    message: "replaced by a later object with the same namespace and name".into(),
+                });
+            }
+        }
+        let mut admitted: Vec<(usize, &Ingress)> = Vec::new();
+        for (index, ingress) in ingresses.into_iter().enumerate() {
+            if last_of.get(&refs[index]) != Some(&index) {
+                continue;
+            }
+            let errors = validate::validate_ingress(ingress);
+            if errors.is_empty() {
+                admitted.push((index, ingress));
+            } else {
+                self.table.diagnostics.quarantined.push(Quarantined {
+                    object: refs[index].clone(),
+                    errors,
+                });
+            }
+        }
+        // Older first: timestamped before untimestamped; equal timestamps by namespace/name;
+        // untimestamped keep input order.
+        admitted.sort_by(|(ia, a), (ib, b)| {
+            let ta = a.metadata.creation_timestamp;
+            let tb = b.metadata.creation_timestamp;
+            match (ta, tb) {
+                (Some(x), Some(y)) => x.cmp(&y).then_with(|| refs[*ia].cmp(&refs[*ib])),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => ia.cmp(ib),
+            }
+        });
+        self.table.ingresses = admitted.iter().map(|(i, _)| refs[*i].clone()).collect();
+        admitted.into_iter().map(|(_, ingress)| ingress).collect()
+    }
+
+    fn add_ingress(&mut self, rank: Id, ingress: &Ingress) {
+        let namespace = ingress.metadata.namespace();
+        let default_backend = ingress
+            .spec
+            .default_backend
+            .as_ref()
+            .and_then(|b| Backend::from_ingress_backend(namespace, b))
+            .map(|b| self.backend(b));
+        let target = default_backend.map(|backend| Target {
+            backend,
+            ingress: rank,
+        });
+        if ingress.spec.rules.is_empty() {
+            if self.table.catch_all.is_none() {
+                self.table.catch_all = target;
+            }
+            return;
+        }
+        for (rule_index, rule) in ingress.spec.rules.iter().enumerate() {
+            let host = rule.host();
+            let vhost = self.vhost(host);
+            let v = &mut self.table.vhosts[vhost as usize];
+            if v.fallback.is_none() {
+                v.fallback = target;
+            }
+            let Some(http) = &rule.http else { continue };
+            for (path_index, path) in http.paths.iter().enumerate() {
+                let Some(path_type) = path.path_type() else {
+                    continue;
+                };
+                let Some(backend) = Backend::from_ingress_backend(namespace, &path.backend) else {
+                    continue;
+                };
+                let written = path.path.as_deref().unwrap_or_default();
+                let effective = if written.is_empty() { "/" } else { written };
+                if let Some(reason) = self.never_matches(effective) {
+                    self.table.diagnostics.warnings.push(Warning {
+                        object: self.table.ingresses[rank as usize].clone(),
+                        field: format!("spec.rules[{rule_index}].http.paths[{path_index}].path"),
+                        message: format!("path {effective:?} can never match: {reason}"),
+                    });
+                    continue;
+                }
+                let backend = self.backend(backend);
+                let candidate = Candidate {
+                    trailing: false,
+                    rank,
+                    rule_index,
+                    path_index,
+                    rule: Rule {
+                        backend,
+                        ingress: rank,
+                        host: host.map(Into::into),
+                        path: written.into(),
+                        path_type,
+                    },
+                };
+                let root = self.table.vhosts[vhost as usize].root;
+                self.insert(root, effective, candidate);
+            }
+        }
+    }
+
+    /// Why a rule path can never equal a canonical request path, if it cannot.
+    fn never_matches(&self, path: &str) -> Option<String> {
+        if self.table.options.canonical.mode == PathMode::Raw {
+            return None;
+        }
+        let options = CanonicalOptions {
+            mode: PathMode::Normalize,
+            ..self.table.options.canonical.clone()
+        };
+        match canonical::canonical_path(path, &options) {
+            Err(rejection) => Some(format!("requests with it are rejected ({})", rejection.reason())),
+            Ok(canonical) if canonical.query().is_some() => {
+                Some("`?` starts the query, which is never matched".into())
+            }
+            Ok(canonical) if canonical.path() != path => Some(format!(
+                "requests are normalised to {:?} before matching",
+                canonical.path()
+            )),
+            Ok(_) => None,
+        }
+    }
+
+    fn insert(&mut self, root: Id, path: &str, mut candidate: Candidate) {
+        let exact = match candidate.rule.path_type {
+            PathType::Exact => true,
+            PathType::Prefix => false,
+            PathType::ImplementationSpecific => {
+                self.table.options.implementation_specific == ImplementationSpecific::Exact
+            }
+        };
+        let (segments, trailing) = segments(path);
+        let mut node = root;
+        for segment in segments.into_iter().flatten() {
+            node = match self.table.nodes[node as usize].children.get(segment) {
+                Some(child) => child,
+                None => {
+                    let child = self.node();
+                    self.table.nodes[node as usize].children.insert(segment, child);
+                    child
+                }
+            };
+        }
+        let slots = &mut self.slots[node as usize];
+        if !exact {
+            candidate.trailing = trailing;
+            slots.prefix.push(candidate);
+        } else if trailing {
+            slots.exact_slash.push(candidate);
+        } else {
+            slots.exact.push(candidate);
+        }
+    }
+
+    /// Picks each slot's winner, records conflicts, and moves winners into the rule list.
+    fn settle(&mut self) {
+        // With no rule-less Ingress, the host-less virtual host's fallback catches the rest.
+        if self.table.catch_all.is_none() {
+            self.table.catch_all = self
+                .table
+                .hostless
+                .and_then(|v| self.table.vhosts[v as usize].fallback);
+        }
+        let slots = std::mem::take(&mut self.slots);
+        for (node, slots) in slots.into_iter().enumerate() {
+            let Slots {
+                exact,
+                exact_slash,
+                prefix,
+            } = slots;
+            let exact = self.winner(exact, PathType::Exact);
+            let exact_slash = self.winner(exact_slash, PathType::Exact);
+            let prefix = self.winner(prefix, PathType::Prefix);
+            let node = &mut self.table.nodes[node];
+            node.exact = exact;
+            node.exact_slash = exact_slash;
+            node.prefix = prefix;
+        }
+    }
+
+    fn winner(&mut self, mut candidates: Vec<Candidate>, kind: PathType) -> Option<Id> {
+        if candidates.is_empty() {
+            return None;
+        }
+        candidates.sort_by_key(Candidate::order);
+        let ingresses = &self.table.ingresses;
+        let winner = &candidates[0];
+        let mut losers = Vec::new();
+        for loser in &candidates[1..] {
+            if loser.trailing == winner.trailing {
+                losers.push(loser.rule_ref(ingresses));
+            } else {
+                // `/foo` loses every request to `/foo/`: not identical, but never selected.
+                self.table.diagnostics.warnings.push(Warning {
+                    object: ingresses[loser.rank as usize].clone(),
+                    field: format!(
+                        "spec.rules[{}].http.paths[{}].path",
+                        loser.rule_index, loser.path_index
+                    ),
+                    message: format!(
+                        "Prefix {:?} is never selected: {:?} of {} matches the same requests and takes precedence",
+                        &*loser.rule.path, &*winner.rule.path, winner.rule_ref(ingresses)
+                    ),
+                });
+            }
+        }
+        if !losers.is_empty() {
+            self.table.diagnostics.conflicts.push(Conflict {
+                host: winner.rule.host.as_deref().map(Into::into),
+                path: winner.rule.path.to_string(),
+                path_type: kind,
+                winner: winner.rule_ref(ingresses),
+                losers,
+            });
+        }
+        let id = self.table.rules.len() as Id;
+        let winner = candidates.swap_remove(0);
+        self.table.rules.push(winner.rule);
+        Some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_split_as_the_trie_expects() {
+        fn collect(p: &str) -> (Vec<&str>, bool) {
+            let (s, t) = segments(p);
+            (s.into_iter().flatten().collect(), t)
+        }
+        assert_eq!(collect("/"), (vec![], false));
+        assert_eq!(collect("/a"), (vec!["a"], false));
+        assert_eq!(collect("/a/"), (vec!["a"], true));
+        assert_eq!(collect("/a/b"), (vec!["a", "b"], false));
+        assert_eq!(collect("//"), (vec![""], true));
+        assert_eq!(collect("/a//"), (vec!["a", ""], true));
+    }
+
+    #[test]
+    fn children_switch_to_a_map_and_stay_findable() {
+        let mut children = Children::default();
+        for i in 0..20u32 {
+            children.insert(&format!("s{i}"), i);
+        }
+        assert!(matches!(children, Children::Many(_)));
+        for i in 0..20u32 {
+            assert_eq!(children.get(&format!("s{i}")), Some(i));
+        }
+        assert_eq!(children.get("s20"), None);
+    }
+}

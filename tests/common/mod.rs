@@ -1,0 +1,135 @@
+//! Builders for Ingresses and requests shared by the routing test suites.
+
+// Each test crate includes this module and uses only part of it.
+#![allow(dead_code)]
+
+use http::{Request, Version};
+use ingress_router::model::{
+    HttpIngressPath, HttpIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, ServiceBackendPort, Timestamp,
+};
+use ingress_router::{Backend, RouteMatch, RouteTable, ServicePort};
+
+/// A Service backend on port 80, the shape every hand-written rule here uses.
+pub fn service(name: &str) -> IngressBackend {
+    IngressBackend {
+        service: Some(IngressServiceBackend {
+            name: name.to_owned(),
+            port: ServiceBackendPort {
+                name: None,
+                number: Some(80),
+            },
+        }),
+        resource: None,
+    }
+}
+
+/// A path rule `path_type path -> service backend` (path `""` is written as an empty string).
+pub fn path(path_type: &str, path: &str, backend: &str) -> HttpIngressPath {
+    HttpIngressPath {
+        path: Some(path.to_owned()),
+        path_type: Some(path_type.to_owned()),
+        backend: service(backend),
+    }
+}
+
+/// A host rule with paths; host `""` is a host-less rule.
+pub fn rule(host: &str, paths: Vec<HttpIngressPath>) -> IngressRule {
+    IngressRule {
+        host: (!host.is_empty()).then(|| host.to_owned()),
+        http: Some(HttpIngressRuleValue { paths }),
+    }
+}
+
+/// A host rule without an `http` section.
+pub fn rule_without_http(host: &str) -> IngressRule {
+    IngressRule {
+        host: Some(host.to_owned()),
+        http: None,
+    }
+}
+
+/// Builds an Ingress field by field.
+#[derive(Debug, Clone)]
+pub struct IngressBuilder(Ingress);
+
+/// Start an Ingress `namespace/name` with no timestamp, rules or defaultBackend.
+pub fn ingress(namespace: &str, name: &str) -> IngressBuilder {
+    let mut ing = Ingress::default();
+    ing.metadata.name = name.to_owned();
+    ing.metadata.namespace = Some(namespace.to_owned());
+    IngressBuilder(ing)
+}
+
+impl IngressBuilder {
+    /// `creationTimestamp` as seconds after an arbitrary epoch; only the order matters.
+    pub fn created(mut self, secs: i64) -> Self {
+        self.0.metadata.creation_timestamp =
+            Some(Timestamp::from_unix_seconds(1_700_000_000 + secs));
+        self
+    }
+
+    pub fn default_backend(mut self, backend: &str) -> Self {
+        self.0.spec.default_backend = Some(service(backend));
+        self
+    }
+
+    pub fn rule(mut self, rule: IngressRule) -> Self {
+        self.0.spec.rules.push(rule);
+        self
+    }
+
+    /// Shorthand for a rule with one path.
+    pub fn path(self, host: &str, path_type: &str, p: &str, backend: &str) -> Self {
+        self.rule(rule(host, vec![path(path_type, p, backend)]))
+    }
+
+    pub fn build(self) -> Ingress {
+        self.0
+    }
+}
+
+/// A GET request for `target`. With a host it is HTTP/1.1 with that `Host` header; without
+/// one it is HTTP/1.0 with no `Host`, the one request form that carries no host at all
+/// (HTTP/1.1 requires `Host`), so it can reach only host-less rules.
+pub fn get(host: Option<&str>, target: &str) -> Request<()> {
+    request("GET", host, target)
+}
+
+/// Like [`get`] with any method.
+pub fn request(method: &str, host: Option<&str>, target: &str) -> Request<()> {
+    let builder = Request::builder().method(method).uri(target);
+    let builder = match host {
+        Some(host) => builder.version(Version::HTTP_11).header(http::header::HOST, host),
+        None => builder.version(Version::HTTP_10),
+    };
+    builder
+        .body(())
+        .unwrap_or_else(|e| panic!("request {method} {host:?} {target:?}: {e}"))
+}
+
+/// Route a request through canonicalisation; a rejection fails the test.
+pub fn send<'t>(table: &'t RouteTable, host: Option<&str>, target: &str) -> Option<RouteMatch<'t>> {
+    let req = get(host, target);
+    match table.route_request(&req) {
+        Ok(routed) => routed.route,
+        Err(rejection) => panic!("{host:?} {target:?} rejected: {rejection}"),
+    }
+}
+
+/// The Service name a route ends at, `None` for 404.
+pub fn service_of(route: Option<RouteMatch<'_>>) -> Option<String> {
+    route.map(|m| match m.backend() {
+        Backend::Service(s) => s.name.clone(),
+        other => panic!("expected a Service backend, got {other:?}"),
+    })
+}
+
+/// The Service backend `namespace/name:80`, as the table resolves it.
+pub fn service_backend(namespace: &str, name: &str) -> Backend {
+    Backend::Service(ingress_router::ServiceBackend {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        port: ServicePort::Number(80),
+    })
+}

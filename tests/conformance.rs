@@ -1,0 +1,371 @@
+//! The public Ingress conformance cases of `tests/fixtures/ingress-cases.json`, one test per suite.
+//!
+//! Every suite's Ingresses are compiled into one table with the default options and every case's
+//! request is routed through `RouteTable::route_request`, so request canonicalisation applies as it
+//! would for a real client. See `tests/fixtures/README.md` for the case format.
+
+use std::collections::BTreeSet;
+
+use http::{Request, Version};
+use ingress_router::model::{Ingress, Timestamp};
+use ingress_router::{Backend, RouteMatch, RouteTable, ServicePort, TableOptions};
+use serde_json::Value;
+
+const FIXTURE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/ingress-cases.json"
+));
+
+/// Routing suites run here, with the number of cases (plus derived cases) each holds.
+const ROUTING_SUITES: &[(&str, usize)] = &[
+    ("icc/path_rules", 16),
+    ("icc/host_rules", 6),
+    ("icc/default_backend", 6),
+    ("icc/load_balancing", 1),
+    ("icc-legacy/networking.k8s.io-v1beta1", 23),
+    ("k8s-docs/path-type-examples", 22),
+    ("k8s-docs/hostname-wildcards", 5),
+    ("k8s-docs/name-based-virtual-hosting", 4),
+    ("k8s-docs/simple-fanout", 3),
+    ("k8s-docs/resource-backend", 2),
+    ("ingress-nginx-e2e/pathtype-exact", 3),
+    ("ingress-nginx-e2e/pathtype-mixed", 5),
+    ("ingress-nginx-e2e/pathtype-prefix", 4),
+    ("ingress-nginx-e2e/default-backend-with-hosts", 2),
+];
+
+/// Suites not run here: validation verdicts are tested with the validator, and
+/// `icc/ingress_class` needs IngressClass dispatch, which a bare table does not do.
+const SKIPPED_SUITES: &[&str] = &["k8s-api-validation", "icc/ingress_class"];
+
+fn suites() -> Vec<Value> {
+    let parsed: Value = serde_json::from_str(FIXTURE).expect("ingress-cases.json is JSON");
+    parsed
+        .as_array()
+        .expect("ingress-cases.json is a list of suites")
+        .clone()
+}
+
+fn suite(name: &str) -> Value {
+    suites()
+        .into_iter()
+        .find(|s| s["suite"] == name)
+        .unwrap_or_else(|| panic!("suite {name} not in ingress-cases.json"))
+}
+
+fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+    value.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+/// The suite's objects in file order with increasing `creationTimestamp`s, since the fixtures
+/// say they were applied in that order and older Ingresses win ties.
+fn load_ingresses(objects: &[Value], context: &str) -> Vec<Ingress> {
+    objects
+        .iter()
+        .enumerate()
+        .map(|(i, object)| {
+            let mut ing: Ingress = serde_json::from_value(object.clone())
+                .unwrap_or_else(|e| panic!("{context}: Ingress #{i} does not deserialize: {e}"));
+            ing.metadata.creation_timestamp =
+                Some(Timestamp::from_unix_seconds(1_700_000_000 + i as i64));
+            ing
+        })
+        .collect()
+}
+
+/// What a case expects, from its `expect` object.
+#[derive(Debug)]
+enum Expect {
+    Service { name: String, port: ServicePort },
+    Resource { api_group: Option<String>, kind: String, name: String },
+    Ingress { name: String, not: Option<String> },
+    NotFound,
+}
+
+fn expectation(expect: &Value, context: &str) -> Expect {
+    if let Some(name) = expect.get("service") {
+        let port = match &expect["port"] {
+            Value::Number(n) => ServicePort::Number(
+                n.as_u64()
+                    .and_then(|n| u16::try_from(n).ok())
+                    .unwrap_or_else(|| panic!("{context}: port {n} out of range")),
+            ),
+            Value::String(s) => ServicePort::Name(s.clone()),
+            other => panic!("{context}: unexpected port {other}"),
+        };
+        let name = name.as_str().expect("service name").to_owned();
+        return Expect::Service { name, port };
+    }
+    if let Some(resource) = expect.get("resource") {
+        let text = |key: &str| resource.get(key).and_then(Value::as_str).map(str::to_owned);
+        return Expect::Resource {
+            api_group: text("apiGroup"),
+            kind: text("kind").expect("resource kind"),
+            name: text("name").expect("resource name"),
+        };
+    }
+    if let Some(name) = expect.get("ingress") {
+        return Expect::Ingress {
+            name: name.as_str().expect("ingress name").to_owned(),
+            not: expect
+                .get("not_ingress")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        };
+    }
+    if expect.get("status").and_then(Value::as_u64) == Some(404) {
+        return Expect::NotFound;
+    }
+    // A new expectation shape must be handled here, not pass unchecked.
+    panic!("{context}: unknown expectation {expect}");
+}
+
+/// The request of a case, as the upstream harness would send it.
+fn case_request(case: &Value, context: &str) -> Request<()> {
+    let method = case["method"].as_str().expect("method");
+    let host = case["host"].as_str().expect("host");
+    let raw = case["path"].as_str().expect("path");
+    // The harness sends '/' + TrimPrefix(path, "/").
+    let path = format!("/{}", raw.strip_prefix('/').unwrap_or(raw));
+    // The harness percent-encodes the one path with spaces and '!' before sending it (suite
+    // notes); a raw space cannot appear in a request target at all.
+    let target = path.replace(' ', "%20").replace('!', "%21");
+    let builder = Request::builder().method(method).uri(target.as_str());
+    // An empty host means the harness sends no Host of its own: the request carries the
+    // controller's address, which reaches only the host-less rules (SPEC §5, IP literals and
+    // HTTP/1.0 without Host). HTTP/1.0 without Host expresses exactly that without inventing an
+    // address; HTTP/1.1 requires a Host.
+    let builder = if host.is_empty() {
+        builder.version(Version::HTTP_10)
+    } else {
+        builder
+            .version(Version::HTTP_11)
+            .header(http::header::HOST, host)
+    };
+    builder
+        .body(())
+        .unwrap_or_else(|e| panic!("{context}: cannot build request for {target:?}: {e}"))
+}
+
+fn check(route: Option<RouteMatch<'_>>, expect: &Expect, context: &str) {
+    match expect {
+        Expect::NotFound => assert!(
+            route.is_none(),
+            "{context}: expected 404, routed to {:?} via {:?}",
+            route.map(|r| r.backend()),
+            route.and_then(|r| r.ingress())
+        ),
+        Expect::Service { name, port } => {
+            let route = route.unwrap_or_else(|| panic!("{context}: expected {name}, got 404"));
+            match route.backend() {
+                Backend::Service(s) => {
+                    assert_eq!(
+                        (s.name.as_str(), &s.port),
+                        (name.as_str(), port),
+                        "{context}: Service backend"
+                    );
+                    // The fixtures put every object in the default namespace.
+                    assert_eq!(s.namespace, "default", "{context}: backend namespace");
+                }
+                other => panic!("{context}: expected Service {name}, got {other:?}"),
+            }
+        }
+        Expect::Resource {
+            api_group,
+            kind,
+            name,
+        } => {
+            let route = route.unwrap_or_else(|| panic!("{context}: expected {name}, got 404"));
+            match route.backend() {
+                Backend::Resource(r) => assert_eq!(
+                    (&r.api_group, &r.kind, &r.name, r.namespace.as_str()),
+                    (api_group, kind, name, "default"),
+                    "{context}: resource backend"
+                ),
+                other => panic!("{context}: expected resource {name}, got {other:?}"),
+            }
+        }
+        Expect::Ingress { name, not } => {
+            let route = route.unwrap_or_else(|| panic!("{context}: expected {name}, got 404"));
+            let winner = route
+                .ingress()
+                .unwrap_or_else(|| panic!("{context}: expected Ingress {name}, got no Ingress"));
+            assert_eq!(&winner.name, name, "{context}: winning Ingress");
+            assert!(
+                route.rule().is_some(),
+                "{context}: expected a rule of {name} to match, got {:?}",
+                route.fallback()
+            );
+            if let Some(not) = not {
+                assert_ne!(&winner.name, not, "{context}: must not win");
+            }
+        }
+    }
+}
+
+/// Run every case of a suite; returns how many were checked.
+fn run_suite(name: &str) -> usize {
+    let suite = suite(name);
+    let pinned = ROUTING_SUITES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, count)| *count)
+        .unwrap_or_else(|| panic!("{name} is not a routing suite"));
+    // Legacy suites hold v1beta1 objects; their v1 conversion is what this crate reads.
+    let key = if name.starts_with("icc-legacy/") {
+        "ingresses_v1_converted"
+    } else {
+        "ingresses"
+    };
+    let suite_ingresses = load_ingresses(list(&suite, key), name);
+    let cases: Vec<&Value> = list(&suite, "cases")
+        .iter()
+        .chain(list(&suite, "derived_cases"))
+        .collect();
+
+    let mut checked = 0;
+    for (i, case) in cases.iter().enumerate() {
+        let context = format!("{name} case #{i} {:?}", case["name"].as_str().unwrap_or(""));
+        // Some suites give each case its own Ingresses.
+        let ingresses = match case.get("ingresses") {
+            Some(own) => load_ingresses(own.as_array().expect("case ingresses"), &context),
+            None => suite_ingresses.clone(),
+        };
+        let table = RouteTable::build(&ingresses, TableOptions::default());
+        // Every fixture object is one the apiserver accepts.
+        assert!(
+            table.diagnostics().quarantined.is_empty(),
+            "{context}: quarantined {:?}",
+            table.diagnostics().quarantined
+        );
+        let expect = expectation(&case["expect"], &context);
+        let req = case_request(case, &context);
+        let repeat = case.get("repeat").and_then(Value::as_u64).unwrap_or(1);
+        for _ in 0..repeat {
+            let routed = table
+                .route_request(&req)
+                .unwrap_or_else(|e| panic!("{context}: request rejected: {e}"));
+            check(routed.route, &expect, &context);
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, cases.len(), "{name}: cases checked vs in file");
+    assert_eq!(checked, pinned, "{name}: cases in file vs pinned here");
+    checked
+}
+
+#[test]
+fn every_suite_in_the_fixture_is_run_or_deliberately_skipped() {
+    let in_file: BTreeSet<String> = suites()
+        .iter()
+        .map(|s| s["suite"].as_str().expect("suite name").to_owned())
+        .collect();
+    let known: BTreeSet<String> = ROUTING_SUITES
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(SKIPPED_SUITES.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(in_file, known);
+}
+
+#[test]
+fn every_routing_case_in_the_fixture_is_run() {
+    let in_file: usize = suites()
+        .iter()
+        .filter(|s| !SKIPPED_SUITES.contains(&s["suite"].as_str().unwrap_or("")))
+        .map(|s| list(s, "cases").len() + list(s, "derived_cases").len())
+        .sum();
+    let run: usize = ROUTING_SUITES.iter().map(|(name, _)| run_suite(name)).sum();
+    assert_eq!(run, in_file);
+}
+
+/// kubernetes-sigs/ingress-controller-conformance/features/path_rules.feature@f91a7996369a
+#[test]
+fn icc_path_rules() {
+    run_suite("icc/path_rules");
+}
+
+/// kubernetes-sigs/ingress-controller-conformance/features/host_rules.feature@f91a7996369a
+#[test]
+fn icc_host_rules() {
+    run_suite("icc/host_rules");
+}
+
+/// kubernetes-sigs/ingress-controller-conformance/features/default_backend.feature@f91a7996369a
+#[test]
+fn icc_default_backend() {
+    run_suite("icc/default_backend");
+}
+
+/// kubernetes-sigs/ingress-controller-conformance/features/load_balancing.feature@f91a7996369a
+/// (only the routing half: every request reaches the Service; pod spread is the data plane's).
+#[test]
+fn icc_load_balancing() {
+    run_suite("icc/load_balancing");
+}
+
+/// kubernetes-sigs/ingress-controller-conformance/internal/pkg/suite/{pathRulesCheck,
+/// hostRulesCheck,defaultBackendCheck}.go + deployments/networking.k8s.io/v1beta1/{path-rules,
+/// host-rules,default-backend}.yaml @77c5f25d409f, objects converted to v1.
+#[test]
+fn icc_legacy_networking_v1beta1() {
+    run_suite("icc-legacy/networking.k8s.io-v1beta1");
+}
+
+/// kubernetes/website content/en/docs/concepts/services-networking/ingress.md (path type
+/// examples table; same table in kubernetes/enhancements KEP-1453).
+#[test]
+fn k8s_docs_path_type_examples() {
+    run_suite("k8s-docs/path-type-examples");
+}
+
+/// kubernetes/website content/en/examples/service/networking/ingress-wildcard-host.yaml and the
+/// "Hostname wildcards" table in ingress.md.
+#[test]
+fn k8s_docs_hostname_wildcards() {
+    run_suite("k8s-docs/hostname-wildcards");
+}
+
+/// kubernetes/website content/en/examples/service/networking/name-virtual-host-ingress-no-third-host.yaml
+/// and "Name based virtual hosting" in ingress.md.
+#[test]
+fn k8s_docs_name_based_virtual_hosting() {
+    run_suite("k8s-docs/name-based-virtual-hosting");
+}
+
+/// kubernetes/website content/en/examples/service/networking/simple-fanout-example.yaml
+#[test]
+fn k8s_docs_simple_fanout() {
+    run_suite("k8s-docs/simple-fanout");
+}
+
+/// kubernetes/website content/en/examples/service/networking/ingress-resource-backend.yaml
+#[test]
+fn k8s_docs_resource_backend() {
+    run_suite("k8s-docs/resource-backend");
+}
+
+/// kubernetes/ingress-nginx/test/e2e/ingress/pathtype_exact.go@dbb11b92ddb7
+#[test]
+fn ingress_nginx_e2e_pathtype_exact() {
+    run_suite("ingress-nginx-e2e/pathtype-exact");
+}
+
+/// kubernetes/ingress-nginx/test/e2e/ingress/pathtype_mixed.go@dbb11b92ddb7
+#[test]
+fn ingress_nginx_e2e_pathtype_mixed() {
+    run_suite("ingress-nginx-e2e/pathtype-mixed");
+}
+
+/// kubernetes/ingress-nginx/test/e2e/ingress/pathtype_prefix.go@dbb11b92ddb7
+#[test]
+fn ingress_nginx_e2e_pathtype_prefix() {
+    run_suite("ingress-nginx-e2e/pathtype-prefix");
+}
+
+/// kubernetes/ingress-nginx/test/e2e/defaultbackend/with_hosts.go@dbb11b92ddb7
+#[test]
+fn ingress_nginx_e2e_default_backend_with_hosts() {
+    run_suite("ingress-nginx-e2e/default-backend-with-hosts");
+}

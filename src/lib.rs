@@ -74,3 +74,7 @@ pub use table::{
     RouteMatch, RouteTable, RoutedRequest, RuleRef, TableOptions, Warning,
 };
 pub use validate::ValidationError;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

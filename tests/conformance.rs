@@ -54,7 +54,10 @@ fn suite(name: &str) -> Value {
 }
 
 fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 /// The suite's objects in file order with increasing `creationTimestamp`s, since the fixtures
@@ -76,9 +79,19 @@ fn load_ingresses(objects: &[Value], context: &str) -> Vec<Ingress> {
 /// What a case expects, from its `expect` object.
 #[derive(Debug)]
 enum Expect {
-    Service { name: String, port: ServicePort },
-    Resource { api_group: Option<String>, kind: String, name: String },
-    Ingress { name: String, not: Option<String> },
+    Service {
+        name: String,
+        port: ServicePort,
+    },
+    Resource {
+        api_group: Option<String>,
+        kind: String,
+        name: String,
+    },
+    Ingress {
+        name: String,
+        not: Option<String>,
+    },
     NotFound,
 }
 

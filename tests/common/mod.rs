@@ -100,7 +100,9 @@ pub fn get(host: Option<&str>, target: &str) -> Request<()> {
 pub fn request(method: &str, host: Option<&str>, target: &str) -> Request<()> {
     let builder = Request::builder().method(method).uri(target);
     let builder = match host {
-        Some(host) => builder.version(Version::HTTP_11).header(http::header::HOST, host),
+        Some(host) => builder
+            .version(Version::HTTP_11)
+            .header(http::header::HOST, host),
         None => builder.version(Version::HTTP_10),
     };
     builder

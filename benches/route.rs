@@ -79,10 +79,20 @@ fn lookups(c: &mut Criterion) {
             b.iter(|| t.route(black_box(Some(&exact_host)), black_box("/api/v2/orders/17")))
         });
         group.bench_with_input(BenchmarkId::new("exact_hit", rules), &table, |b, t| {
-            b.iter(|| t.route(black_box(Some("svc0.example.com")), black_box("/api/v3/items/3")))
+            b.iter(|| {
+                t.route(
+                    black_box(Some("svc0.example.com")),
+                    black_box("/api/v3/items/3"),
+                )
+            })
         });
         group.bench_with_input(BenchmarkId::new("wildcard_host", rules), &table, |b, t| {
-            b.iter(|| t.route(black_box(Some("alice.tenant3.example.com")), black_box("/api/v1")))
+            b.iter(|| {
+                t.route(
+                    black_box(Some("alice.tenant3.example.com")),
+                    black_box("/api/v1"),
+                )
+            })
         });
         group.bench_with_input(BenchmarkId::new("unknown_host", rules), &table, |b, t| {
             b.iter(|| t.route(black_box(Some("nowhere.example.org")), black_box("/")))
@@ -92,7 +102,10 @@ fn lookups(c: &mut Criterion) {
             .body(())
             .unwrap();
         group.bench_with_input(BenchmarkId::new("request", rules), &table, |b, t| {
-            b.iter(|| t.route_request(black_box(&request)).map(|r| r.route.is_some()))
+            b.iter(|| {
+                t.route_request(black_box(&request))
+                    .map(|r| r.route.is_some())
+            })
         });
     }
     group.finish();

@@ -37,7 +37,9 @@ fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if arg.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+            Some((flag, value)) if arg.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
             _ => (arg.clone(), None),
         };
         let mut value = |name: &str| {
@@ -53,10 +55,15 @@ fn parse_args() -> Result<Args, String> {
                 options.default_backend = Some(backend);
             }
             "--implementation-specific" => {
-                options.implementation_specific = match value("--implementation-specific")?.as_str() {
+                options.implementation_specific = match value("--implementation-specific")?.as_str()
+                {
                     "prefix" => ImplementationSpecific::Prefix,
                     "exact" => ImplementationSpecific::Exact,
-                    other => return Err(format!("--implementation-specific: {other:?} is not prefix or exact")),
+                    other => {
+                        return Err(format!(
+                            "--implementation-specific: {other:?} is not prefix or exact"
+                        ))
+                    }
                 }
             }
             "--check" => check = true,
@@ -104,46 +111,64 @@ fn report(files: &[(String, Manifests)], table: &RouteTable) -> io::Result<bool>
                 Some(line) => format!("line {line}: {}", error.message),
                 None => error.message.clone(),
             };
-            emit(&mut err, &Diagnostic { object: file.clone(), kind: "Document", level: "error", field, message })?;
+            emit(
+                &mut err,
+                &Diagnostic {
+                    object: file.clone(),
+                    kind: "Document",
+                    level: "error",
+                    field,
+                    message,
+                },
+            )?;
         }
     }
     let diagnostics = table.diagnostics();
     for quarantined in &diagnostics.quarantined {
         invalid = true;
         for error in &quarantined.errors {
-            emit(&mut err, &Diagnostic {
-                object: quarantined.object.to_string(),
-                kind: quarantined.object.kind.as_str(),
-                level: "error",
-                field: error.field.clone(),
-                message: error.message(),
-            })?;
+            emit(
+                &mut err,
+                &Diagnostic {
+                    object: quarantined.object.to_string(),
+                    kind: quarantined.object.kind.as_str(),
+                    level: "error",
+                    field: error.field.clone(),
+                    message: error.message(),
+                },
+            )?;
         }
     }
     for warning in &diagnostics.warnings {
-        emit(&mut err, &Diagnostic {
-            object: warning.object.to_string(),
-            kind: warning.object.kind.as_str(),
-            level: "warning",
-            field: warning.field.clone(),
-            message: warning.message.clone(),
-        })?;
+        emit(
+            &mut err,
+            &Diagnostic {
+                object: warning.object.to_string(),
+                kind: warning.object.kind.as_str(),
+                level: "warning",
+                field: warning.field.clone(),
+                message: warning.message.clone(),
+            },
+        )?;
     }
     for conflict in &diagnostics.conflicts {
         for loser in &conflict.losers {
-            emit(&mut err, &Diagnostic {
-                object: loser.ingress.to_string(),
-                kind: loser.ingress.kind.as_str(),
-                level: "conflict",
-                field: loser.field.clone(),
-                message: format!(
-                    "{} {:?} on host {:?} is also defined by {}, which takes precedence",
-                    conflict.path_type,
-                    conflict.path,
-                    conflict.host.as_deref().unwrap_or("*"),
-                    conflict.winner
-                ),
-            })?;
+            emit(
+                &mut err,
+                &Diagnostic {
+                    object: loser.ingress.to_string(),
+                    kind: loser.ingress.kind.as_str(),
+                    level: "conflict",
+                    field: loser.field.clone(),
+                    message: format!(
+                        "{} {:?} on host {:?} is also defined by {}, which takes precedence",
+                        conflict.path_type,
+                        conflict.path,
+                        conflict.host.as_deref().unwrap_or("*"),
+                        conflict.winner
+                    ),
+                },
+            )?;
         }
     }
     Ok(invalid)
@@ -273,7 +298,11 @@ fn run() -> Result<ExitCode, String> {
     let table = RouteTable::build(&all.ingresses, args.options);
     let invalid = report(&files, &table).map_err(|e| e.to_string())?;
     if args.check {
-        return Ok(if invalid { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+        return Ok(if invalid {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
     }
     let stdin = io::stdin().lock();
     let mut out = io::BufWriter::new(io::stdout().lock());

@@ -209,7 +209,10 @@ mod tests {
             number: Some(8080),
         };
         let backend = Backend::from_ingress_backend("shop", &by_number).unwrap();
-        assert_eq!(backend.as_service().unwrap().port, ServicePort::Number(8080));
+        assert_eq!(
+            backend.as_service().unwrap().port,
+            ServicePort::Number(8080)
+        );
     }
 
     #[test]
@@ -219,7 +222,10 @@ mod tests {
             resource: Some(TypedLocalObjectReference::default()),
         };
         assert_eq!(Backend::from_ingress_backend("ns", &both), None);
-        assert_eq!(Backend::from_ingress_backend("ns", &IngressBackend::default()), None);
+        assert_eq!(
+            Backend::from_ingress_backend("ns", &IngressBackend::default()),
+            None
+        );
         let out_of_range = IngressBackend {
             service: Some(IngressServiceBackend {
                 name: "web".into(),
@@ -254,7 +260,15 @@ mod tests {
     fn parses_command_line_form() {
         let b: Backend = "web:8080".parse().unwrap();
         assert_eq!(b.to_string(), "service default/web:8080");
-        for bad in ["web", "ns/web:0", "ns/web:70000", "/web:80", "ns/:80", "a/b/c:80", "w:HTTP"] {
+        for bad in [
+            "web",
+            "ns/web:0",
+            "ns/web:70000",
+            "/web:80",
+            "ns/:80",
+            "a/b/c:80",
+            "w:HTTP",
+        ] {
             assert!(bad.parse::<Backend>().is_err(), "{bad}");
         }
     }

@@ -70,8 +70,8 @@ pub use backend::{Backend, ResourceBackend, ServiceBackend, ServicePort};
 pub use load::{DocumentError, Manifests};
 pub use model::{Ingress, IngressClass, ObjectKind, ObjectRef, PathType};
 pub use table::{
-    Conflict, Diagnostics, Fallback, ImplementationSpecific, MatchedRule, Quarantined,
-    RouteMatch, RouteTable, RoutedRequest, RuleRef, TableOptions, Warning,
+    Conflict, Diagnostics, Fallback, ImplementationSpecific, MatchedRule, Quarantined, RouteMatch,
+    RouteTable, RoutedRequest, RuleRef, TableOptions, Warning,
 };
 pub use validate::ValidationError;
 

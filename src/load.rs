@@ -142,7 +142,10 @@ impl Manifests {
     }
 
     fn add_document(&mut self, index: usize, line: Option<usize>, value: Value) {
-        let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let kind = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         match kind {
             "List" | "IngressList" | "IngressClassList" => match value.get("items") {
                 Some(Value::Array(items)) => {
@@ -211,7 +214,13 @@ impl Manifests {
         Ok(())
     }
 
-    fn error(&mut self, document: usize, item: Option<usize>, line: Option<usize>, message: String) {
+    fn error(
+        &mut self,
+        document: usize,
+        item: Option<usize>,
+        line: Option<usize>,
+        message: String,
+    ) {
         self.errors.push(DocumentError {
             document,
             item,
@@ -239,7 +248,11 @@ fn yaml_documents(text: &str) -> impl Iterator<Item = (usize, &str)> {
                 documents.push((start_line, &text[start..offset]));
             }
             // Content after `--- ` on the marker line belongs to the new document.
-            start = if marker { offset + 3 } else { offset + line.len() };
+            start = if marker {
+                offset + 3
+            } else {
+                offset + line.len()
+            };
             start_line = number + 1;
             seen_content = marker && !bare[3..].trim().is_empty();
         } else if !bare.trim().is_empty() && !bare.trim_start().starts_with('#') {
@@ -342,6 +355,11 @@ mod tests {
     #[test]
     fn parse_sniffs_json_and_yaml() {
         assert_eq!(Manifests::parse(INGRESS_JSON).ingresses.len(), 1);
-        assert_eq!(Manifests::parse("kind: Ingress\nmetadata: {name: a}\n").ingresses.len(), 1);
+        assert_eq!(
+            Manifests::parse("kind: Ingress\nmetadata: {name: a}\n")
+                .ingresses
+                .len(),
+            1
+        );
     }
 }

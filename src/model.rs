@@ -187,10 +187,18 @@ pub struct IngressSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_backend: Option<IngressBackend>,
     /// TLS configuration (hosts and secret names); kept and validated, not used for routing.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub tls: Vec<IngressTls>,
     /// Host rules, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub rules: Vec<IngressRule>,
 }
 
@@ -199,7 +207,11 @@ pub struct IngressSpec {
 #[serde(rename_all = "camelCase")]
 pub struct IngressTls {
     /// Hosts the certificate covers.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub hosts: Vec<String>,
     /// The Secret holding the certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -468,7 +480,20 @@ impl FromStr for Timestamp {
         let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
         let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
         let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-        let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        let month_days = [
+            31,
+            if leap { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
         if !(1..=12).contains(&month)
             || day < 1
             || day > month_days[(month - 1) as usize]

@@ -305,7 +305,10 @@ impl Children {
     #[inline]
     fn get(&self, segment: &str) -> Option<Id> {
         match self {
-            Children::Few(list) => list.iter().find(|(s, _)| &**s == segment).map(|&(_, id)| id),
+            Children::Few(list) => list
+                .iter()
+                .find(|(s, _)| &**s == segment)
+                .map(|&(_, id)| id),
             Children::Many(map) => map.get(segment).copied(),
         }
     }
@@ -477,7 +480,11 @@ impl RouteTable {
                 None => return best,
             }
         }
-        let exact = if trailing { node.exact_slash } else { node.exact };
+        let exact = if trailing {
+            node.exact_slash
+        } else {
+            node.exact
+        };
         exact.or(best)
     }
 
@@ -533,7 +540,10 @@ impl Candidate {
     fn rule_ref(&self, ingresses: &[ObjectRef]) -> RuleRef {
         RuleRef {
             ingress: ingresses[self.rank as usize].clone(),
-            field: format!("spec.rules[{}].http.paths[{}]", self.rule_index, self.path_index),
+            field: format!(
+                "spec.rules[{}].http.paths[{}]",
+                self.rule_index, self.path_index
+            ),
         }
     }
 }
@@ -748,7 +758,10 @@ impl Builder {
             ..self.table.options.canonical.clone()
         };
         match canonical::canonical_path(path, &options) {
-            Err(rejection) => Some(format!("requests with it are rejected ({})", rejection.reason())),
+            Err(rejection) => Some(format!(
+                "requests with it are rejected ({})",
+                rejection.reason()
+            )),
             Ok(canonical) if canonical.query().is_some() => {
                 Some("`?` starts the query, which is never matched".into())
             }
@@ -775,7 +788,9 @@ impl Builder {
                 Some(child) => child,
                 None => {
                     let child = self.node();
-                    self.table.nodes[node as usize].children.insert(segment, child);
+                    self.table.nodes[node as usize]
+                        .children
+                        .insert(segment, child);
                     child
                 }
             };

@@ -26,7 +26,8 @@
 //! # What is checked
 //!
 //! - `metadata`: the name (required, a DNS-1123 subdomain), an Ingress's namespace when one is
-//!   given (a DNS-1123 label), label keys and values, annotation keys and the total annotation size.
+//!   given (a DNS-1123 label), label keys and values, annotation keys and the total annotation
+//!   size.
 //! - Ingress `spec`: `rules` or `defaultBackend`; rule hosts; `http.paths`, their `pathType`,
 //!   `path` and backend; TLS hosts and secret names; `ingressClassName`.
 //! - IngressClass `spec`: `controller` and `parameters`.
@@ -129,7 +130,9 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (head, detail) = match self {
             Violation::Required { detail } => ("Required value".to_owned(), detail.as_str()),
-            Violation::Invalid { value, detail } => (format!("Invalid value: {value}"), detail.as_str()),
+            Violation::Invalid { value, detail } => {
+                (format!("Invalid value: {value}"), detail.as_str())
+            }
             Violation::NotSupported { value, supported } => {
                 write!(f, "Unsupported value: {}", go_quote(value))?;
                 for (i, s) in supported.iter().enumerate() {
@@ -168,7 +171,8 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    /// What is wrong, without the object and field: `Invalid value: "/a//b": must not contain '//'`.
+    /// What is wrong, without the object and field, e.g.
+    /// `Invalid value: "/a//b": must not contain '//'`.
     pub fn message(&self) -> String {
         self.violation.to_string()
     }
@@ -240,7 +244,11 @@ fn validate_object_meta(meta: &ObjectMeta, namespaced: bool, errs: &mut Errors) 
             Violation::required("name or generateName is required"),
         );
     } else {
-        errs.invalid_each("metadata.name", &meta.name, is_dns1123_subdomain(&meta.name));
+        errs.invalid_each(
+            "metadata.name",
+            &meta.name,
+            is_dns1123_subdomain(&meta.name),
+        );
     }
     // An absent namespace is filled in from the request; a cluster-scoped object's is dropped.
     if namespaced {
@@ -255,7 +263,11 @@ fn validate_object_meta(meta: &ObjectMeta, namespaced: bool, errs: &mut Errors) 
     let mut size = 0usize;
     for (key, value) in &meta.annotations {
         // Annotation keys are qualified names compared without regard to case.
-        errs.invalid_each("metadata.annotations", key, is_qualified_name(&go_to_lower(key)));
+        errs.invalid_each(
+            "metadata.annotations",
+            key,
+            is_qualified_name(&go_to_lower(key)),
+        );
         size = size.saturating_add(key.len()).saturating_add(value.len());
     }
     if size > TOTAL_ANNOTATION_SIZE_LIMIT {
@@ -339,7 +351,10 @@ fn validate_http_path(path: &HttpIngressPath, field: &str, errs: &mut Errors) {
     match path_type {
         "Exact" | "Prefix" => {
             if !value.starts_with('/') {
-                errs.push(&path_field, Violation::invalid(value, "must be an absolute path"));
+                errs.push(
+                    &path_field,
+                    Violation::invalid(value, "must be an absolute path"),
+                );
             }
             if !value.is_empty() {
                 for seq in INVALID_PATH_SEQUENCES {
@@ -362,7 +377,10 @@ fn validate_http_path(path: &HttpIngressPath, field: &str, errs: &mut Errors) {
         }
         "ImplementationSpecific" => {
             if !value.is_empty() && !value.starts_with('/') {
-                errs.push(&path_field, Violation::invalid(value, "must be an absolute path"));
+                errs.push(
+                    &path_field,
+                    Violation::invalid(value, "must be an absolute path"),
+                );
             }
         }
         other => errs.push(
@@ -414,7 +432,10 @@ fn validate_backend(backend: &IngressBackend, field: &str, errs: &mut Errors) {
                     }
                 }
                 (false, false) => {
-                    errs.push(field, Violation::required("port name or number is required"));
+                    errs.push(
+                        field,
+                        Violation::required("port name or number is required"),
+                    );
                 }
             }
         }
@@ -443,12 +464,19 @@ fn validate_object_reference(
     errs: &mut Errors,
 ) {
     if let Some(group) = api_group {
-        errs.invalid_each(&format!("{field}.apiGroup"), group, is_dns1123_subdomain(group));
+        errs.invalid_each(
+            &format!("{field}.apiGroup"),
+            group,
+            is_dns1123_subdomain(group),
+        );
     }
     for (sub, value) in [("kind", kind), ("name", name)] {
         let sub_field = format!("{field}.{sub}");
         if value.is_empty() {
-            errs.push(&sub_field, Violation::required(&format!("{sub} is required")));
+            errs.push(
+                &sub_field,
+                Violation::required(&format!("{sub} is required")),
+            );
         } else {
             errs.invalid_each(&sub_field, value, is_path_segment_name(value));
         }
@@ -457,7 +485,11 @@ fn validate_object_reference(
 
 fn validate_tls(tls: &IngressTls, i: usize, errs: &mut Errors) {
     for (j, host) in tls.hosts.iter().enumerate() {
-        errs.invalid_each(&format!("spec.tls[{i}].hosts[{j}]"), host, host_messages(host));
+        errs.invalid_each(
+            &format!("spec.tls[{i}].hosts[{j}]"),
+            host,
+            host_messages(host),
+        );
     }
     if let Some(secret) = tls.secret_name.as_deref().filter(|s| !s.is_empty()) {
         errs.invalid_each(
@@ -706,7 +738,9 @@ pub fn is_valid_port_name(port: &str) -> Vec<String> {
         errs.push(max_len_error(PORT_NAME_MAX));
     }
     if b.is_empty() || !b.iter().all(|&c| is_lower_alnum(c) || c == b'-') {
-        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_owned());
+        errs.push(
+            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_owned(),
+        );
     }
     if !b.iter().any(u8::is_ascii_lowercase) {
         errs.push("must contain at least one letter (a-z)".to_owned());
@@ -820,8 +854,7 @@ fn matches_qualified_name(value: &str) -> bool {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
                 && last.is_ascii_alphanumeric()
-                && b
-                    .iter()
+                && b.iter()
                     .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         }
         _ => false,
@@ -1047,9 +1080,7 @@ fn go_is_print(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{
-        HttpIngressRuleValue, IngressServiceBackend, ServiceBackendPort,
-    };
+    use crate::model::{HttpIngressRuleValue, IngressServiceBackend, ServiceBackendPort};
 
     const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case \
         alphanumeric characters, '-' or '.', and must start and end with an alphanumeric \
@@ -1155,14 +1186,20 @@ mod tests {
 
     #[test]
     fn error_display_names_object_field_and_violation() {
-        let errs = validate_ingress(&with_path(http_path("/a//b", Some("Prefix"), service("web", 80))));
+        let errs = validate_ingress(&with_path(http_path(
+            "/a//b",
+            Some("Prefix"),
+            service("web", 80),
+        )));
         assert_eq!(
             errs[0].to_string(),
             r#"default/site: spec.rules[0].http.paths[0].path: Invalid value: "/a//b": must not contain '//'"#
         );
         let mut ing = with_path(http_path("/a//b", Some("Prefix"), service("web", 80)));
         ing.metadata.namespace = Some("shop".to_owned());
-        assert!(validate_ingress(&ing)[0].to_string().starts_with("shop/site: "));
+        assert!(validate_ingress(&ing)[0]
+            .to_string()
+            .starts_with("shop/site: "));
         let mut c = class();
         c.spec.controller.clear();
         assert_eq!(
@@ -1175,9 +1212,18 @@ mod tests {
     fn violation_display_matches_apiserver() {
         let cases = [
             (Violation::required(""), "Required value"),
-            (Violation::required("x is required"), "Required value: x is required"),
-            (Violation::invalid("a\"b\n", "bad"), r#"Invalid value: "a\"b\n": bad"#),
-            (Violation::invalid_number(65536, "bad"), "Invalid value: 65536: bad"),
+            (
+                Violation::required("x is required"),
+                "Required value: x is required",
+            ),
+            (
+                Violation::invalid("a\"b\n", "bad"),
+                r#"Invalid value: "a\"b\n": bad"#,
+            ),
+            (
+                Violation::invalid_number(65536, "bad"),
+                "Invalid value: 65536: bad",
+            ),
             (
                 Violation::NotSupported {
                     value: "Regex".to_owned(),
@@ -1191,8 +1237,14 @@ mod tests {
                 },
                 "Forbidden: no",
             ),
-            (Violation::TooLong { max: 250 }, "Too long: may not be more than 250 bytes"),
-            (Violation::TooLong { max: 1 }, "Too long: may not be more than 1 byte"),
+            (
+                Violation::TooLong { max: 250 },
+                "Too long: may not be more than 250 bytes",
+            ),
+            (
+                Violation::TooLong { max: 1 },
+                "Too long: may not be more than 1 byte",
+            ),
         ];
         for (violation, text) in cases {
             assert_eq!(violation.to_string(), text);
@@ -1215,13 +1267,19 @@ mod tests {
         ing.metadata.name.clear();
         assert_eq!(
             one(&validate_ingress(&ing)),
-            p("metadata.name", "Required value: name or generateName is required")
+            p(
+                "metadata.name",
+                "Required value: name or generateName is required"
+            )
         );
         let mut c = class();
         c.metadata.name.clear();
         assert_eq!(
             one(&validate_ingress_class(&c)),
-            p("metadata.name", "Required value: name or generateName is required")
+            p(
+                "metadata.name",
+                "Required value: name or generateName is required"
+            )
         );
     }
 
@@ -1233,13 +1291,18 @@ mod tests {
         ing.metadata.name = "Site".to_owned();
         assert_eq!(
             one(&validate_ingress(&ing)),
-            p("metadata.name", &format!("Invalid value: \"Site\": {SUBDOMAIN_MSG}"))
+            p(
+                "metadata.name",
+                &format!("Invalid value: \"Site\": {SUBDOMAIN_MSG}")
+            )
         );
         let mut c = class();
         c.metadata.name = "x".repeat(254);
         let errs = validate_ingress_class(&c);
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].message().ends_with(": must be no more than 253 characters"));
+        assert!(errs[0]
+            .message()
+            .ends_with(": must be no more than 253 characters"));
     }
 
     #[test]
@@ -1252,12 +1315,18 @@ mod tests {
         ing.metadata.namespace = Some("shop.eu".to_owned());
         assert_eq!(
             one(&validate_ingress(&ing)),
-            p("metadata.namespace", "Invalid value: \"shop.eu\": must not contain dots")
+            p(
+                "metadata.namespace",
+                "Invalid value: \"shop.eu\": must not contain dots"
+            )
         );
         ing.metadata.namespace = Some("Shop".to_owned());
         assert_eq!(
             one(&validate_ingress(&ing)),
-            p("metadata.namespace", &format!("Invalid value: \"Shop\": {LABEL_MSG}"))
+            p(
+                "metadata.namespace",
+                &format!("Invalid value: \"Shop\": {LABEL_MSG}")
+            )
         );
         // An IngressClass is cluster-scoped: the apiserver drops a namespace it is given.
         let mut c = class();
@@ -1274,21 +1343,35 @@ mod tests {
             "Example.COM/x",
             "simple",
         ] {
-            ing.metadata.annotations.insert(key.to_owned(), "any value at all".to_owned());
+            ing.metadata
+                .annotations
+                .insert(key.to_owned(), "any value at all".to_owned());
         }
         assert_eq!(validate_ingress(&ing), []);
         let mut ing = ingress();
-        ing.metadata.annotations.insert("a/b/c".to_owned(), String::new());
-        ing.metadata.annotations.insert("/x".to_owned(), String::new());
-        ing.metadata.annotations.insert("-x".to_owned(), String::new());
+        ing.metadata
+            .annotations
+            .insert("a/b/c".to_owned(), String::new());
+        ing.metadata
+            .annotations
+            .insert("/x".to_owned(), String::new());
+        ing.metadata
+            .annotations
+            .insert("-x".to_owned(), String::new());
         let name_msg = "must consist of alphanumeric characters, '-', '_' or '.', and must start \
             and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', \
             regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
         assert_eq!(
             pairs(&validate_ingress(&ing)),
             [
-                p("metadata.annotations", &format!("Invalid value: \"-x\": name part {name_msg}")),
-                p("metadata.annotations", "Invalid value: \"/x\": prefix part must be non-empty"),
+                p(
+                    "metadata.annotations",
+                    &format!("Invalid value: \"-x\": name part {name_msg}")
+                ),
+                p(
+                    "metadata.annotations",
+                    "Invalid value: \"/x\": prefix part must be non-empty"
+                ),
                 p(
                     "metadata.annotations",
                     &format!(
@@ -1303,32 +1386,51 @@ mod tests {
     #[test]
     fn metadata_annotations_total_size_is_limited() {
         let mut ing = ingress();
-        ing.metadata.annotations.insert("a".to_owned(), "x".repeat(256 * 1024 - 1));
+        ing.metadata
+            .annotations
+            .insert("a".to_owned(), "x".repeat(256 * 1024 - 1));
         assert_eq!(validate_ingress(&ing), []);
-        ing.metadata.annotations.insert("b".to_owned(), String::new());
+        ing.metadata
+            .annotations
+            .insert("b".to_owned(), String::new());
         assert_eq!(
             one(&validate_ingress(&ing)),
-            p("metadata.annotations", "Too long: may not be more than 262144 bytes")
+            p(
+                "metadata.annotations",
+                "Too long: may not be more than 262144 bytes"
+            )
         );
     }
 
     #[test]
     fn metadata_label_keys_are_qualified_names() {
         let mut ing = ingress();
-        ing.metadata.labels.insert("app.kubernetes.io/name".to_owned(), "shop".to_owned());
-        ing.metadata.labels.insert("Tier".to_owned(), "web".to_owned());
+        ing.metadata
+            .labels
+            .insert("app.kubernetes.io/name".to_owned(), "shop".to_owned());
+        ing.metadata
+            .labels
+            .insert("Tier".to_owned(), "web".to_owned());
         assert_eq!(validate_ingress(&ing), []);
         // Unlike annotation keys, label key prefixes are case-sensitive.
-        ing.metadata.labels.insert("Example.com/x".to_owned(), "v".to_owned());
+        ing.metadata
+            .labels
+            .insert("Example.com/x".to_owned(), "v".to_owned());
         let errs = validate_ingress(&ing);
         let (field, msg) = one(&errs);
         assert_eq!(field, "metadata.labels");
-        assert_eq!(msg, format!("Invalid value: \"Example.com/x\": prefix part {SUBDOMAIN_MSG}"));
+        assert_eq!(
+            msg,
+            format!("Invalid value: \"Example.com/x\": prefix part {SUBDOMAIN_MSG}")
+        );
         let mut ing = ingress();
         ing.metadata.labels.insert("x".repeat(64), String::new());
         assert_eq!(
             one(&validate_ingress(&ing)).1,
-            format!("Invalid value: \"{}\": name part must be no more than 63 characters", "x".repeat(64))
+            format!(
+                "Invalid value: \"{}\": name part must be no more than 63 characters",
+                "x".repeat(64)
+            )
         );
     }
 
@@ -1336,9 +1438,13 @@ mod tests {
     fn metadata_label_values_are_short_names_or_empty() {
         let mut ing = ingress();
         ing.metadata.labels.insert("a".to_owned(), String::new());
-        ing.metadata.labels.insert("b".to_owned(), "My_value.1".to_owned());
+        ing.metadata
+            .labels
+            .insert("b".to_owned(), "My_value.1".to_owned());
         assert_eq!(validate_ingress(&ing), []);
-        ing.metadata.labels.insert("c".to_owned(), "-bad".to_owned());
+        ing.metadata
+            .labels
+            .insert("c".to_owned(), "-bad".to_owned());
         assert_eq!(
             one(&validate_ingress(&ing)),
             p(
@@ -1351,7 +1457,10 @@ mod tests {
         );
         let mut ing = ingress();
         ing.metadata.labels.insert("c".to_owned(), "v".repeat(64));
-        assert_eq!(one(&validate_ingress(&ing)).1.rsplit(": ").next(), Some("must be no more than 63 characters"));
+        assert_eq!(
+            one(&validate_ingress(&ing)).1.rsplit(": ").next(),
+            Some("must be no more than 63 characters")
+        );
     }
 
     #[test]
@@ -1360,7 +1469,10 @@ mod tests {
         ing.spec.rules.clear();
         assert_eq!(
             one(&validate_ingress(&ing)),
-            p("spec", "Invalid value: null: either `defaultBackend` or `rules` must be specified")
+            p(
+                "spec",
+                "Invalid value: null: either `defaultBackend` or `rules` must be specified"
+            )
         );
         ing.spec.default_backend = Some(service("web", 80));
         assert_eq!(validate_ingress(&ing), []);
@@ -1373,8 +1485,14 @@ mod tests {
         assert_eq!(
             pairs(&validate_ingress(&ing)),
             [
-                p("spec.defaultBackend.service.name", &format!("Invalid value: \"Web\": {DNS1035_MSG}")),
-                p("spec.defaultBackend", "Required value: port name or number is required"),
+                p(
+                    "spec.defaultBackend.service.name",
+                    &format!("Invalid value: \"Web\": {DNS1035_MSG}")
+                ),
+                p(
+                    "spec.defaultBackend",
+                    "Required value: port name or number is required"
+                ),
             ]
         );
     }
@@ -1387,7 +1505,10 @@ mod tests {
         ing.spec.ingress_class_name = Some(String::new());
         assert_eq!(
             one(&validate_ingress(&ing)),
-            p("spec.ingressClassName", &format!("Invalid value: \"\": {SUBDOMAIN_MSG}"))
+            p(
+                "spec.ingressClassName",
+                &format!("Invalid value: \"\": {SUBDOMAIN_MSG}")
+            )
         );
     }
 
@@ -1395,9 +1516,10 @@ mod tests {
     fn class_annotation_need_not_match_ingress_class_name() {
         let mut ing = ingress();
         ing.spec.ingress_class_name = Some("nginx".to_owned());
-        ing.metadata
-            .annotations
-            .insert("kubernetes.io/ingress.class".to_owned(), "traefik".to_owned());
+        ing.metadata.annotations.insert(
+            "kubernetes.io/ingress.class".to_owned(),
+            "traefik".to_owned(),
+        );
         assert_eq!(validate_ingress(&ing), []);
     }
 
@@ -1420,22 +1542,42 @@ mod tests {
         assert_eq!(
             pairs(&validate_ingress(&ing)),
             [
-                p("spec.rules[0].host", "Invalid value: \"::1\": must be a DNS name, not an IP address"),
-                p("spec.rules[0].host", &format!("Invalid value: \"::1\": {SUBDOMAIN_MSG}")),
+                p(
+                    "spec.rules[0].host",
+                    "Invalid value: \"::1\": must be a DNS name, not an IP address"
+                ),
+                p(
+                    "spec.rules[0].host",
+                    &format!("Invalid value: \"::1\": {SUBDOMAIN_MSG}")
+                ),
             ]
         );
         for not_ip in ["1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4a"] {
             assert!(!is_ip_address(not_ip), "{not_ip}");
         }
         for ip in [
-            "::", "::ffff:1.2.3.4", "2001:db8::1", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:1.2.3.4",
-            "00001::", "::01.2.3.4",
+            "::",
+            "::ffff:1.2.3.4",
+            "2001:db8::1",
+            "1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:1.2.3.4",
+            "00001::",
+            "::01.2.3.4",
         ] {
             assert!(is_ip_address(ip), "{ip}");
         }
         for not_ip in [
-            ":", ":::", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7::8", "1::2::3", "1:", "::1.2.3",
-            "1:2:3:4:5:1.2.3.4", "::g", "fe80::1%eth0", "::10000",
+            ":",
+            ":::",
+            "1:2:3:4:5:6:7:8:9",
+            "1:2:3:4:5:6:7::8",
+            "1::2::3",
+            "1:",
+            "::1.2.3",
+            "1:2:3:4:5:1.2.3.4",
+            "::g",
+            "fe80::1%eth0",
+            "::10000",
         ] {
             assert!(!is_ip_address(not_ip), "{not_ip}");
         }
@@ -1446,16 +1588,37 @@ mod tests {
         let mut ing = ingress();
         ing.spec.rules[0].host = Some("*.example.com".to_owned());
         assert_eq!(validate_ingress(&ing), []);
-        for host in ["*", "*.*.example.com", "f*.example.com", "*example.com", "*.Example.com"] {
+        for host in [
+            "*",
+            "*.*.example.com",
+            "f*.example.com",
+            "*example.com",
+            "*.Example.com",
+        ] {
             ing.spec.rules[0].host = Some(host.to_owned());
             assert_eq!(
                 one(&validate_ingress(&ing)),
-                p("spec.rules[0].host", &format!("Invalid value: \"{host}\": {WILDCARD_MSG}")),
+                p(
+                    "spec.rules[0].host",
+                    &format!("Invalid value: \"{host}\": {WILDCARD_MSG}")
+                ),
             );
         }
-        let long = format!("*.{}", ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(60)].join("."));
+        let long = format!(
+            "*.{}",
+            [
+                "a".repeat(63),
+                "b".repeat(63),
+                "c".repeat(63),
+                "d".repeat(60)
+            ]
+            .join(".")
+        );
         assert_eq!(long.len(), 254);
-        assert_eq!(is_wildcard_dns1123_subdomain(&long), ["must be no more than 253 characters"]);
+        assert_eq!(
+            is_wildcard_dns1123_subdomain(&long),
+            ["must be no more than 253 characters"]
+        );
     }
 
     #[test]
@@ -1465,22 +1628,41 @@ mod tests {
         assert_eq!(validate_ingress(&ing), []);
         ing.spec.rules[0].host = None;
         assert_eq!(validate_ingress(&ing), []);
-        for host in ["Foo.bar.com", "foo.bar.com:8080", "foo.bar.com.", "foo..com", "-a.com", "ä.com"] {
+        for host in [
+            "Foo.bar.com",
+            "foo.bar.com:8080",
+            "foo.bar.com.",
+            "foo..com",
+            "-a.com",
+            "ä.com",
+        ] {
             ing.spec.rules[0].host = Some(host.to_owned());
             let (field, msg) = one(&validate_ingress(&ing));
             assert_eq!(field, "spec.rules[0].host");
             assert!(msg.ends_with(SUBDOMAIN_MSG), "{msg}");
         }
-        let long = ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(63)].join(".");
+        let long = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(63),
+        ]
+        .join(".");
         ing.spec.rules[0].host = Some(long);
-        assert_eq!(one(&validate_ingress(&ing)).1.rsplit(": ").next(), Some("must be no more than 253 characters"));
+        assert_eq!(
+            one(&validate_ingress(&ing)).1.rsplit(": ").next(),
+            Some("must be no more than 253 characters")
+        );
     }
 
     #[test]
     fn rule_http_needs_paths() {
         let mut ing = ingress();
         ing.spec.rules[0].http.as_mut().unwrap().paths.clear();
-        assert_eq!(one(&validate_ingress(&ing)), p("spec.rules[0].http.paths", "Required value"));
+        assert_eq!(
+            one(&validate_ingress(&ing)),
+            p("spec.rules[0].http.paths", "Required value")
+        );
         // A rule without `http` is fine (the host goes to the default backend).
         ing.spec.rules[0].http = None;
         assert_eq!(validate_ingress(&ing), []);
@@ -1491,26 +1673,42 @@ mod tests {
         let ing = with_path(http_path("no-slash", None, IngressBackend::default()));
         assert_eq!(
             one(&validate_ingress(&ing)),
-            p(&format!("{PATH0}.pathType"), "Required value: pathType must be specified")
+            p(
+                &format!("{PATH0}.pathType"),
+                "Required value: pathType must be specified"
+            )
         );
     }
 
     #[test]
     fn exact_and_prefix_paths_are_absolute() {
         for t in ["Exact", "Prefix"] {
-            assert_eq!(validate_ingress(&with_path(http_path("/foo/bar", Some(t), service("web", 80)))), []);
+            assert_eq!(
+                validate_ingress(&with_path(http_path(
+                    "/foo/bar",
+                    Some(t),
+                    service("web", 80)
+                ))),
+                []
+            );
             for path in ["foo", ""] {
                 let ing = with_path(http_path(path, Some(t), service("web", 80)));
                 assert_eq!(
                     one(&validate_ingress(&ing)),
-                    p(&format!("{PATH0}.path"), &format!("Invalid value: \"{path}\": must be an absolute path"))
+                    p(
+                        &format!("{PATH0}.path"),
+                        &format!("Invalid value: \"{path}\": must be an absolute path")
+                    )
                 );
             }
         }
         // An absent path counts as empty.
         let mut ing = with_path(http_path("", Some("Exact"), service("web", 80)));
         ing.spec.rules[0].http.as_mut().unwrap().paths[0].path = None;
-        assert_eq!(one(&validate_ingress(&ing)).1, "Invalid value: \"\": must be an absolute path");
+        assert_eq!(
+            one(&validate_ingress(&ing)).1,
+            "Invalid value: \"\": must be an absolute path"
+        );
     }
 
     #[test]
@@ -1520,12 +1718,18 @@ mod tests {
             let ing = with_path(http_path(&path, Some("Exact"), service("web", 80)));
             assert_eq!(
                 one(&validate_ingress(&ing)),
-                p(&format!("{PATH0}.path"), &format!("Invalid value: \"{path}\": must not contain '{seq}'"))
+                p(
+                    &format!("{PATH0}.path"),
+                    &format!("Invalid value: \"{path}\": must not contain '{seq}'")
+                )
             );
         }
         let ing = with_path(http_path("a//%2F", Some("Prefix"), service("web", 80)));
         assert_eq!(
-            pairs(&validate_ingress(&ing)).into_iter().map(|(_, m)| m).collect::<Vec<_>>(),
+            pairs(&validate_ingress(&ing))
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect::<Vec<_>>(),
             [
                 "Invalid value: \"a//%2F\": must be an absolute path",
                 "Invalid value: \"a//%2F\": must not contain '//'",
@@ -1540,22 +1744,43 @@ mod tests {
             let ing = with_path(http_path(path, Some("Prefix"), service("web", 80)));
             assert_eq!(
                 one(&validate_ingress(&ing)),
-                p(&format!("{PATH0}.path"), &format!("Invalid value: \"{path}\": cannot end with '{suffix}'"))
+                p(
+                    &format!("{PATH0}.path"),
+                    &format!("Invalid value: \"{path}\": cannot end with '{suffix}'")
+                )
             );
         }
-        assert_eq!(validate_ingress(&with_path(http_path("/a/.b", Some("Exact"), service("web", 80)))), []);
+        assert_eq!(
+            validate_ingress(&with_path(http_path(
+                "/a/.b",
+                Some("Exact"),
+                service("web", 80)
+            ))),
+            []
+        );
     }
 
     #[test]
     fn implementation_specific_paths_are_empty_or_absolute() {
         for path in ["", "/", "/a//b/../%2f", "/([a-z0-9]*)["] {
-            let ing = with_path(http_path(path, Some("ImplementationSpecific"), service("web", 80)));
+            let ing = with_path(http_path(
+                path,
+                Some("ImplementationSpecific"),
+                service("web", 80),
+            ));
             assert_eq!(validate_ingress(&ing), [], "{path}");
         }
-        let ing = with_path(http_path("foo", Some("ImplementationSpecific"), service("web", 80)));
+        let ing = with_path(http_path(
+            "foo",
+            Some("ImplementationSpecific"),
+            service("web", 80),
+        ));
         assert_eq!(
             one(&validate_ingress(&ing)),
-            p(&format!("{PATH0}.path"), "Invalid value: \"foo\": must be an absolute path")
+            p(
+                &format!("{PATH0}.path"),
+                "Invalid value: \"foo\": must be an absolute path"
+            )
         );
     }
 
@@ -1584,7 +1809,10 @@ mod tests {
         });
         assert_eq!(
             one(&validate_ingress(&with_backend(backend))),
-            p(&format!("{PATH0}.backend"), "Invalid value: \"\": cannot set both resource and service backends")
+            p(
+                &format!("{PATH0}.backend"),
+                "Invalid value: \"\": cannot set both resource and service backends"
+            )
         );
     }
 
@@ -1592,7 +1820,10 @@ mod tests {
     fn backend_needs_service_or_resource() {
         assert_eq!(
             one(&validate_ingress(&with_backend(IngressBackend::default()))),
-            p(&format!("{PATH0}.backend"), "Invalid value: \"\": resource or service backend is required")
+            p(
+                &format!("{PATH0}.backend"),
+                "Invalid value: \"\": resource or service backend is required"
+            )
         );
     }
 
@@ -1610,11 +1841,17 @@ mod tests {
         for name in ["1web", "web.x", "Web", "web-"] {
             assert_eq!(
                 one(&validate_ingress(&with_backend(service(name, 80)))),
-                p(&format!("{PATH0}.backend.service.name"), &format!("Invalid value: \"{name}\": {DNS1035_MSG}"))
+                p(
+                    &format!("{PATH0}.backend.service.name"),
+                    &format!("Invalid value: \"{name}\": {DNS1035_MSG}")
+                )
             );
         }
         let long = "a".repeat(64);
-        assert_eq!(is_dns1035_label(&long), ["must be no more than 63 characters"]);
+        assert_eq!(
+            is_dns1035_label(&long),
+            ["must be no more than 63 characters"]
+        );
     }
 
     #[test]
@@ -1623,7 +1860,10 @@ mod tests {
         backend.service.as_mut().unwrap().port.name = Some("http".to_owned());
         assert_eq!(
             one(&validate_ingress(&with_backend(backend))),
-            p(&format!("{PATH0}.backend"), "Invalid value: \"\": cannot set both port name & port number")
+            p(
+                &format!("{PATH0}.backend"),
+                "Invalid value: \"\": cannot set both port name & port number"
+            )
         );
     }
 
@@ -1642,17 +1882,23 @@ mod tests {
         assert_eq!(check("grpc-web-8080"), []);
         let cases: [(&str, &[&str]); 6] = [
             ("aaaaaaaaaaaaaaaa", &["must be no more than 15 characters"]),
-            ("HTTP", &[
-                "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
-                "must contain at least one letter (a-z)",
-            ]),
+            (
+                "HTTP",
+                &[
+                    "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+                    "must contain at least one letter (a-z)",
+                ],
+            ),
             ("1234", &["must contain at least one letter (a-z)"]),
             ("a--b", &["must not contain consecutive hyphens"]),
             ("-http", &["must not begin or end with a hyphen"]),
             ("http-", &["must not begin or end with a hyphen"]),
         ];
         for (name, msgs) in cases {
-            let want: Vec<_> = msgs.iter().map(|m| p(&field, &format!("Invalid value: \"{name}\": {m}"))).collect();
+            let want: Vec<_> = msgs
+                .iter()
+                .map(|m| p(&field, &format!("Invalid value: \"{name}\": {m}")))
+                .collect();
             assert_eq!(check(name), want, "{name}");
         }
     }
@@ -1666,7 +1912,10 @@ mod tests {
         for n in [65536, -1, i64::MAX] {
             assert_eq!(
                 one(&validate_ingress(&with_backend(service("web", n)))),
-                p(&field, &format!("Invalid value: {n}: must be between 1 and 65535, inclusive"))
+                p(
+                    &field,
+                    &format!("Invalid value: {n}: must be between 1 and 65535, inclusive")
+                )
             );
         }
     }
@@ -1675,13 +1924,19 @@ mod tests {
     fn service_port_needs_name_or_number() {
         for port in [
             ServiceBackendPort::default(),
-            ServiceBackendPort { name: Some(String::new()), number: Some(0) },
+            ServiceBackendPort {
+                name: Some(String::new()),
+                number: Some(0),
+            },
         ] {
             let mut backend = service("web", 0);
             backend.service.as_mut().unwrap().port = port;
             assert_eq!(
                 one(&validate_ingress(&with_backend(backend))),
-                p(&format!("{PATH0}.backend"), "Required value: port name or number is required")
+                p(
+                    &format!("{PATH0}.backend"),
+                    "Required value: port name or number is required"
+                )
             );
         }
     }
@@ -1699,11 +1954,28 @@ mod tests {
 
     #[test]
     fn resource_api_group_is_a_dns1123_subdomain() {
-        assert_eq!(validate_ingress(&with_backend(resource(None, "Bucket", "b"))), []);
-        assert_eq!(validate_ingress(&with_backend(resource(Some("k8s.example.com"), "Bucket", "b"))), []);
         assert_eq!(
-            one(&validate_ingress(&with_backend(resource(Some("Example.com"), "Bucket", "b")))),
-            p(&format!("{PATH0}.backend.resource.apiGroup"), &format!("Invalid value: \"Example.com\": {SUBDOMAIN_MSG}"))
+            validate_ingress(&with_backend(resource(None, "Bucket", "b"))),
+            []
+        );
+        assert_eq!(
+            validate_ingress(&with_backend(resource(
+                Some("k8s.example.com"),
+                "Bucket",
+                "b"
+            ))),
+            []
+        );
+        assert_eq!(
+            one(&validate_ingress(&with_backend(resource(
+                Some("Example.com"),
+                "Bucket",
+                "b"
+            )))),
+            p(
+                &format!("{PATH0}.backend.resource.apiGroup"),
+                &format!("Invalid value: \"Example.com\": {SUBDOMAIN_MSG}")
+            )
         );
     }
 
@@ -1721,22 +1993,35 @@ mod tests {
             ("%/", &["may not contain '/'", "may not contain '%'"]),
         ];
         for (kind, msgs) in cases {
-            let want: Vec<_> = msgs.iter().map(|m| p(&field, &format!("Invalid value: \"{kind}\": {m}"))).collect();
-            assert_eq!(pairs(&validate_ingress(&with_backend(resource(None, kind, "b")))), want);
+            let want: Vec<_> = msgs
+                .iter()
+                .map(|m| p(&field, &format!("Invalid value: \"{kind}\": {m}")))
+                .collect();
+            assert_eq!(
+                pairs(&validate_ingress(&with_backend(resource(None, kind, "b")))),
+                want
+            );
         }
         // Anything else goes, e.g. dots inside and upper case.
-        assert_eq!(validate_ingress(&with_backend(resource(None, "...", "b"))), []);
+        assert_eq!(
+            validate_ingress(&with_backend(resource(None, "...", "b"))),
+            []
+        );
     }
 
     #[test]
     fn resource_name_is_a_required_path_segment() {
         let field = format!("{PATH0}.backend.resource.name");
         assert_eq!(
-            one(&validate_ingress(&with_backend(resource(None, "Bucket", "")))),
+            one(&validate_ingress(&with_backend(resource(
+                None, "Bucket", ""
+            )))),
             p(&field, "Required value: name is required")
         );
         assert_eq!(
-            one(&validate_ingress(&with_backend(resource(None, "Bucket", "a%20b")))),
+            one(&validate_ingress(&with_backend(resource(
+                None, "Bucket", "a%20b"
+            )))),
             p(&field, "Invalid value: \"a%20b\": may not contain '%'")
         );
     }
@@ -1750,14 +2035,24 @@ mod tests {
         }];
         assert_eq!(validate_ingress(&ing), []);
         ing.spec.tls.push(IngressTls {
-            hosts: vec!["ok.com".to_owned(), "*.*.com".to_owned(), "Bad.com".to_owned()],
+            hosts: vec![
+                "ok.com".to_owned(),
+                "*.*.com".to_owned(),
+                "Bad.com".to_owned(),
+            ],
             secret_name: None,
         });
         assert_eq!(
             pairs(&validate_ingress(&ing)),
             [
-                p("spec.tls[1].hosts[1]", &format!("Invalid value: \"*.*.com\": {WILDCARD_MSG}")),
-                p("spec.tls[1].hosts[2]", &format!("Invalid value: \"Bad.com\": {SUBDOMAIN_MSG}")),
+                p(
+                    "spec.tls[1].hosts[1]",
+                    &format!("Invalid value: \"*.*.com\": {WILDCARD_MSG}")
+                ),
+                p(
+                    "spec.tls[1].hosts[2]",
+                    &format!("Invalid value: \"Bad.com\": {SUBDOMAIN_MSG}")
+                ),
             ]
         );
         // TLS hosts are not checked for IP addresses.
@@ -1781,7 +2076,10 @@ mod tests {
         ing.spec.tls[0].secret_name = Some("Site_TLS".to_owned());
         assert_eq!(
             one(&validate_ingress(&ing)),
-            p("spec.tls[0].secretName", &format!("Invalid value: \"Site_TLS\": {SUBDOMAIN_MSG}"))
+            p(
+                "spec.tls[0].secretName",
+                &format!("Invalid value: \"Site_TLS\": {SUBDOMAIN_MSG}")
+            )
         );
     }
 
@@ -1789,14 +2087,20 @@ mod tests {
     fn ingress_class_controller_is_required_and_limited() {
         let mut c = class();
         c.spec.controller.clear();
-        assert_eq!(one(&validate_ingress_class(&c)), p("spec.controller", "Required value"));
+        assert_eq!(
+            one(&validate_ingress_class(&c)),
+            p("spec.controller", "Required value")
+        );
         c.spec.controller = format!("example.com/{}", "a".repeat(238));
         assert_eq!(c.spec.controller.len(), 250);
         assert_eq!(validate_ingress_class(&c), []);
         c.spec.controller.push('a');
         assert_eq!(
             one(&validate_ingress_class(&c)),
-            p("spec.controller", "Too long: may not be more than 250 bytes")
+            p(
+                "spec.controller",
+                "Too long: may not be more than 250 bytes"
+            )
         );
     }
 
@@ -1821,7 +2125,10 @@ mod tests {
         assert_eq!(
             pairs(&validate_ingress_class(&c)),
             [
-                p("spec.controller", &format!("Invalid value: \"Acme.io\": {SUBDOMAIN_MSG}")),
+                p(
+                    "spec.controller",
+                    &format!("Invalid value: \"Acme.io\": {SUBDOMAIN_MSG}")
+                ),
                 p(
                     "spec.controller",
                     "Invalid value: \"foo bar\": Invalid path (regex used for validation is \
@@ -1848,8 +2155,14 @@ mod tests {
         assert_eq!(
             pairs(&validate_ingress_class(&c)),
             [
-                p("spec.parameters.kind", "Invalid value: \"..\": may not be '..'"),
-                p("spec.parameters.name", "Invalid value: \"a/b\": may not contain '/'"),
+                p(
+                    "spec.parameters.kind",
+                    "Invalid value: \"..\": may not be '..'"
+                ),
+                p(
+                    "spec.parameters.name",
+                    "Invalid value: \"a/b\": may not contain '/'"
+                ),
             ]
         );
     }
@@ -1865,7 +2178,10 @@ mod tests {
         c.spec.parameters = Some(ps);
         assert_eq!(
             one(&validate_ingress_class(&c)),
-            p("spec.parameters.apiGroup", &format!("Invalid value: \"\": {SUBDOMAIN_MSG}"))
+            p(
+                "spec.parameters.apiGroup",
+                &format!("Invalid value: \"\": {SUBDOMAIN_MSG}")
+            )
         );
     }
 
@@ -1877,13 +2193,19 @@ mod tests {
         c.spec.parameters = Some(ps.clone());
         assert_eq!(
             one(&validate_ingress_class(&c)),
-            p("spec.parameters.namespace", "Forbidden: `parameters.scope` is set to 'Cluster'")
+            p(
+                "spec.parameters.namespace",
+                "Forbidden: `parameters.scope` is set to 'Cluster'"
+            )
         );
         ps.scope = Some("Cluster".to_owned());
         c.spec.parameters = Some(ps);
         assert_eq!(
             one(&validate_ingress_class(&c)),
-            p("spec.parameters.namespace", "Forbidden: `parameters.scope` is set to 'Cluster'")
+            p(
+                "spec.parameters.namespace",
+                "Forbidden: `parameters.scope` is set to 'Cluster'"
+            )
         );
     }
 
@@ -1912,7 +2234,10 @@ mod tests {
         c.spec.parameters = Some(ps.clone());
         assert_eq!(
             one(&validate_ingress_class(&c)),
-            p("spec.parameters.namespace", "Required value: `parameters.scope` is set to 'Namespace'")
+            p(
+                "spec.parameters.namespace",
+                "Required value: `parameters.scope` is set to 'Namespace'"
+            )
         );
         ps.namespace = Some("ingress-system".to_owned());
         c.spec.parameters = Some(ps.clone());
@@ -1921,7 +2246,10 @@ mod tests {
         c.spec.parameters = Some(ps);
         assert_eq!(
             one(&validate_ingress_class(&c)),
-            p("spec.parameters.namespace", &format!("Invalid value: \"\": {LABEL_MSG}"))
+            p(
+                "spec.parameters.namespace",
+                &format!("Invalid value: \"\": {LABEL_MSG}")
+            )
         );
     }
 
@@ -1936,19 +2264,50 @@ mod tests {
             secret_name: None,
         }];
         ing.spec.ingress_class_name = Some("X".to_owned());
-        let fields: Vec<_> = validate_ingress(&ing).into_iter().map(|e| e.field).collect();
+        let fields: Vec<_> = validate_ingress(&ing)
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
         assert_eq!(
             fields,
-            ["metadata.name", "spec.defaultBackend", "spec.rules[0].host", "spec.tls[0].hosts[0]", "spec.ingressClassName"]
+            [
+                "metadata.name",
+                "spec.defaultBackend",
+                "spec.rules[0].host",
+                "spec.tls[0].hosts[0]",
+                "spec.ingressClassName"
+            ]
         );
     }
 
     #[test]
     fn odd_input_never_panics() {
         let odd = [
-            "", "/", "*", "*.", ".", "..", "::", ":", "%", "\u{0}", "é", "İ/x", "\u{212a}", "1.", ".1",
-            "1..2", "ffff:", "::ffff:255.255.255.256", "a/", "/a", "//", "a b", "\u{10ffff}",
-            "99999999999999999999.1.1.1", "fffffffffffffffffffff::",
+            "",
+            "/",
+            "*",
+            "*.",
+            ".",
+            "..",
+            "::",
+            ":",
+            "%",
+            "\u{0}",
+            "é",
+            "İ/x",
+            "\u{212a}",
+            "1.",
+            ".1",
+            "1..2",
+            "ffff:",
+            "::ffff:255.255.255.256",
+            "a/",
+            "/a",
+            "//",
+            "a b",
+            "\u{10ffff}",
+            "99999999999999999999.1.1.1",
+            "fffffffffffffffffffff::",
         ];
         for s in odd {
             let _ = (
@@ -1969,7 +2328,10 @@ mod tests {
             let _ = validate_ingress_class(&c);
         }
         // Annotation keys are compared in lower case, as Go lowercases them (U+212A is `k`).
-        assert_eq!(is_qualified_name(&go_to_lower("\u{212a}")), Vec::<String>::new());
+        assert_eq!(
+            is_qualified_name(&go_to_lower("\u{212a}")),
+            Vec::<String>::new()
+        );
         assert_eq!(go_to_lower("İ"), "i");
     }
 }

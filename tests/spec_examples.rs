@@ -95,6 +95,12 @@ fn paths(list: &[(&str, &str)]) -> Vec<Ingress> {
     rules(vec![rule("", paths)])
 }
 
+/// Requests of one table row: (request host, request target, result).
+type Requests<'a> = Vec<(Option<&'a str>, &'a str, Outcome)>;
+
+/// The Service that answers and the fallback taken, or `None` for 404.
+type Answer<'a> = Option<(&'a str, Fallback)>;
+
 #[test]
 fn spec_section_6_worked_examples() {
     const H: Option<&str> = Some("example.com");
@@ -102,8 +108,7 @@ fn spec_section_6_worked_examples() {
         Outcome::Fallback(Fallback::IngressDefault, Some(object("default", "example")));
 
     // (rules as in the table, Ingresses, [(request host, request target, result)])
-    #[allow(clippy::type_complexity)]
-    let table_rows: Vec<(&str, Vec<Ingress>, Vec<(Option<&str>, &str, Outcome)>)> = vec![
+    let table_rows: Vec<(&str, Vec<Ingress>, Requests)> = vec![
         (
             "Prefix /",
             paths(&[("Prefix", "/")]),
@@ -728,7 +733,8 @@ fn no_host_selected_fallback_order() {
         .build();
 
     // Each step removes what answered in the step before.
-    let steps: Vec<(&str, Vec<Ingress>, bool, Option<(&str, Fallback)>)> = vec![
+    // (what answers, Ingresses, controller default set, expected Service and fallback kind)
+    let steps: Vec<(&str, Vec<Ingress>, bool, Answer)> = vec![
         (
             "oldest rule-less Ingress",
             vec![

@@ -15,7 +15,10 @@ use ingress_router::model::{
 use ingress_router::validate::validate_ingress;
 use serde_json::Value;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ingress-cases.json");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/ingress-cases.json"
+);
 const SUITE: &str = "k8s-api-validation";
 
 // `default/site`: host `example.com`, path `/` (Prefix) to Service `web` port 80.
@@ -116,7 +119,9 @@ fn every_k8s_api_validation_case() {
         }
         if let Some(want) = case["expect"]["error"].as_str() {
             if !errors.iter().any(|e| e.message().contains(want)) {
-                failures.push(format!("{case}: no message contains {want:?}: {messages:?}"));
+                failures.push(format!(
+                    "{case}: no message contains {want:?}: {messages:?}"
+                ));
             }
         }
     }

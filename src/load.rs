@@ -21,7 +21,8 @@
 //!   defaultBackend: {service: {name: web, port: {number: 80}}}
 //! ---
 //! kind: Ingress
-//! metadata: [not, a, map]
+//! metadata: {name: broken}
+//! spec: {rules: 7}
 //! "#);
 //! assert_eq!(manifests.ingresses.len(), 1);
 //! assert_eq!(manifests.skipped, 1);

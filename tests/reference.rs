@@ -333,7 +333,9 @@ impl Reference<'_> {
         }
 
         let ingress_default = match selected {
-            // Oldest Ingress with rules for this host and a defaultBackend.
+            // Oldest Ingress with rules for this host and a defaultBackend. A rule without `http`
+            // is a rule for its host with no paths, so "everything on that host goes to that
+            // Ingress's defaultBackend" follows from this same step.
             Some(h) => {
                 self.oldest(|g| g.default_backend && g.rules.iter().any(|r| r.host == Some(h)))
             }

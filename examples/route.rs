@@ -2,11 +2,17 @@
 //!
 //! ```text
 //! cargo run --example route -- [--default-backend NS/NAME:PORT]
-//!     [--implementation-specific prefix|exact] [--check] FILE...
+//!     [--implementation-specific prefix|exact] [--controller NAME [--watch-without-class]
+//!     [--class-annotation VALUE]...] [--check | --explain] FILE...
 //! ```
 //!
-//! Reads Ingress manifests (YAML or JSON) from FILEs and prints diagnostics to stderr, one JSON
-//! object per line. With `--check` it stops there and exits 1 if any object is invalid. Otherwise
+//! Reads Ingress and IngressClass manifests (YAML or JSON) from FILEs and prints diagnostics to
+//! stderr, one JSON object per line. With `--controller` only the Ingresses that controller owns
+//! (by IngressClass, legacy annotation, default class) are routed; without it every Ingress is.
+//! `--explain` prints, instead of routing, one JSON line per Ingress saying which controller
+//! serves it through which class and why (without `--controller`: every controller the
+//! IngressClasses name). With `--check` it stops after the diagnostics and exits 1 if any object
+//! is invalid. Otherwise
 //! it reads requests from stdin, one JSON object per line (`{"host": "a.example.com", "path":
 //! "/x?y=1"}`; a missing or null host is a request without Host), and answers each with one JSON
 //! line on stdout: the status, the backend, the Ingress and rule that matched, the fallback taken
@@ -16,23 +22,35 @@ use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 
 use ingress_router::canonical::{self, RequestHost};
+use ingress_router::dispatch::{Controller, Dispatch, Dispatcher, QuarantinedClass};
+use ingress_router::validate::{self, ValidationError};
 use ingress_router::{
-    Backend, ImplementationSpecific, Manifests, RouteTable, ServicePort, TableOptions,
+    Backend, ImplementationSpecific, Ingress, IngressClass, Manifests, RouteTable, ServicePort,
+    TableOptions,
 };
 use serde::{Deserialize, Serialize};
 
 const USAGE: &str = "usage: route [--default-backend NS/NAME:PORT] \
-[--implementation-specific prefix|exact] [--check] FILE...";
+[--implementation-specific prefix|exact] [--controller NAME [--watch-without-class] \
+[--class-annotation VALUE]...] [--check | --explain] FILE...";
 
 struct Args {
     options: TableOptions,
+    controller: Option<String>,
+    watch_without_class: bool,
+    class_annotations: Vec<String>,
     check: bool,
+    explain: bool,
     files: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut options = TableOptions::default();
     let mut check = false;
+    let mut explain = false;
+    let mut controller = None;
+    let mut watch_without_class = false;
+    let mut class_annotations = Vec::new();
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -66,6 +84,10 @@ fn parse_args() -> Result<Args, String> {
                     }
                 }
             }
+            "--controller" => controller = Some(value("--controller")?),
+            "--watch-without-class" => watch_without_class = true,
+            "--class-annotation" => class_annotations.push(value("--class-annotation")?),
+            "--explain" => explain = true,
             "--check" => check = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             _ if flag.starts_with("--") => return Err(format!("unknown option {flag}\n{USAGE}")),
@@ -75,9 +97,21 @@ fn parse_args() -> Result<Args, String> {
     if files.is_empty() {
         return Err(format!("no manifest FILE given\n{USAGE}"));
     }
+    if controller.is_none() && (watch_without_class || !class_annotations.is_empty()) {
+        return Err(format!(
+            "--watch-without-class and --class-annotation need --controller\n{USAGE}"
+        ));
+    }
+    if check && explain {
+        return Err(format!("--check and --explain exclude each other\n{USAGE}"));
+    }
     Ok(Args {
         options,
+        controller,
+        watch_without_class,
+        class_annotations,
         check,
+        explain,
         files,
     })
 }
@@ -97,7 +131,15 @@ fn emit(out: &mut impl Write, diagnostic: &Diagnostic<'_>) -> io::Result<()> {
 }
 
 /// Prints every diagnostic; returns whether any object was unreadable or invalid.
-fn report(files: &[(String, Manifests)], table: &RouteTable) -> io::Result<bool> {
+///
+/// `unrouted` are the Ingresses the table does not include (other controllers' ones): they are
+/// still validated, since `--check` speaks for every object in the files.
+fn report(
+    files: &[(String, Manifests)],
+    table: &RouteTable,
+    quarantined_classes: &[QuarantinedClass],
+    unrouted: &[&Ingress],
+) -> io::Result<bool> {
     let mut err = io::stderr().lock();
     let mut invalid = false;
     for (file, manifests) in files {
@@ -124,20 +166,24 @@ fn report(files: &[(String, Manifests)], table: &RouteTable) -> io::Result<bool>
         }
     }
     let diagnostics = table.diagnostics();
-    for quarantined in &diagnostics.quarantined {
+    let class_errors = quarantined_classes.iter().flat_map(|q| &q.errors);
+    let ingress_errors = diagnostics.quarantined.iter().flat_map(|q| &q.errors);
+    let unrouted_errors: Vec<ValidationError> = unrouted
+        .iter()
+        .flat_map(|ingress| validate::validate_ingress(ingress))
+        .collect();
+    for error in class_errors.chain(ingress_errors).chain(&unrouted_errors) {
         invalid = true;
-        for error in &quarantined.errors {
-            emit(
-                &mut err,
-                &Diagnostic {
-                    object: quarantined.object.to_string(),
-                    kind: quarantined.object.kind.as_str(),
-                    level: "error",
-                    field: error.field.clone(),
-                    message: error.message(),
-                },
-            )?;
-        }
+        emit(
+            &mut err,
+            &Diagnostic {
+                object: error.object.to_string(),
+                kind: error.object.kind.as_str(),
+                level: "error",
+                field: error.field.clone(),
+                message: error.message(),
+            },
+        )?;
     }
     for warning in &diagnostics.warnings {
         emit(
@@ -285,6 +331,53 @@ fn answer<'t>(table: &'t RouteTable, request: &Request) -> Answer<'t> {
     }
 }
 
+#[derive(Serialize)]
+struct Explanation {
+    object: String,
+    controller: Option<String>,
+    class: Option<String>,
+    reason: String,
+}
+
+fn explain(dispatch: &Dispatch) -> Result<(), String> {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for decision in &dispatch.decisions {
+        let line = Explanation {
+            object: decision.ingress.to_string(),
+            controller: decision.controller.clone(),
+            class: decision.class.clone(),
+            reason: decision.to_string(),
+        };
+        serde_json::to_writer(&mut out, &line).map_err(|e| e.to_string())?;
+        out.write_all(b"\n").map_err(|e| e.to_string())?;
+    }
+    out.flush().map_err(|e| e.to_string())
+}
+
+/// The controllers to dispatch for: the one asked for, or with `--explain` alone every
+/// controller the IngressClasses name.
+fn controllers(args: &Args, classes: &[IngressClass]) -> Result<Vec<Controller>, String> {
+    if let Some(name) = &args.controller {
+        let controller = args.class_annotations.iter().fold(
+            Controller::new(name.clone())
+                .watch_without_class(args.watch_without_class)
+                .table_options(args.options.clone()),
+            |c, value| c.class_annotation(value.clone()),
+        );
+        return Ok(vec![controller]);
+    }
+    let mut names: Vec<&str> = classes.iter().map(|c| c.spec.controller.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return Err("--explain needs --controller NAME or IngressClasses in the FILEs".into());
+    }
+    Ok(names
+        .into_iter()
+        .map(|n| Controller::new(n).table_options(args.options.clone()))
+        .collect())
+}
+
 fn run() -> Result<ExitCode, String> {
     let args = parse_args()?;
     let mut files = Vec::new();
@@ -293,10 +386,65 @@ fn run() -> Result<ExitCode, String> {
         let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
         let manifests = Manifests::parse(&text);
         all.ingresses.extend(manifests.ingresses.iter().cloned());
+        all.ingress_classes
+            .extend(manifests.ingress_classes.iter().cloned());
         files.push((file.clone(), manifests));
     }
-    let table = RouteTable::build(&all.ingresses, args.options);
-    let invalid = report(&files, &table).map_err(|e| e.to_string())?;
+
+    let dispatched = if args.controller.is_some() || args.explain {
+        let dispatcher = Dispatcher::new(controllers(&args, &all.ingress_classes)?)
+            .map_err(|e| e.to_string())?;
+        Some(dispatcher.dispatch(&all.ingress_classes, &all.ingresses))
+    } else {
+        None
+    };
+    if args.explain {
+        if let Some(dispatch) = &dispatched {
+            explain(dispatch)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let everything;
+    let (table, quarantined_classes, unrouted) = match &dispatched {
+        Some(dispatch) => {
+            let own = &dispatch.controllers[0];
+            let unrouted: Vec<&Ingress> = all
+                .ingresses
+                .iter()
+                .zip(&dispatch.decisions)
+                .filter(|(_, d)| d.controller.as_deref() != Some(own.controller.as_str()))
+                .map(|(ingress, _)| ingress)
+                .collect();
+            (
+                &own.table,
+                dispatch.quarantined_classes.as_slice(),
+                unrouted,
+            )
+        }
+        None => {
+            everything = RouteTable::build(&all.ingresses, args.options.clone());
+            let classes = &all.ingress_classes;
+            let quarantined: Vec<QuarantinedClass> = classes
+                .iter()
+                .filter_map(|class| {
+                    let errors = validate::validate_ingress_class(class);
+                    (!errors.is_empty()).then(|| QuarantinedClass {
+                        object: class.object_ref(),
+                        errors,
+                    })
+                })
+                .collect();
+            let report_now = report(&files, &everything, &quarantined, &[]);
+            return finish(&args, report_now, &everything);
+        }
+    };
+    let report_now = report(&files, table, quarantined_classes, &unrouted);
+    finish(&args, report_now, table)
+}
+
+fn finish(args: &Args, invalid: io::Result<bool>, table: &RouteTable) -> Result<ExitCode, String> {
+    let invalid = invalid.map_err(|e| e.to_string())?;
     if args.check {
         return Ok(if invalid {
             ExitCode::FAILURE
@@ -312,7 +460,7 @@ fn run() -> Result<ExitCode, String> {
             continue;
         }
         let reply = match serde_json::from_str::<Request>(&line) {
-            Ok(request) => answer(&table, &request),
+            Ok(request) => answer(table, &request),
             Err(e) => Answer::Rejected {
                 status: 400,
                 reason: format!("unreadable request line: {e}"),

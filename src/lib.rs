@@ -61,12 +61,14 @@
 
 pub mod backend;
 pub mod canonical;
+pub mod dispatch;
 pub mod load;
 pub mod model;
 pub mod table;
 pub mod validate;
 
 pub use backend::{Backend, ResourceBackend, ServiceBackend, ServicePort};
+pub use dispatch::{Controller, Dispatch, Dispatcher};
 pub use load::{DocumentError, Manifests};
 pub use model::{Ingress, IngressClass, ObjectKind, ObjectRef, PathType};
 pub use table::{

@@ -344,7 +344,8 @@ fn check_port(port: &str) -> Result<(), Rejection> {
 ///
 /// * An authority in the URI (absolute-form in HTTP/1.1, `:authority` in
 ///   HTTP/2 and HTTP/3) wins. In HTTP/2 and HTTP/3 a `Host` header naming a
-///   different host is a 400; in HTTP/1.x the `Host` header is ignored.
+///   different host is a 400; in HTTP/1.x the `Host` header is not routed on,
+///   but HTTP/1.1 still needs exactly one valid `Host` (RFC 9112 §3.2).
 /// * Otherwise the `Host` header is used. A missing `Host` means "no host"
 ///   for HTTP/1.0 and is a 400 for later versions.
 /// * Several `Host` lines, an invalid host or userinfo are a 400.
@@ -371,6 +372,15 @@ pub fn request_host<B>(
                 if from_header != from_uri {
                     return Err(bad("Host header disagrees with :authority"));
                 }
+            }
+        } else if version == Version::HTTP_11 {
+            // RFC 9112 §3.2: an HTTP/1.1 request needs one valid Host, even when the
+            // absolute-form target is what gets routed.
+            match host_header {
+                Some(value) => {
+                    parse_host(host_header_str(value)?, opts)?;
+                }
+                None => return Err(bad("missing Host header")),
             }
         }
         return Ok(from_uri.into());
@@ -1345,9 +1355,17 @@ mod tests {
     fn absolute_form_authority_wins_over_host() {
         let req = request(Version::HTTP_11, "http://A.Foo.com:8080/x", &["other.com"]);
         assert_eq!(routed_name(&req).as_deref(), Some("a.foo.com"));
-        // The ignored Host header may even be invalid.
+        // HTTP/1.1 still needs one valid Host (RFC 9112 §3.2), even though it is not routed on.
         let req = request(Version::HTTP_11, "http://a.com/x", &["bad host"]);
-        assert_eq!(routed_name(&req).as_deref(), Some("a.com"));
+        assert_eq!(
+            routed_host(&req).unwrap_err().status(),
+            RejectStatus::BadRequest
+        );
+        let req = request(Version::HTTP_11, "http://a.com/x", &[]);
+        assert_eq!(
+            routed_host(&req).unwrap_err().reason(),
+            "missing Host header"
+        );
         let req = request(Version::HTTP_10, "http://a.com/x", &[]);
         assert_eq!(routed_name(&req).as_deref(), Some("a.com"));
         let req = request(Version::HTTP_11, "http://user@a.com/x", &["a.com"]);
@@ -1467,7 +1485,7 @@ mod tests {
         assert_eq!(c.path.path(), "/admin");
         assert_eq!(c.path.query(), Some("x=1"));
 
-        let req = request(Version::HTTP_11, "http://a.com", &[]);
+        let req = request(Version::HTTP_11, "http://a.com", &["a.com"]);
         let c = canonicalize_request(&req, &opts()).unwrap();
         assert_eq!(c.path.path(), "/");
 

@@ -98,7 +98,7 @@ fn routing_a_canonical_request_allocates_nothing() {
     let table = table();
     let requests = [
         http::Request::get("/a/b/c?x=1").header("host", "X.Example.COM:8443"),
-        http::Request::get("http://shop.example.com/api/v1"),
+        http::Request::get("http://shop.example.com/api/v1").header("host", "shop.example.com"),
         http::Request::get("/health").header("host", "10.0.0.1"),
     ];
     for builder in requests {

@@ -2,12 +2,15 @@
 //!
 //! Every suite's Ingresses are compiled into one table with the default options and every case's
 //! request is routed through `RouteTable::route_request`, so request canonicalisation applies as it
-//! would for a real client. See `tests/fixtures/README.md` for the case format.
+//! would for a real client. The routing suites run a second time through the IngressClass
+//! dispatcher, set up as the upstream harness sets up a cluster. See `tests/fixtures/README.md`
+//! for the case format.
 
 use std::collections::BTreeSet;
 
 use http::{Request, Version};
-use ingress_router::model::{Ingress, Timestamp};
+use ingress_router::dispatch::{Controller, Dispatch, Dispatcher, Reason};
+use ingress_router::model::{Ingress, IngressClass, Timestamp};
 use ingress_router::{Backend, RouteMatch, RouteTable, ServicePort, TableOptions};
 use serde_json::Value;
 
@@ -34,9 +37,17 @@ const ROUTING_SUITES: &[(&str, usize)] = &[
     ("ingress-nginx-e2e/default-backend-with-hosts", 2),
 ];
 
-/// Suites not run here: validation verdicts are tested with the validator, and
-/// `icc/ingress_class` needs IngressClass dispatch, which a bare table does not do.
-const SKIPPED_SUITES: &[&str] = &["k8s-api-validation", "icc/ingress_class"];
+/// Suites about which Ingresses a controller serves, run through the dispatcher only, with the
+/// number of cases (plus derived cases) each holds.
+const DISPATCH_SUITES: &[(&str, usize)] = &[("icc/ingress_class", 1)];
+
+/// Suites not run here: validation verdicts are tested with the validator.
+const SKIPPED_SUITES: &[&str] = &["k8s-api-validation"];
+
+/// The IngressClass the upstream harness's controller owns, and which it puts on every Ingress
+/// that names none.
+const CONFORMANCE_CLASS: &str = "conformance";
+const CONFORMANCE_CONTROLLER: &str = "ingress-router.example/conformance";
 
 fn suites() -> Vec<Value> {
     let parsed: Value = serde_json::from_str(FIXTURE).expect("ingress-cases.json is JSON");
@@ -216,14 +227,83 @@ fn check(route: Option<RouteMatch<'_>>, expect: &Expect, context: &str) {
     }
 }
 
-/// Run every case of a suite; returns how many were checked.
+/// The table a suite's cases are routed through, compiled from its Ingresses.
+type Compile<'a> = &'a dyn Fn(&[Ingress], &str) -> RouteTable;
+
+/// A bare table: every Ingress counts, whatever its class.
+fn bare_table(ingresses: &[Ingress], _context: &str) -> RouteTable {
+    RouteTable::build(ingresses, TableOptions::default())
+}
+
+/// The cluster as the upstream harness builds it: its controller owns the IngressClass
+/// `conformance`, and every Ingress with no `ingressClassName` gets that one (an Ingress with
+/// only the legacy annotation included, since the harness fills any nil class name).
+fn conformance_dispatch(ingresses: &[Ingress]) -> Dispatch {
+    let mut class = IngressClass::default();
+    class.metadata.name = CONFORMANCE_CLASS.to_owned();
+    class.spec.controller = CONFORMANCE_CONTROLLER.to_owned();
+    let ingresses: Vec<Ingress> = ingresses
+        .iter()
+        .cloned()
+        .map(|mut ing| {
+            ing.spec
+                .ingress_class_name
+                .get_or_insert_with(|| CONFORMANCE_CLASS.to_owned());
+            ing
+        })
+        .collect();
+    Dispatcher::new([Controller::new(CONFORMANCE_CONTROLLER)])
+        .expect("one controller")
+        .dispatch(&[class], &ingresses)
+}
+
+/// The conformance controller's table.
+fn into_table(dispatch: Dispatch) -> RouteTable {
+    dispatch
+        .controllers
+        .into_iter()
+        .find(|c| c.controller == CONFORMANCE_CONTROLLER)
+        .expect("the conformance controller is registered")
+        .table
+}
+
+/// The conformance controller's table, after checking that it serves every Ingress, as it must
+/// for suites whose Ingresses all belong to the harness.
+fn dispatched_table(ingresses: &[Ingress], context: &str) -> RouteTable {
+    let dispatch = conformance_dispatch(ingresses);
+    let served = &dispatch.controllers[0];
+    assert!(
+        served.not_served.is_empty(),
+        "{context}: not served: {:?}",
+        served.not_served
+    );
+    let all: Vec<_> = ingresses.iter().map(Ingress::object_ref).collect();
+    assert_eq!(served.served, all, "{context}: served by the controller");
+    for decision in &dispatch.decisions {
+        assert_eq!(
+            (decision.class.as_deref(), &decision.ignored_annotation),
+            (Some(CONFORMANCE_CLASS), &None),
+            "{context}: {} served through its class name",
+            decision.ingress
+        );
+    }
+    into_table(dispatch)
+}
+
+/// Run every case of a suite against a bare table; returns how many were checked.
 fn run_suite(name: &str) -> usize {
+    run_suite_with(name, &bare_table)
+}
+
+/// Run every case of a suite against the table `compile` gives; returns how many were checked.
+fn run_suite_with(name: &str, compile: Compile<'_>) -> usize {
     let suite = suite(name);
     let pinned = ROUTING_SUITES
         .iter()
+        .chain(DISPATCH_SUITES)
         .find(|(n, _)| *n == name)
         .map(|(_, count)| *count)
-        .unwrap_or_else(|| panic!("{name} is not a routing suite"));
+        .unwrap_or_else(|| panic!("{name} is not a routing or dispatch suite"));
     // Legacy suites hold v1beta1 objects; their v1 conversion is what this crate reads.
     let key = if name.starts_with("icc-legacy/") {
         "ingresses_v1_converted"
@@ -244,7 +324,7 @@ fn run_suite(name: &str) -> usize {
             Some(own) => load_ingresses(own.as_array().expect("case ingresses"), &context),
             None => suite_ingresses.clone(),
         };
-        let table = RouteTable::build(&ingresses, TableOptions::default());
+        let table = compile(&ingresses, &context);
         // Every fixture object is one the apiserver accepts.
         assert!(
             table.diagnostics().quarantined.is_empty(),
@@ -275,6 +355,7 @@ fn every_suite_in_the_fixture_is_run_or_deliberately_skipped() {
         .collect();
     let known: BTreeSet<String> = ROUTING_SUITES
         .iter()
+        .chain(DISPATCH_SUITES)
         .map(|(name, _)| *name)
         .chain(SKIPPED_SUITES.iter().copied())
         .map(str::to_owned)
@@ -289,8 +370,74 @@ fn every_routing_case_in_the_fixture_is_run() {
         .filter(|s| !SKIPPED_SUITES.contains(&s["suite"].as_str().unwrap_or("")))
         .map(|s| list(s, "cases").len() + list(s, "derived_cases").len())
         .sum();
-    let run: usize = ROUTING_SUITES.iter().map(|(name, _)| run_suite(name)).sum();
+    let run: usize = ROUTING_SUITES
+        .iter()
+        .map(|(name, _)| run_suite(name))
+        .sum::<usize>()
+        + DISPATCH_SUITES
+            .iter()
+            .map(|(name, _)| run_ingress_class_suite(name))
+            .sum::<usize>();
     assert_eq!(run, in_file);
+}
+
+/// Every routing suite again, through the dispatcher set up as the upstream harness sets up its
+/// cluster: the class changes who serves an Ingress, never where a request goes.
+#[test]
+fn routing_suites_through_the_class_dispatcher() {
+    let run: usize = ROUTING_SUITES
+        .iter()
+        .map(|(name, _)| run_suite_with(name, &dispatched_table))
+        .sum();
+    let pinned: usize = ROUTING_SUITES.iter().map(|(_, count)| count).sum();
+    assert_eq!(run, pinned);
+}
+
+/// `icc/ingress_class`: the Ingress names a class that is not the controller's, so the
+/// controller ignores it, and its host is answered by the controller's own default (404).
+fn run_ingress_class_suite(name: &str) -> usize {
+    let suite = suite(name);
+    let ingresses = load_ingresses(list(&suite, "ingresses"), name);
+    let dispatch = conformance_dispatch(&ingresses);
+    let controller = &dispatch.controllers[0];
+    assert!(
+        controller.served.is_empty(),
+        "{name}: served {:?}",
+        controller.served
+    );
+    let ignored: Vec<&str> = list(&suite, "assertions")
+        .iter()
+        .map(|a| a["ingress"].as_str().expect("assertion names an Ingress"))
+        .collect();
+    assert_eq!(
+        ignored,
+        ["test-ingress-class"],
+        "{name}: upstream assertions"
+    );
+    for ingress in &ingresses {
+        let not = controller
+            .not_served
+            .iter()
+            .find(|n| n.ingress == ingress.object_ref())
+            .unwrap_or_else(|| panic!("{name}: {} neither served nor not", ingress.metadata.name));
+        assert_eq!(
+            not.reason,
+            Reason::ClassNotFound {
+                class: "some-invalid-class-name".into()
+            },
+            "{name}: why {} is not served",
+            ingress.metadata.name
+        );
+    }
+    run_suite_with(name, &|ingresses, _| {
+        into_table(conformance_dispatch(ingresses))
+    })
+}
+
+/// kubernetes-sigs/ingress-controller-conformance/features/ingress_class.feature@f91a7996369a
+#[test]
+fn icc_ingress_class() {
+    run_ingress_class_suite("icc/ingress_class");
 }
 
 /// kubernetes-sigs/ingress-controller-conformance/features/path_rules.feature@f91a7996369a

@@ -13,7 +13,9 @@ fuzz_target!(|data: &[u8]| {
             let name = name.as_str();
             assert!(!name.is_empty() && name.len() <= 253, "{name:?}");
             assert!(!name.contains(':'), "{name:?}");
-            assert!(name.split('.').all(|label| !label.is_empty() && label.len() <= 63));
+            assert!(name
+                .split('.')
+                .all(|label| !label.is_empty() && label.len() <= 63));
             assert!(
                 name.bytes().all(|b| b.is_ascii_lowercase()
                     || b.is_ascii_digit()

@@ -17,10 +17,7 @@ fuzz_target!(|data: &[u8]| {
         mode: PathMode::Raw,
         ..CanonicalOptions::default()
     };
-    let received = target
-        .split(|c| c == '?' || c == '#')
-        .next()
-        .unwrap_or("");
+    let received = target.split(['?', '#']).next().unwrap_or("");
 
     let normalized = canonical_path(target, &normalize);
     if let Ok(p) = &normalized {

@@ -5,8 +5,9 @@
 
 use http::{Request, Version};
 use ingress_router::model::{
-    HttpIngressPath, HttpIngressRuleValue, Ingress, IngressBackend, IngressRule,
-    IngressServiceBackend, ServiceBackendPort, Timestamp,
+    HttpIngressPath, HttpIngressRuleValue, Ingress, IngressBackend, IngressClass,
+    IngressClassParametersReference, IngressRule, IngressServiceBackend, ServiceBackendPort,
+    Timestamp, DEFAULT_CLASS_ANNOTATION, INGRESS_CLASS_ANNOTATION,
 };
 use ingress_router::{Backend, RouteMatch, RouteTable, ServicePort};
 
@@ -84,7 +85,66 @@ impl IngressBuilder {
         self.rule(rule(host, vec![path(path_type, p, backend)]))
     }
 
+    /// `spec.ingressClassName`.
+    pub fn class(mut self, name: &str) -> Self {
+        self.0.spec.ingress_class_name = Some(name.to_owned());
+        self
+    }
+
+    /// The legacy `kubernetes.io/ingress.class` annotation.
+    pub fn class_annotation(mut self, value: &str) -> Self {
+        self.0
+            .metadata
+            .annotations
+            .insert(INGRESS_CLASS_ANNOTATION.to_owned(), value.to_owned());
+        self
+    }
+
     pub fn build(self) -> Ingress {
+        self.0
+    }
+}
+
+/// Builds an IngressClass field by field.
+#[derive(Debug, Clone)]
+pub struct IngressClassBuilder(IngressClass);
+
+/// Start an IngressClass `name` served by `controller`, not default, with no timestamp.
+pub fn ingress_class(name: &str, controller: &str) -> IngressClassBuilder {
+    let mut class = IngressClass::default();
+    class.metadata.name = name.to_owned();
+    class.spec.controller = controller.to_owned();
+    IngressClassBuilder(class)
+}
+
+impl IngressClassBuilder {
+    /// `creationTimestamp`, on the same scale as [`IngressBuilder::created`].
+    pub fn created(mut self, secs: i64) -> Self {
+        self.0.metadata.creation_timestamp =
+            Some(Timestamp::from_unix_seconds(1_700_000_000 + secs));
+        self
+    }
+
+    /// Marks the class as the cluster default.
+    pub fn default_class(self) -> Self {
+        self.default_annotation("true")
+    }
+
+    /// Sets the default-class annotation to any value (only `"true"` marks a default).
+    pub fn default_annotation(mut self, value: &str) -> Self {
+        self.0
+            .metadata
+            .annotations
+            .insert(DEFAULT_CLASS_ANNOTATION.to_owned(), value.to_owned());
+        self
+    }
+
+    pub fn parameters(mut self, parameters: IngressClassParametersReference) -> Self {
+        self.0.spec.parameters = Some(parameters);
+        self
+    }
+
+    pub fn build(self) -> IngressClass {
         self.0
     }
 }

@@ -15,9 +15,10 @@
 //!    ([`Controller::class_annotation`]). A name that is an IngressClass wins over an extra name.
 //! 3. Otherwise (neither set): the controller that owns the default IngressClass (annotation
 //!    `ingressclass.kubernetes.io/is-default-class: "true"`; with several, the newest wins, ties by
-//!    name ascending, as the apiserver picks), else the first registered controller that serves
-//!    Ingresses without a class ([`Controller::watch_without_class`], ingress-nginx's
-//!    `--watch-ingress-without-class`).
+//!    name ascending, as the apiserver picks), when it is registered here; else the first
+//!    registered controller that serves Ingresses without a class
+//!    ([`Controller::watch_without_class`], ingress-nginx's `--watch-ingress-without-class`), even
+//!    when the default class belongs to a controller outside this process.
 //!
 //! So every Ingress lands with exactly one registered controller or with none, and every
 //! controller gets a [`Reason`] for every Ingress it does not serve. Invalid IngressClasses are
@@ -592,6 +593,13 @@ impl Dispatcher {
                         class: value.clone(),
                     },
                 ),
+                None if invalid.contains(value.as_str()) => decision(
+                    None,
+                    Some(value),
+                    Reason::ClassInvalid {
+                        class: value.clone(),
+                    },
+                ),
                 None => decision(
                     None,
                     Some(value),
@@ -602,28 +610,31 @@ impl Dispatcher {
             };
         }
 
-        if let Some(class) = default {
+        // A default class owned here wins; a registered controller that serves class-less
+        // Ingresses comes next (it opted in, even when the default belongs elsewhere).
+        if let Some(class) = default.filter(|c| registered(&c.spec.controller).is_some()) {
             let name = class.metadata.name.as_str();
-            let controller = &class.spec.controller;
-            return if registered(controller).is_some() {
-                decision(
-                    Some(controller),
-                    Some(name),
-                    Reason::DefaultClassOwned { class: name.into() },
-                )
-            } else {
+            return decision(
+                Some(&class.spec.controller),
+                Some(name),
+                Reason::DefaultClassOwned { class: name.into() },
+            );
+        }
+        if let Some(c) = self.controllers.iter().find(|c| c.watch_without_class) {
+            return decision(Some(&c.name), None, Reason::WithoutClass);
+        }
+        match default {
+            Some(class) => {
+                let name = class.metadata.name.as_str();
                 decision(
                     None,
                     Some(name),
                     Reason::DefaultClassOfOtherController {
                         class: name.into(),
-                        controller: controller.clone(),
+                        controller: class.spec.controller.clone(),
                     },
                 )
-            };
-        }
-        match self.controllers.iter().find(|c| c.watch_without_class) {
-            Some(c) => decision(Some(&c.name), None, Reason::WithoutClass),
+            }
             None => decision(None, None, Reason::NoClass),
         }
     }

@@ -1001,6 +1001,87 @@ fn default_class_wins_over_watch_without_class() {
     }
 }
 
+/// Rule 3 for a controller that opted in: the default class belongs to a controller outside
+/// this process, so the opted-in controller here serves the class-less Ingress.
+#[test]
+fn watch_without_class_serves_when_the_default_belongs_elsewhere() {
+    let classes = [class("class-a", A), default_class("class-c", C)];
+    let case = "C (unregistered) owns the default, A opted in";
+    let d = dispatch(
+        &dispatcher([
+            Controller::new(A).watch_without_class(true),
+            Controller::new(B),
+        ]),
+        &classes,
+        &[site("site").build()],
+        case,
+    );
+    assert_dispatched(
+        &d,
+        case,
+        "site",
+        &Expected {
+            owner: Some(A),
+            class: None,
+            reason: Reason::WithoutClass,
+            elsewhere: Reason::WithoutClassServedBy {
+                controller: A.into(),
+            },
+        },
+    );
+
+    let case = "C (unregistered) owns the default, nobody here opted in";
+    let d = dispatch(
+        &dispatcher([Controller::new(A), Controller::new(B)]),
+        &classes,
+        &[site("site").build()],
+        case,
+    );
+    let not_ours = Reason::DefaultClassOfOtherController {
+        class: "class-c".into(),
+        controller: C.into(),
+    };
+    assert_dispatched(
+        &d,
+        case,
+        "site",
+        &Expected {
+            owner: None,
+            class: Some("class-c"),
+            reason: not_ours.clone(),
+            elsewhere: not_ours,
+        },
+    );
+}
+
+/// The legacy annotation naming an invalid IngressClass: served by nobody, and said so.
+#[test]
+fn annotation_naming_an_invalid_class_says_so() {
+    let classes = [class("broken", "no-slash"), class("class-a", A)];
+    let case = "annotation names an invalid class";
+    let d = dispatch(
+        &dispatcher([Controller::new(A)]),
+        &classes,
+        &[site("site").class_annotation("broken").build()],
+        case,
+    );
+    let invalid = Reason::ClassInvalid {
+        class: "broken".into(),
+    };
+    assert_dispatched(
+        &d,
+        case,
+        "site",
+        &Expected {
+            owner: None,
+            class: Some("broken"),
+            reason: invalid.clone(),
+            elsewhere: invalid,
+        },
+    );
+    assert_eq!(d.quarantined_classes.len(), 1, "{case}");
+}
+
 /// Every Ingress must land with at most one controller, so registrations that would make two
 /// controllers answer to the same name are refused.
 #[test]

@@ -239,10 +239,110 @@ impl From<ParsedHost> for RequestHost {
 /// whitespace, non-ASCII and other characters outside `a-z 0-9 - _ .` are
 /// rejected with 400. Never returns [`RequestHost::None`].
 pub fn canonical_host(authority: &str, opts: &CanonicalOptions) -> Result<RequestHost, Rejection> {
-    parse_host(authority, opts).map(RequestHost::from)
+    match fast_host(authority.as_bytes(), opts) {
+        Some(name) => Ok(RequestHost::Name(name)),
+        None => parse_host_full(authority, opts).map(RequestHost::from),
+    }
 }
 
 fn parse_host(authority: &str, opts: &CanonicalOptions) -> Result<ParsedHost, Rejection> {
+    match fast_host(authority.as_bytes(), opts) {
+        Some(name) => Ok(ParsedHost::Name(name)),
+        None => parse_host_full(authority, opts),
+    }
+}
+
+/// Each byte as it appears in a canonical host name: lower-cased for letters,
+/// unchanged for digits, `-` and `_`, and 0 for everything else (including
+/// `.` and `:`, which [`fast_host`] handles apart).
+const HOST_BYTE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < table.len() {
+        let byte = b as u8;
+        table[b] = match byte {
+            b'0'..=b'9' | b'a'..=b'z' | b'-' | b'_' => byte,
+            b'A'..=b'Z' => byte.to_ascii_lowercase(),
+            _ => 0,
+        };
+        b += 1;
+    }
+    table
+};
+
+/// The common case of [`parse_host_full`] in one pass: a DNS name of
+/// letters, digits, `-`, `_` and dots, with an optional port and trailing
+/// dot, lower-cased straight into the inline buffer while it is validated.
+///
+/// Answers `None` whenever the full parser could answer anything but this
+/// name (IP literals, all-numeric names and everything it rejects), so that
+/// its results and reasons stay the only ones.
+#[inline]
+fn fast_host(authority: &[u8], opts: &CanonicalOptions) -> Option<CanonicalHost> {
+    let mut host = CanonicalHost {
+        buf: [0; MAX_DNS_NAME],
+        len: 0,
+    };
+    // Or of every name byte: bit 0x40 is set by letters and `_`.
+    let mut seen = 0u8;
+    let mut label_start = 0usize;
+    let mut name_end = None;
+    for (i, (&b, slot)) in authority.iter().zip(host.buf.iter_mut()).enumerate() {
+        let canonical = HOST_BYTE[usize::from(b)];
+        if canonical == 0 {
+            match b {
+                b'.' => {
+                    let label = i - label_start;
+                    if label == 0 || label > MAX_LABEL {
+                        return None;
+                    }
+                    label_start = i + 1;
+                    *slot = b'.';
+                    continue;
+                }
+                b':' => {
+                    check_port(authority.get(i + 1..)?).ok()?;
+                    name_end = Some(i);
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        *slot = canonical;
+        seen |= canonical;
+    }
+    let name_end = match name_end {
+        Some(end) => end,
+        // Longer than the buffer: only partly scanned.
+        None if authority.len() > MAX_DNS_NAME => return None,
+        None => authority.len(),
+    };
+    let len = match name_end - label_start {
+        // Nothing after the last dot: one trailing dot is dropped, but not
+        // the whole name.
+        0 if label_start == 0 => return None,
+        0 => {
+            if let Some(dot) = host.buf.get_mut(name_end - 1) {
+                *dot = 0;
+            }
+            name_end - 1
+        }
+        label if label > MAX_LABEL => return None,
+        _ => name_end,
+    };
+    if len > opts.max_host_len.min(MAX_DNS_NAME) {
+        return None;
+    }
+    // Names of digits, `-` and dots only are rare: an all-numeric one is an
+    // IPv4 literal or rejected.
+    if seen & 0x40 == 0 && !authority.iter().take(len).any(|&b| b == b'-') {
+        return None;
+    }
+    host.len = u8::try_from(len).ok()?;
+    Some(host)
+}
+
+fn parse_host_full(authority: &str, opts: &CanonicalOptions) -> Result<ParsedHost, Rejection> {
     if authority.is_empty() {
         return Err(bad("empty host"));
     }
@@ -264,7 +364,7 @@ fn parse_host(authority: &str, opts: &CanonicalOptions) -> Result<ParsedHost, Re
             .ok_or(bad("unterminated IPv6 literal in host"))?;
         if !after.is_empty() {
             let port = after.strip_prefix(':').ok_or(bad("invalid host"))?;
-            check_port(port)?;
+            check_port(port.as_bytes())?;
         }
         if literal.len() + 2 > max_len {
             return Err(bad("host too long"));
@@ -277,7 +377,7 @@ fn parse_host(authority: &str, opts: &CanonicalOptions) -> Result<ParsedHost, Re
 
     let name = match authority.rsplit_once(':') {
         Some((name, port)) => {
-            check_port(port)?;
+            check_port(port.as_bytes())?;
             name
         }
         None => authority,
@@ -321,13 +421,13 @@ fn parse_host(authority: &str, opts: &CanonicalOptions) -> Result<ParsedHost, Re
         .ok_or(bad("host too long"))
 }
 
-fn check_port(port: &str) -> Result<(), Rejection> {
+fn check_port(port: &[u8]) -> Result<(), Rejection> {
     const INVALID: Rejection = bad("invalid port in host");
     if port.is_empty() || port.len() > 5 {
         return Err(INVALID);
     }
     let mut value: u32 = 0;
-    for b in port.bytes() {
+    for &b in port {
         if !b.is_ascii_digit() {
             return Err(INVALID);
         }

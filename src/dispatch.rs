@@ -70,7 +70,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::model::{
-    Ingress, IngressClass, IngressClassParametersReference, ObjectRef, INGRESS_CLASS_ANNOTATION,
+    self, Ingress, IngressClass, IngressClassParametersReference, ObjectRef,
+    INGRESS_CLASS_ANNOTATION,
 };
 use crate::table::{RouteTable, TableOptions};
 use crate::validate::{self, ValidationError};
@@ -363,16 +364,11 @@ fn default_class<'a>(classes: &[&'a IngressClass]) -> Option<&'a IngressClass> {
         .enumerate()
         .filter(|(_, c)| c.is_default())
         .max_by(|(ia, a), (ib, b)| {
-            let ta = a.metadata.creation_timestamp;
-            let tb = b.metadata.creation_timestamp;
-            match (ta, tb) {
-                (Some(x), Some(y)) => x
-                    .cmp(&y)
-                    .then_with(|| b.metadata.name.cmp(&a.metadata.name)),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => ia.cmp(ib),
-            }
+            let age = |i: &usize, c: &IngressClass| (c.metadata.creation_timestamp, *i);
+            // The maximum is the newest; among equal timestamps the first name wins.
+            model::by_age(age(ia, a), age(ib, b), || {
+                b.metadata.name.cmp(&a.metadata.name)
+            })
         })
         .map(|(_, c)| *c)
 }

@@ -33,8 +33,46 @@
 //! # Modules
 //!
 //! The layout follows the data: [`model`] (serde types) ← [`load`] (manifests) and
-//! [`validate`] (the apiserver's verdicts) ← [`table`] (the compiled matcher), with
-//! [`canonical`] (request canonicalisation) beside it. Nothing in the model knows about HTTP.
+//! [`validate`] (the apiserver's verdicts) ← [`table`] (the compiled matcher) ← [`dispatch`]
+//! (which controller serves which Ingress), with [`canonical`] (request canonicalisation) beside
+//! the table. Nothing in the model knows about HTTP.
+//!
+//! # Several controllers
+//!
+//! A process that hosts one or more ingress controllers registers each with a
+//! [`Dispatcher`], which applies IngressClass semantics (`spec.ingressClassName`, the legacy
+//! `kubernetes.io/ingress.class` annotation, the default IngressClass, class-less opt-in) and
+//! compiles one table per controller, with a [`dispatch::Reason`] for every Ingress a controller
+//! does not serve:
+//!
+//! ```
+//! use ingress_router::{Controller, Dispatcher, Manifests};
+//!
+//! let cluster = Manifests::parse(r#"
+//! kind: IngressClass
+//! metadata: {name: public, annotations: {ingressclass.kubernetes.io/is-default-class: "true"}}
+//! spec: {controller: example.com/edge}
+//! ---
+//! kind: Ingress
+//! metadata: {name: legacy, annotations: {kubernetes.io/ingress.class: internal}}
+//! spec: {defaultBackend: {service: {name: intranet, port: {number: 80}}}}
+//! ---
+//! kind: Ingress
+//! metadata: {name: site}
+//! spec: {defaultBackend: {service: {name: web, port: {number: 80}}}}
+//! "#);
+//! let dispatcher = Dispatcher::new([
+//!     Controller::new("example.com/edge"),
+//!     Controller::new("example.com/internal").class_annotation("internal"),
+//! ])
+//! .unwrap();
+//! let dispatch = dispatcher.dispatch(&cluster.ingress_classes, &cluster.ingresses);
+//!
+//! let edge = dispatch.controller("example.com/edge").unwrap();
+//! assert_eq!(edge.served[0].name, "site"); // class-less: the default class is edge's
+//! let internal = dispatch.controller("example.com/internal").unwrap();
+//! assert_eq!(internal.served[0].name, "legacy"); // by the legacy annotation
+//! ```
 //!
 //! # Routing rules in short
 //!

@@ -572,6 +572,23 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// Orders two objects by age, older first, as everywhere in this crate: earlier
+/// `creationTimestamp` first, `tie` deciding equal timestamps; an object without a timestamp
+/// is newer than every object with one, and such objects keep their input `index` order.
+pub(crate) fn by_age(
+    a: (Option<Timestamp>, usize),
+    b: (Option<Timestamp>, usize),
+    tie: impl FnOnce() -> std::cmp::Ordering,
+) -> std::cmp::Ordering {
+    use std::cmp::Ordering::{Greater, Less};
+    match (a.0, b.0) {
+        (Some(x), Some(y)) => x.cmp(&y).then_with(tie).then(a.1.cmp(&b.1)),
+        (Some(_), None) => Less,
+        (None, Some(_)) => Greater,
+        (None, None) => a.1.cmp(&b.1),
+    }
+}
+
 // `kubectl` never prints `null` lists, but hand-written manifests do (`rules:` with nothing after).
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where

@@ -75,7 +75,7 @@ use foldhash::fast::RandomState;
 
 use crate::backend::Backend;
 use crate::canonical::{self, CanonicalOptions, CanonicalPath, PathMode, Rejection, RequestHost};
-use crate::model::{Ingress, ObjectRef, PathType};
+use crate::model::{self, Ingress, ObjectRef, PathType};
 use crate::validate::{self, ValidationError};
 
 /// How `ImplementationSpecific` paths are matched.
@@ -704,14 +704,8 @@ impl Builder {
         // Older first: timestamped before untimestamped; equal timestamps by namespace/name;
         // untimestamped keep input order.
         admitted.sort_by(|(ia, a), (ib, b)| {
-            let ta = a.metadata.creation_timestamp;
-            let tb = b.metadata.creation_timestamp;
-            match (ta, tb) {
-                (Some(x), Some(y)) => x.cmp(&y).then_with(|| refs[*ia].cmp(&refs[*ib])),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => ia.cmp(ib),
-            }
+            let age = |i: &usize, x: &Ingress| (x.metadata.creation_timestamp, *i);
+            model::by_age(age(ia, a), age(ib, b), || refs[*ia].cmp(&refs[*ib]))
         });
         self.table.ingresses = admitted.iter().map(|(i, _)| refs[*i].clone()).collect();
         admitted.into_iter().map(|(_, ingress)| ingress).collect()

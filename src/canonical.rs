@@ -145,13 +145,21 @@ impl Default for CanonicalOptions {
 
 /// A canonical (lower-case, port-less) DNS host name of at most 253 bytes,
 /// stored inline without allocating.
+// Word-aligned so that checking the name is UTF-8 takes its fast path.
 #[derive(Clone)]
+#[repr(align(8))]
 pub struct CanonicalHost {
     buf: [u8; MAX_DNS_NAME],
     len: u8,
 }
 
 impl CanonicalHost {
+    /// The empty name, to be filled in.
+    const EMPTY: CanonicalHost = CanonicalHost {
+        buf: [0; MAX_DNS_NAME],
+        len: 0,
+    };
+
     /// Build from an already validated name; `None` when it does not fit.
     fn from_validated(name: &str) -> Option<Self> {
         let bytes = name.as_bytes();
@@ -239,17 +247,19 @@ impl From<ParsedHost> for RequestHost {
 /// whitespace, non-ASCII and other characters outside `a-z 0-9 - _ .` are
 /// rejected with 400. Never returns [`RequestHost::None`].
 pub fn canonical_host(authority: &str, opts: &CanonicalOptions) -> Result<RequestHost, Rejection> {
-    match fast_host(authority.as_bytes(), opts) {
-        Some(name) => Ok(RequestHost::Name(name)),
-        None => parse_host_full(authority, opts).map(RequestHost::from),
+    let mut host = CanonicalHost::EMPTY;
+    if fast_host(authority.as_bytes(), opts, &mut host).is_some() {
+        return Ok(RequestHost::Name(host));
     }
+    parse_host_full(authority, opts).map(RequestHost::from)
 }
 
 fn parse_host(authority: &str, opts: &CanonicalOptions) -> Result<ParsedHost, Rejection> {
-    match fast_host(authority.as_bytes(), opts) {
-        Some(name) => Ok(ParsedHost::Name(name)),
-        None => parse_host_full(authority, opts),
+    let mut host = CanonicalHost::EMPTY;
+    if fast_host(authority.as_bytes(), opts, &mut host).is_some() {
+        return Ok(ParsedHost::Name(host));
     }
+    parse_host_full(authority, opts)
 }
 
 /// Each byte as it appears in a canonical host name: lower-cased for letters,
@@ -270,78 +280,131 @@ const HOST_BYTE: [u8; 256] = {
     table
 };
 
+/// 1 for each byte that is neither in [`HOST_BYTE`] nor a dot, else 0.
+const HOST_OTHER: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < table.len() {
+        table[b] = (HOST_BYTE[b] == 0 && b != b'.' as usize) as u8;
+        b += 1;
+    }
+    table
+};
+
+/// `0x01` in every byte of a word.
+const ONES: u64 = u64::from_ne_bytes([1; 8]);
+/// The high bit of every byte of a word.
+const HIGH: u64 = ONES * 0x80;
+
+/// For a word of eight bytes below 0x80: 0x80 in each byte that lies in
+/// `lo..=hi`, 0 in the others. Needs `1 <= lo <= hi <= 0x7f`; no sum then
+/// carries into the next byte.
+const fn bytes_in(word: u64, lo: u8, hi: u8) -> u64 {
+    let at_least_lo = word.wrapping_add(ONES * (0x80 - lo as u64));
+    let above_hi = word.wrapping_add(ONES * (0x7f - hi as u64));
+    at_least_lo & !above_hi & HIGH
+}
+
 /// The common case of [`parse_host_full`] in one pass: a DNS name of
 /// letters, digits, `-`, `_` and dots, with an optional port and trailing
-/// dot, lower-cased straight into the inline buffer while it is validated.
+/// dot, lower-cased straight into `host` while it is validated, eight bytes
+/// at a time while no port or unusual byte is in sight.
 ///
 /// Answers `None` whenever the full parser could answer anything but this
 /// name (IP literals, all-numeric names and everything it rejects), so that
-/// its results and reasons stay the only ones.
-#[inline]
-fn fast_host(authority: &[u8], opts: &CanonicalOptions) -> Option<CanonicalHost> {
-    let mut host = CanonicalHost {
-        buf: [0; MAX_DNS_NAME],
-        len: 0,
-    };
-    // Or of every name byte: bit 0x40 is set by letters and `_`.
-    let mut seen = 0u8;
-    let mut label_start = 0usize;
-    let mut name_end = None;
-    for (i, (&b, slot)) in authority.iter().zip(host.buf.iter_mut()).enumerate() {
-        let canonical = HOST_BYTE[usize::from(b)];
-        if canonical == 0 {
-            match b {
-                b'.' => {
-                    let label = i - label_start;
-                    if label == 0 || label > MAX_LABEL {
-                        return None;
-                    }
-                    label_start = i + 1;
-                    *slot = b'.';
-                    continue;
-                }
-                b':' => {
-                    check_port(authority.get(i + 1..)?).ok()?;
-                    name_end = Some(i);
-                    break;
-                }
-                _ => return None,
-            }
+/// its results and reasons stay the only ones; `host` is then left
+/// half-written.
+fn fast_host(authority: &[u8], opts: &CanonicalOptions, host: &mut CanonicalHost) -> Option<()> {
+    // A longer name is only partly scanned, and then left to the full parser.
+    let scan = authority.get(..MAX_DNS_NAME).unwrap_or(authority);
+    // Every name byte or-ed together: letters and `_` set 0x40 in some byte.
+    let mut seen = 0u64;
+    // Length of the label being read.
+    let mut label = 0usize;
+    let mut done = 0usize;
+    for (chunk, out) in scan.chunks_exact(8).zip(host.buf.chunks_exact_mut(8)) {
+        if chunk
+            .iter()
+            .fold(0, |other, &b| other | HOST_OTHER[usize::from(b)])
+            != 0
+        {
+            // A port or an unusual byte: go on one byte at a time.
+            break;
         }
-        *slot = canonical;
-        seen |= canonical;
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let dots = bytes_in(word, b'.', b'.');
+        if dots == 0 {
+            label += 8;
+        } else {
+            // The label ending at the first dot, and those between dots.
+            let ended = label + (dots.trailing_zeros() / 8) as usize;
+            if ended == 0 || ended > MAX_LABEL || dots & (dots >> 8) != 0 {
+                return None;
+            }
+            label = (dots.leading_zeros() / 8) as usize;
+        }
+        out.copy_from_slice(&(word | (bytes_in(word, b'A', b'Z') >> 2)).to_le_bytes());
+        seen |= word;
+        done += 8;
+    }
+
+    let mut name_end = None;
+    let rest = scan.get(done..)?;
+    let out = host.buf.get_mut(done..)?;
+    for (i, (&b, slot)) in rest.iter().zip(out).enumerate() {
+        let canonical = HOST_BYTE[usize::from(b)];
+        if canonical != 0 {
+            *slot = canonical;
+            seen |= u64::from(canonical);
+            label += 1;
+            continue;
+        }
+        match b {
+            b'.' => {
+                if label == 0 || label > MAX_LABEL {
+                    return None;
+                }
+                *slot = b'.';
+                label = 0;
+            }
+            b':' => {
+                let at = done + i;
+                check_port(authority.get(at + 1..)?).ok()?;
+                name_end = Some(at);
+                break;
+            }
+            _ => return None,
+        }
     }
     let name_end = match name_end {
         Some(end) => end,
-        // Longer than the buffer: only partly scanned.
         None if authority.len() > MAX_DNS_NAME => return None,
         None => authority.len(),
     };
-    let len = match name_end - label_start {
-        // Nothing after the last dot: one trailing dot is dropped, but not
-        // the whole name.
-        0 if label_start == 0 => return None,
+    let len = match label {
+        // Nothing at all, or nothing after the last dot: one trailing dot
+        // is dropped.
         0 => {
-            if let Some(dot) = host.buf.get_mut(name_end - 1) {
-                *dot = 0;
-            }
-            name_end - 1
+            let dot = name_end.checked_sub(1)?;
+            *host.buf.get_mut(dot)? = 0;
+            dot
         }
-        label if label > MAX_LABEL => return None,
+        _ if label > MAX_LABEL => return None,
         _ => name_end,
     };
     if len > opts.max_host_len.min(MAX_DNS_NAME) {
         return None;
     }
-    // Names of digits, `-` and dots only are rare: an all-numeric one is an
-    // IPv4 literal or rejected.
-    if seen & 0x40 == 0 && !authority.iter().take(len).any(|&b| b == b'-') {
+    // Names of digits, `-` and dots only are rare; all-numeric ones are IPv4
+    // literals or rejected.
+    if seen & (ONES * 0x40) == 0 && !scan.iter().take(len).any(|&b| b == b'-') {
         return None;
     }
     host.len = u8::try_from(len).ok()?;
-    Some(host)
+    Some(())
 }
 
+/// [`parse_host`] for any authority, with the reason for each rejection.
 fn parse_host_full(authority: &str, opts: &CanonicalOptions) -> Result<ParsedHost, Rejection> {
     if authority.is_empty() {
         return Err(bad("empty host"));
@@ -487,7 +550,15 @@ pub fn request_host<B>(
     }
 
     match host_header {
-        Some(value) => canonical_host(host_header_str(value)?, opts),
+        Some(value) => {
+            // Host names take the fast path straight from the header bytes;
+            // anything else is checked to be visible ASCII first.
+            let mut host = CanonicalHost::EMPTY;
+            if fast_host(value.as_bytes(), opts, &mut host).is_some() {
+                return Ok(RequestHost::Name(host));
+            }
+            parse_host_full(host_header_str(value)?, opts).map(RequestHost::from)
+        }
         None if version == Version::HTTP_10 || version == Version::HTTP_09 => Ok(RequestHost::None),
         None => Err(bad("missing Host header")),
     }
@@ -559,6 +630,141 @@ impl<'a> CanonicalPath<'a> {
 /// safely: control bytes, spaces, non-ASCII, malformed escapes, `%00`, `%2F`,
 /// `%5C`, `.;` / `..;` segments, and targets that do not start with `/`.
 pub fn canonical_path<'a>(
+    target: &'a str,
+    opts: &CanonicalOptions,
+) -> Result<CanonicalPath<'a>, Rejection> {
+    match fast_canonical_path(target, opts) {
+        Some(path) => Ok(path),
+        None => canonical_path_full(target, opts),
+    }
+}
+
+/// [`PATH_NEXT`] state: at the start of a segment, just after a `/`.
+const SEGMENT_START: u8 = 0;
+/// [`PATH_NEXT`] state: inside a segment that is neither `.` nor `..` so far.
+const IN_SEGMENT: u8 = 1;
+/// [`PATH_NEXT`] state: the segment so far is `.`.
+const ONE_DOT: u8 = 2;
+/// [`PATH_NEXT`] state: the segment so far is `..`.
+const TWO_DOTS: u8 = 3;
+/// [`PATH_NEXT`] outcome: the path ends here, at a `?` or `#`.
+const PATH_END: u8 = 4;
+/// [`PATH_NEXT`] outcome: the path may change or be rejected.
+const NOT_CANONICAL: u8 = 5;
+
+/// The state after each byte, by state and byte, while reading a path that
+/// is canonical so far. Everything that would be rewritten or rejected leads
+/// to [`NOT_CANONICAL`]: bytes outside `!`..=`~`, `%`, `\`, an empty segment
+/// before a `/`, and segments `.` and `..`, alone or followed by `;`.
+const PATH_NEXT: [[u8; 256]; 4] = {
+    let mut table = [[NOT_CANONICAL; 256]; 4];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        // From each state in turn: SEGMENT_START, IN_SEGMENT, ONE_DOT, TWO_DOTS.
+        let next = match byte {
+            b'/' => [NOT_CANONICAL, SEGMENT_START, NOT_CANONICAL, NOT_CANONICAL],
+            b'.' => [ONE_DOT, IN_SEGMENT, TWO_DOTS, IN_SEGMENT],
+            b';' => [IN_SEGMENT, IN_SEGMENT, NOT_CANONICAL, NOT_CANONICAL],
+            b'?' | b'#' => [PATH_END, PATH_END, NOT_CANONICAL, NOT_CANONICAL],
+            b'%' | b'\\' => [NOT_CANONICAL; 4],
+            b'!'..=b'~' => [IN_SEGMENT; 4],
+            _ => [NOT_CANONICAL; 4],
+        };
+        let mut state = 0;
+        while state < 4 {
+            table[state][b] = next[state];
+            state += 1;
+        }
+        b += 1;
+    }
+    table
+};
+
+/// The common case of [`canonical_path_full`] in one pass: a path that is
+/// already canonical and within the limits, optionally followed by a query
+/// and a fragment.
+///
+/// Answers `None` whenever the full canonicalisation might rewrite or reject
+/// the path, so that its results and reasons stay the only ones.
+fn fast_canonical_path<'a>(target: &'a str, opts: &CanonicalOptions) -> Option<CanonicalPath<'a>> {
+    let bytes = target.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return None;
+    }
+    // Only as far as the length limit; a longer path is left to the full pass.
+    let limit = bytes.len().min(opts.max_path_len);
+    let scan = bytes.get(1..limit)?;
+    let mut state = SEGMENT_START;
+    // Eight bytes at a time while they hold no `?`, `#`, `%`, `\` or
+    // unusual byte, and no segment starts with `/` or `.`.
+    let mut done = 0;
+    for chunk in scan.chunks_exact(8) {
+        // Inside a segment, `?`, `#` and every byte that may change or be
+        // rejected lead to a state above TWO_DOTS, which all have bit 2 set.
+        let unusual = chunk
+            .iter()
+            .fold(0, |seen, &b| seen | PATH_NEXT[1][usize::from(b)]);
+        if unusual & 4 != 0 {
+            break;
+        }
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let slashes = bytes_in(word, b'/', b'/');
+        let after_slash = (slashes << 8) | (u64::from(state == SEGMENT_START) << 7);
+        // A `/` or `.` right after a `/`.
+        if after_slash & bytes_in(word, b'.', b'/') != 0 {
+            break;
+        }
+        state = if slashes >> 56 == 0 {
+            IN_SEGMENT
+        } else {
+            SEGMENT_START
+        };
+        done += 8;
+    }
+    let mut end = None;
+    for (i, &b) in scan.get(done..)?.iter().enumerate() {
+        state = PATH_NEXT[usize::from(state & 3)][usize::from(b)];
+        if state > TWO_DOTS {
+            if state != PATH_END {
+                return None;
+            }
+            end = Some(done + i + 1);
+            break;
+        }
+    }
+    let path_end = match end {
+        Some(end) => end,
+        None if limit < bytes.len() || state > IN_SEGMENT => return None,
+        None => bytes.len(),
+    };
+    // A path has no more segments than bytes.
+    if path_end > opts.max_segments && count_slashes(bytes.get(..path_end)?) > opts.max_segments {
+        return None;
+    }
+    let (path, after) = target.split_at_checked(path_end)?;
+    let (query, received) = match after.as_bytes().first() {
+        Some(b'?') => {
+            let query_end = after
+                .as_bytes()
+                .iter()
+                .position(|&b| b == b'#')
+                .unwrap_or(after.len());
+            let query = after.get(1..query_end)?;
+            (Some(query), target.get(..path_end + query_end)?)
+        }
+        _ => (None, path),
+    };
+    Some(CanonicalPath {
+        path: Cow::Borrowed(path),
+        query,
+        received,
+        modified: false,
+    })
+}
+
+/// [`canonical_path`] one token at a time, for any path.
+fn canonical_path_full<'a>(
     target: &'a str,
     opts: &CanonicalOptions,
 ) -> Result<CanonicalPath<'a>, Rejection> {
@@ -1605,5 +1811,316 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(format!("{a:?}"), "CanonicalHost(\"foo.com\")");
         assert!(CanonicalHost::from_validated(&"a".repeat(254)).is_none());
+    }
+
+    /// Option sets that move the limits onto the inputs below.
+    fn option_sets() -> Vec<CanonicalOptions> {
+        let mut sets = Vec::new();
+        for mode in [PathMode::Normalize, PathMode::Strict, PathMode::Raw] {
+            for (max_path_len, max_segments) in [(8192, 256), (9, 256), (8, 2), (0, 256), (64, 1)] {
+                for max_host_len in [253, 9, 0, usize::MAX] {
+                    sets.push(CanonicalOptions {
+                        mode,
+                        max_path_len,
+                        max_segments,
+                        max_host_len,
+                    });
+                }
+            }
+        }
+        sets
+    }
+
+    /// The fast path answers only what the full pass answers, and
+    /// `canonical_path` answers what the full pass answers.
+    fn assert_fast_and_full_paths_agree(target: &str) {
+        for o in option_sets() {
+            let full = canonical_path_full(target, &o);
+            if let Some(fast) = fast_canonical_path(target, &o) {
+                assert_eq!(Ok(fast), full, "{target:?} {o:?}");
+            }
+            assert_eq!(canonical_path(target, &o), full, "{target:?} {o:?}");
+        }
+    }
+
+    /// Likewise for hosts; names from the fast path also leave the spare
+    /// capacity zeroed.
+    fn assert_fast_and_full_hosts_agree(authority: &str) {
+        for o in option_sets() {
+            let full = parse_host_full(authority, &o);
+            let mut host = CanonicalHost::EMPTY;
+            if fast_host(authority.as_bytes(), &o, &mut host).is_some() {
+                let len = usize::from(host.len);
+                assert!(host.buf[len..].iter().all(|&b| b == 0), "{authority:?}");
+                assert_eq!(Ok(ParsedHost::Name(host)), full, "{authority:?} {o:?}");
+            }
+            assert_eq!(parse_host(authority, &o), full, "{authority:?} {o:?}");
+            assert_eq!(
+                canonical_host(authority, &o),
+                full.map(RequestHost::from),
+                "{authority:?} {o:?}"
+            );
+        }
+    }
+
+    const TRICKY_PATHS: &[&str] = &[
+        "/.well-known/x",
+        "/a/..b",
+        "/a/b.",
+        "/a/.b/",
+        "/a%41",
+        "/a//b",
+        "/a\\b",
+        "/..;x",
+        "/a/b/",
+        "/",
+        "/a?b",
+        "/a#b",
+        "/%2e",
+        "",
+        "?",
+        "#",
+        "*",
+        "a",
+        "//",
+        "/.",
+        "/..",
+        "/...",
+        "/./",
+        "/../",
+        "/.;",
+        "/..;",
+        "/...;",
+        "/.a;",
+        "/a/.",
+        "/a/..",
+        "/a/..?x",
+        "/a/.#x",
+        "/a/./?x",
+        "/;",
+        "/;/",
+        "/a;.",
+        "/a/;..",
+        "/a b",
+        "/a\tb",
+        "/a\u{7f}",
+        "/caf\u{e9}",
+        "/a?b#c",
+        "/a?b?c#d#e",
+        "/a#b?c",
+        "/a??",
+        "/a?#",
+        "/a?%zz/../",
+        "/api/v2/orders/17?page=1",
+        "/api/v2/orders/17",
+        "/abcdefg/",
+        "/abcdefgh",
+        "/abcdefg//",
+        "/abcdefg/.",
+        "/abcdefg/.hij",
+        "/abcdefg/..",
+        "/abcdefg/../x",
+        "/abcdefgh/.ijklmnop",
+        "/abcdefgh/ijklmno/",
+        "/abcdefgh/ijklmno/.",
+        "/abcdefgh/ijklmno//",
+        "/abcdefgh/ijklmnop?q",
+        "/abcdefgh/ijklmnop#f",
+        "/abcdef%/ijklmnop",
+        "/abcdef\\/ijklmnop",
+        "/abcdefg?hijklmnop",
+        "/abcdefg#hijklmnop",
+        "/abcdefg\u{0}hijklmn",
+        "/a/b/c/d/e/f/g/h/i/j",
+        "/12345678",
+        "/123456789",
+        "/1234567?",
+        "/12345678?",
+        "/a/b",
+        "/a/b/c",
+        "/~x/-y/_z/...",
+        "/a%3Ab;c=d/e.f",
+    ];
+
+    #[test]
+    fn fast_path_agrees_with_full_path() {
+        for &target in TRICKY_PATHS {
+            assert_fast_and_full_paths_agree(target);
+        }
+        // Common canonical targets do take the fast path.
+        for target in [
+            "/api/v2/orders/17?page=1",
+            "/",
+            "/a/b/",
+            "/a/b.",
+            "/.well-known/acme-challenge/token",
+            "/a/..b",
+            "/a/.b/",
+            "/...",
+            "/a;b/c?x#y",
+            "/abcdefgh/ijklmnop/qrstuvw/xyz",
+        ] {
+            assert!(fast_canonical_path(target, &opts()).is_some(), "{target:?}");
+        }
+        // Everything that changes or is rejected takes the full pass.
+        for target in [
+            "/a%41", "/a//b", "/a\\b", "/..;x", "/%2e", "/a/.", "/a/..", "/.", "//", "",
+        ] {
+            assert!(fast_canonical_path(target, &opts()).is_none(), "{target:?}");
+        }
+    }
+
+    #[test]
+    fn fast_host_agrees_with_full_parser() {
+        let label = "a".repeat(63);
+        let max = format!("{label}.{label}.{label}.{}", "a".repeat(61));
+        let long_hosts = [
+            format!("{label}.com"),
+            format!("{label}b.com"),
+            format!("x.{label}"),
+            format!("x.{label}b"),
+            format!("x.{label}."),
+            format!("x.{label}b."),
+            format!("x.{label}:80"),
+            max.clone(),
+            format!("{max}."),
+            format!("{max}.:80"),
+            format!("{max}:80"),
+            format!("{max}b"),
+            format!("{}.com", "a".repeat(64)),
+            "a.".repeat(126),
+            "a.".repeat(127),
+            format!("{}a", "a.".repeat(126)),
+            "1.".repeat(100),
+        ];
+        let hosts = [
+            "SVC0.example.com:8080",
+            "SVC0.example.com",
+            "svc0.example.com",
+            "A.Foo.com:8080",
+            "foo.com.",
+            "Foo.com.:443",
+            "foo.com..",
+            ".",
+            "..",
+            "",
+            ":",
+            ":80",
+            ".:80",
+            "a:",
+            "a:0",
+            "a:65535",
+            "a:65536",
+            "a:123456",
+            "a:00080",
+            "a:8a",
+            "a:+80",
+            "a:80:80",
+            "a::80",
+            "foo..com",
+            ".foo.com",
+            "a..",
+            "my_host-1.example",
+            "-.com",
+            "_",
+            "-",
+            "1-2.3",
+            "1.2.3.4",
+            "1.2.3.4:80",
+            "1.2.3.4.",
+            "1.2.3",
+            "1.2.3.",
+            "010.0.0.1",
+            "2130706433",
+            "999.1.1.1",
+            "1.2.3.com",
+            "1_2.3",
+            "[::1]",
+            "[::1]:80",
+            "[::1]x",
+            "[v1.x]",
+            "user@foo.com",
+            "foo%2ecom",
+            "foo.com/evil",
+            "foo.com\\evil",
+            "foo .com",
+            "foo\t.com",
+            "foo\u{0}",
+            "foo.com\u{0}",
+            "b\u{fc}cher.de",
+            "foo,com",
+            "foo*com",
+            "abcdefg.",
+            "abcdefgh",
+            "abcdefgh.",
+            "abcdefg.h",
+            "abcdefgh.ijklmnop",
+            "abcdefgh.ijklmnop.",
+            "abcdefgh.ijklmnop:1",
+            "abcdefgh..ijklmnop",
+            "abcdefg..hijklmnop",
+            "abcdefg.:8",
+            "ABCDEFGH.IJKLMNOP.QRST",
+            "abcdefgh:",
+            "abcdefgh:1",
+            "abcdefgh:12345",
+            "abcdefgh:123456",
+            "12345678",
+            "12345678.9",
+            "1234567-.9",
+            "abcdefg\u{7f}",
+            "abcdefg\u{e9}",
+            ".abcdefgh",
+            "abc.efg.ijk.mno.qrs",
+            "[abcdefgh]",
+        ];
+        for authority in hosts
+            .iter()
+            .copied()
+            .chain(long_hosts.iter().map(String::as_str))
+        {
+            assert_fast_and_full_hosts_agree(authority);
+        }
+        for authority in [
+            "SVC0.example.com:8080",
+            "a.b",
+            "foo.com.",
+            "x.y.z.:1",
+            "1.2.3.com",
+            "1-2.3",
+            &max,
+        ] {
+            let mut host = CanonicalHost::EMPTY;
+            assert!(
+                fast_host(authority.as_bytes(), &opts(), &mut host).is_some(),
+                "{authority:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_and_full_paths_agree_on_random_targets(
+            target in proptest::prop_oneof![
+                "[/./;?#%2eEfF5cC\\a-c0-9 \u{7f}\u{e9}]{0,40}",
+                // Mostly canonical: segments, dot segments, a query and a fragment.
+                "(/(\\.{0,3}[a-c;]{0,9}|\\.{1,2};?|%2[eEfF]|\\\\)){0,7}/?(\\?[a-c/.%?]{0,5})?(#[a-c?]{0,3})?",
+                "(/[a-c;.]{1,9}){0,7}/?(\\?[a-c/.%?]{0,5})?(#[a-c?]{0,3})?",
+            ],
+        ) {
+            assert_fast_and_full_paths_agree(&target);
+        }
+
+        #[test]
+        fn fast_and_full_hosts_agree_on_random_authorities(
+            authority in proptest::prop_oneof![
+                "[.:a-cA-C0-9_\\-\\[\\]@% \u{0}\u{e9}]{0,30}",
+                // Mostly names: labels of any length, a trailing dot, a port.
+                "([a-cA-C0-9_-]{0,9}\\.){0,5}[a-cA-C0-9_-]{0,9}\\.?(:[0-9]{0,6})?",
+                "([0-9]{1,3}\\.){0,4}[0-9]{0,3}\\.?(:[0-9]{1,5})?",
+            ],
+        ) {
+            assert_fast_and_full_hosts_agree(&authority);
+        }
     }
 }

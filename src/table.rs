@@ -590,7 +590,7 @@ struct Slots {
 struct Builder {
     table: RouteTable,
     slots: Vec<Slots>,
-    backend_ids: HashMap<Backend, Id>,
+    backend_ids: HashMap<Backend, Id, RandomState>,
 }
 
 impl Builder {
@@ -611,7 +611,7 @@ impl Builder {
                 catch_all: None,
             },
             slots: Vec::new(),
-            backend_ids: HashMap::new(),
+            backend_ids: HashMap::default(),
         };
         if let Some(backend) = builder.table.options.default_backend.clone() {
             builder.table.controller_default = Some(builder.backend(backend));
@@ -675,10 +675,10 @@ impl Builder {
 
     /// Drops duplicates and invalid Ingresses, and orders the rest oldest first.
     fn admit<'a>(&mut self, ingresses: Vec<&'a Ingress>) -> Vec<&'a Ingress> {
-        let mut last_of: HashMap<ObjectRef, usize> = HashMap::new();
+        let mut last_of: HashMap<&ObjectRef, usize, RandomState> = HashMap::default();
         let refs: Vec<ObjectRef> = ingresses.iter().map(|i| i.object_ref()).collect();
         for (index, object) in refs.iter().enumerate() {
-            if let Some(earlier) = last_of.insert(object.clone(), index) {
+            if let Some(earlier) = last_of.insert(object, index) {
                 self.table.diagnostics.warnings.push(Warning {
                     object: refs[earlier].clone(),
                     field: "metadata.name".into(),

@@ -354,6 +354,45 @@ mod tests {
 
     #[cfg(feature = "yaml")]
     #[test]
+    fn yaml_alias_bomb_is_an_error_not_a_hang() {
+        let mut text =
+            String::from("kind: Ingress\nmetadata: {name: a}\na0: &a0 [x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text +=
+                &format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n");
+        }
+        let m = Manifests::from_yaml(&text);
+        assert!(m.ingresses.is_empty());
+        assert!(
+            m.errors[0].message.contains("repetition limit"),
+            "{}",
+            m.errors[0]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let nested = format!("{}{}", "[".repeat(1_000), "]".repeat(1_000));
+        let json = Manifests::from_json(&format!("{{\"kind\":\"Ingress\",\"x\":{nested}}}"));
+        assert!(
+            json.errors[0].message.contains("recursion limit"),
+            "{}",
+            json.errors[0]
+        );
+        #[cfg(feature = "yaml")]
+        {
+            let yaml = Manifests::from_yaml(&format!("kind: Ingress\nx: {nested}\n"));
+            assert!(
+                yaml.errors[0].message.contains("recursion limit"),
+                "{}",
+                yaml.errors[0]
+            );
+        }
+    }
+
+    #[cfg(feature = "yaml")]
+    #[test]
     fn parse_sniffs_json_and_yaml() {
         assert_eq!(Manifests::parse(INGRESS_JSON).ingresses.len(), 1);
         assert_eq!(

@@ -108,6 +108,17 @@ impl Manifests {
     pub fn from_yaml(text: &str) -> Manifests {
         let mut out = Manifests::default();
         for (index, (line, document)) in yaml_documents(text).enumerate() {
+            if too_deep(document) {
+                out.errors.push(DocumentError {
+                    document: index,
+                    item: None,
+                    line: Some(line),
+                    message: format!(
+                        "more than {MAX_FLOW_NESTING} unclosed `[` or `{{`: nesting limit exceeded"
+                    ),
+                });
+                continue;
+            }
             match serde_norway::from_str::<Option<Value>>(document) {
                 Ok(None) => {}
                 Ok(Some(value)) => out.add_document(index, Some(line), value),
@@ -229,6 +240,34 @@ impl Manifests {
             message,
         });
     }
+}
+
+/// How deeply YAML flow collections may nest: the deserializer's own recursion limit.
+#[cfg(feature = "yaml")]
+const MAX_FLOW_NESTING: usize = 128;
+
+/// Whether a YAML document opens more than [`MAX_FLOW_NESTING`] brackets without closing them.
+///
+/// The YAML scanner's cost grows with the nesting depth for every token, so a document of a
+/// hundred thousand `[` takes minutes before the deserializer's recursion limit rejects it. This
+/// linear pre-check counts every bracket, quoted or not: a real manifest never has a hundred
+/// unclosed brackets even inside strings, and counting them all leaves nothing to hide behind.
+#[cfg(feature = "yaml")]
+fn too_deep(document: &str) -> bool {
+    let mut depth = 0usize;
+    for b in document.bytes() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_FLOW_NESTING {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Splits a YAML stream into documents with the line each starts on (from 1). A line that is
@@ -384,10 +423,27 @@ mod tests {
         {
             let yaml = Manifests::from_yaml(&format!("kind: Ingress\nx: {nested}\n"));
             assert!(
-                yaml.errors[0].message.contains("recursion limit"),
+                yaml.errors[0].message.contains("nesting limit"),
                 "{}",
                 yaml.errors[0]
             );
+            // Without the pre-check this takes minutes: the scanner is quadratic in depth.
+            let deep = format!("kind: Ingress\nx: {}\n", "{a: ".repeat(200_000));
+            let started = std::time::Instant::now();
+            let yaml = Manifests::from_yaml(&deep);
+            assert!(
+                yaml.errors[0].message.contains("nesting limit"),
+                "{}",
+                yaml.errors[0]
+            );
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+            // Up to the limit it is read, and the deserializer decides.
+            let ok = format!(
+                "kind: Ingress\nmetadata: {{name: a}}\nx: {}{}\n",
+                "[".repeat(100),
+                "]".repeat(100)
+            );
+            assert_eq!(Manifests::from_yaml(&ok).ingresses.len(), 1);
         }
     }
 

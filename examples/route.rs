@@ -132,8 +132,7 @@ fn emit(out: &mut impl Write, diagnostic: &Diagnostic<'_>) -> io::Result<()> {
 
 /// Prints every diagnostic; returns whether any object was unreadable or invalid.
 ///
-/// `unrouted` are the Ingresses the table does not include (other controllers' ones): they are
-/// still validated, since `--check` speaks for every object in the files.
+/// `unrouted` are the Ingresses the table leaves out because another controller owns them.
 fn report(
     files: &[(String, Manifests)],
     table: &RouteTable,
@@ -381,70 +380,56 @@ fn controllers(args: &Args, classes: &[IngressClass]) -> Result<Vec<Controller>,
 fn run() -> Result<ExitCode, String> {
     let args = parse_args()?;
     let mut files = Vec::new();
-    let mut all = Manifests::default();
     for file in &args.files {
         let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
-        let manifests = Manifests::parse(&text);
-        all.ingresses.extend(manifests.ingresses.iter().cloned());
-        all.ingress_classes
-            .extend(manifests.ingress_classes.iter().cloned());
-        files.push((file.clone(), manifests));
+        files.push((file.clone(), Manifests::parse(&text)));
     }
-
-    let dispatched = if args.controller.is_some() || args.explain {
-        let dispatcher = Dispatcher::new(controllers(&args, &all.ingress_classes)?)
-            .map_err(|e| e.to_string())?;
-        Some(dispatcher.dispatch(&all.ingress_classes, &all.ingresses))
-    } else {
-        None
+    let ingresses: Vec<Ingress> = files
+        .iter()
+        .flat_map(|(_, m)| m.ingresses.iter().cloned())
+        .collect();
+    let classes: Vec<IngressClass> = files
+        .iter()
+        .flat_map(|(_, m)| m.ingress_classes.iter().cloned())
+        .collect();
+    let dispatch = |controllers| {
+        Dispatcher::new(controllers)
+            .map(|d| d.dispatch(&classes, &ingresses))
+            .map_err(|e| e.to_string())
     };
+
     if args.explain {
-        if let Some(dispatch) = &dispatched {
-            explain(dispatch)?;
-        }
+        explain(&dispatch(controllers(&args, &classes)?)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-
-    let everything;
-    let (table, quarantined_classes, unrouted) = match &dispatched {
-        Some(dispatch) => {
-            let own = &dispatch.controllers[0];
-            let unrouted: Vec<&Ingress> = all
-                .ingresses
-                .iter()
-                .zip(&dispatch.decisions)
-                .filter(|(_, d)| d.controller.as_deref() != Some(own.controller.as_str()))
-                .map(|(ingress, _)| ingress)
-                .collect();
-            (
-                &own.table,
-                dispatch.quarantined_classes.as_slice(),
-                unrouted,
-            )
-        }
-        None => {
-            everything = RouteTable::build(&all.ingresses, args.options.clone());
-            let classes = &all.ingress_classes;
-            let quarantined: Vec<QuarantinedClass> = classes
-                .iter()
-                .filter_map(|class| {
-                    let errors = validate::validate_ingress_class(class);
-                    (!errors.is_empty()).then(|| QuarantinedClass {
-                        object: class.object_ref(),
-                        errors,
-                    })
+    let (table, quarantined_classes, unrouted) = if args.controller.is_some() {
+        let mut dispatched = dispatch(controllers(&args, &classes)?)?;
+        let own = dispatched.controllers.swap_remove(0);
+        // Other controllers' Ingresses are still validated: `--check` speaks for every file.
+        let unrouted: Vec<&Ingress> = ingresses
+            .iter()
+            .zip(&dispatched.decisions)
+            .filter(|(_, d)| d.controller.as_deref() != Some(own.controller.as_str()))
+            .map(|(ingress, _)| ingress)
+            .collect();
+        (own.table, dispatched.quarantined_classes, unrouted)
+    } else {
+        let quarantined = classes
+            .iter()
+            .filter_map(|class| {
+                let errors = validate::validate_ingress_class(class);
+                (!errors.is_empty()).then(|| QuarantinedClass {
+                    object: class.object_ref(),
+                    errors,
                 })
-                .collect();
-            let report_now = report(&files, &everything, &quarantined, &[]);
-            return finish(&args, report_now, &everything);
-        }
+            })
+            .collect();
+        let table = RouteTable::build(&ingresses, args.options.clone());
+        (table, quarantined, Vec::new())
     };
-    let report_now = report(&files, table, quarantined_classes, &unrouted);
-    finish(&args, report_now, table)
-}
 
-fn finish(args: &Args, invalid: io::Result<bool>, table: &RouteTable) -> Result<ExitCode, String> {
-    let invalid = invalid.map_err(|e| e.to_string())?;
+    let invalid =
+        report(&files, &table, &quarantined_classes, &unrouted).map_err(|e| e.to_string())?;
     if args.check {
         return Ok(if invalid {
             ExitCode::FAILURE
@@ -452,6 +437,12 @@ fn finish(args: &Args, invalid: io::Result<bool>, table: &RouteTable) -> Result<
             ExitCode::SUCCESS
         });
     }
+    answer_requests(&table)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads request lines from stdin and answers each on stdout as it comes.
+fn answer_requests(table: &RouteTable) -> Result<(), String> {
     let stdin = io::stdin().lock();
     let mut out = io::BufWriter::new(io::stdout().lock());
     for line in stdin.lines() {
@@ -468,10 +459,10 @@ fn finish(args: &Args, invalid: io::Result<bool>, table: &RouteTable) -> Result<
         };
         serde_json::to_writer(&mut out, &reply).map_err(|e| e.to_string())?;
         out.write_all(b"\n").map_err(|e| e.to_string())?;
-        // Answer each line as it comes, for interactive and piped use alike.
+        // Flush per line, for interactive and piped use alike.
         out.flush().map_err(|e| e.to_string())?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -919,6 +919,13 @@ mod tests {
     }
 
     #[test]
+    fn tables_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<RouteTable>();
+        shareable::<Diagnostics>();
+    }
+
+    #[test]
     fn children_switch_to_a_map_and_stay_findable() {
         let mut children = Children::default();
         for i in 0..20u32 {

@@ -66,7 +66,8 @@
 //! A radix-tree router such as `matchit`, with routes `P`, `P/` and `P/{*rest}` per prefix, gives
 //! the same answers, but `matchit` 0.9 keeps a backtracking stack that allocates on every lookup
 //! passing a node with both static and wildcard children — which every nested prefix creates —
-//! so the table walks its own trie and allocates nothing.
+//! so the table walks its own trie and allocates nothing (and, measured by the crate's
+//! `matchit_layout` bench, is also faster on the same rules).
 
 use std::collections::HashMap;
 use std::fmt;

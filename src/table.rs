@@ -859,6 +859,9 @@ impl Builder {
         }
     }
 
+    /// Picks a slot's winner. Candidates with the same trailing-slash form are identical rules:
+    /// each such group is a conflict won by its oldest. A Prefix group without the trailing
+    /// slash loses every request to the group with it: its winner gets a warning.
     fn winner(&mut self, mut candidates: Vec<Candidate>, kind: PathType) -> Option<Id> {
         if candidates.is_empty() {
             return None;
@@ -866,33 +869,33 @@ impl Builder {
         candidates.sort_by_key(Candidate::order);
         let ingresses = &self.table.ingresses;
         let winner = &candidates[0];
-        let mut losers = Vec::new();
-        for loser in &candidates[1..] {
-            if loser.trailing == winner.trailing {
-                losers.push(loser.rule_ref(ingresses));
-            } else {
-                // `/foo` loses every request to `/foo/`: not identical, but never selected.
+        // Sorted, so the trailing-slash group (if any) comes first and each group is contiguous.
+        for group in candidates.chunk_by(|a, b| a.trailing == b.trailing) {
+            let Some((first, rest)) = group.split_first() else {
+                continue;
+            };
+            if !rest.is_empty() {
+                self.table.diagnostics.conflicts.push(Conflict {
+                    host: first.rule.host.as_deref().map(Into::into),
+                    path: first.rule.path.to_string(),
+                    path_type: kind,
+                    winner: first.rule_ref(ingresses),
+                    losers: rest.iter().map(|c| c.rule_ref(ingresses)).collect(),
+                });
+            }
+            if first.trailing != winner.trailing {
                 self.table.diagnostics.warnings.push(Warning {
-                    object: ingresses[loser.rank as usize].clone(),
+                    object: ingresses[first.rank as usize].clone(),
                     field: format!(
                         "spec.rules[{}].http.paths[{}].path",
-                        loser.rule_index, loser.path_index
+                        first.rule_index, first.path_index
                     ),
                     message: format!(
                         "Prefix {:?} is never selected: {:?} of {} matches the same requests and takes precedence",
-                        &*loser.rule.path, &*winner.rule.path, winner.rule_ref(ingresses)
+                        &*first.rule.path, &*winner.rule.path, winner.rule_ref(ingresses)
                     ),
                 });
             }
-        }
-        if !losers.is_empty() {
-            self.table.diagnostics.conflicts.push(Conflict {
-                host: winner.rule.host.as_deref().map(Into::into),
-                path: winner.rule.path.to_string(),
-                path_type: kind,
-                winner: winner.rule_ref(ingresses),
-                losers,
-            });
         }
         let id = self.table.rules.len() as Id;
         let winner = candidates.swap_remove(0);
@@ -917,6 +920,41 @@ mod tests {
         assert_eq!(collect("/a/b"), (vec!["a", "b"], false));
         assert_eq!(collect("//"), (vec![""], true));
         assert_eq!(collect("/a//"), (vec!["a", ""], true));
+    }
+
+    #[test]
+    fn identical_rules_conflict_even_when_a_trailing_slash_rule_shadows_them() {
+        let manifests = crate::Manifests::from_json(
+            r#"[
+            {"kind":"Ingress","metadata":{"name":"old","namespace":"a","creationTimestamp":"2024-01-01T00:00:00Z"},
+             "spec":{"rules":[{"host":"x.com","http":{"paths":[
+               {"path":"/foo","pathType":"Prefix","backend":{"service":{"name":"s1","port":{"number":80}}}}]}}]}},
+            {"kind":"Ingress","metadata":{"name":"new","namespace":"b","creationTimestamp":"2024-02-01T00:00:00Z"},
+             "spec":{"rules":[{"host":"x.com","http":{"paths":[
+               {"path":"/foo","pathType":"Prefix","backend":{"service":{"name":"s3","port":{"number":80}}}},
+               {"path":"/foo/","pathType":"Prefix","backend":{"service":{"name":"s4","port":{"number":80}}}}]}}]}}
+            ]"#,
+        );
+        let table = RouteTable::build(&manifests.ingresses, TableOptions::default());
+        let route = table.route(Some("x.com"), "/foo").unwrap();
+        assert_eq!(route.rule().unwrap().path, "/foo/");
+
+        let diagnostics = table.diagnostics();
+        assert_eq!(diagnostics.conflicts.len(), 1, "{diagnostics:?}");
+        let conflict = &diagnostics.conflicts[0];
+        assert_eq!(
+            (
+                conflict.path.as_str(),
+                conflict.winner.ingress.name.as_str()
+            ),
+            ("/foo", "old")
+        );
+        assert_eq!(conflict.losers.len(), 1);
+        assert_eq!(conflict.losers[0].ingress.name, "new");
+        // Only the group's winner is "never selected"; its loser is already in the conflict.
+        assert_eq!(diagnostics.warnings.len(), 1, "{diagnostics:?}");
+        assert_eq!(diagnostics.warnings[0].object.name, "old");
+        assert!(diagnostics.warnings[0].message.contains("never selected"));
     }
 
     #[test]

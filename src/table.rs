@@ -269,6 +269,7 @@ type Id = u32;
 #[derive(Debug, Clone)]
 struct Rule {
     backend: Id,
+    /// Index into the Ingresses ordered oldest first, so it is also the age rank.
     ingress: Id,
     host: Option<Box<str>>,
     path: Box<str>,
@@ -559,7 +560,6 @@ impl RouteTable {
 struct Candidate {
     /// Prefix rules only: a trailing `/` in the rule path outranks its absence.
     trailing: bool,
-    rank: Id,
     rule_index: usize,
     path_index: usize,
     rule: Rule,
@@ -567,12 +567,17 @@ struct Candidate {
 
 impl Candidate {
     fn order(&self) -> (bool, Id, usize, usize) {
-        (!self.trailing, self.rank, self.rule_index, self.path_index)
+        (
+            !self.trailing,
+            self.rule.ingress,
+            self.rule_index,
+            self.path_index,
+        )
     }
 
     fn rule_ref(&self, ingresses: &[ObjectRef]) -> RuleRef {
         RuleRef {
-            ingress: ingresses[self.rank as usize].clone(),
+            ingress: ingresses[self.rule.ingress as usize].clone(),
             field: format!(
                 "spec.rules[{}].http.paths[{}]",
                 self.rule_index, self.path_index
@@ -758,7 +763,6 @@ impl Builder {
                 let backend = self.backend(backend);
                 let candidate = Candidate {
                     trailing: false,
-                    rank,
                     rule_index,
                     path_index,
                     rule: Rule {
@@ -885,7 +889,7 @@ impl Builder {
             }
             if first.trailing != winner.trailing {
                 self.table.diagnostics.warnings.push(Warning {
-                    object: ingresses[first.rank as usize].clone(),
+                    object: ingresses[first.rule.ingress as usize].clone(),
                     field: format!(
                         "spec.rules[{}].http.paths[{}].path",
                         first.rule_index, first.path_index

@@ -120,6 +120,11 @@ impl Controller {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The options this controller's [`RouteTable`] is built with.
+    pub fn options(&self) -> &TableOptions {
+        &self.options
+    }
 }
 
 /// A dispatcher that cannot be set up as asked.
@@ -373,6 +378,25 @@ fn default_class<'a>(classes: &[&'a IngressClass]) -> Option<&'a IngressClass> {
         .map(|(_, c)| *c)
 }
 
+/// A [`Dispatch`] before any table is compiled.
+#[derive(Debug)]
+pub(crate) struct Plan<'a> {
+    pub(crate) controllers: Vec<Planned<'a>>,
+    pub(crate) decisions: Vec<Decision>,
+    pub(crate) default_class: Option<String>,
+    pub(crate) quarantined_classes: Vec<QuarantinedClass>,
+}
+
+/// One controller's part of a [`Plan`].
+#[derive(Debug)]
+pub(crate) struct Planned<'a> {
+    pub(crate) controller: &'a Controller,
+    pub(crate) classes: Vec<OwnedClass>,
+    pub(crate) served: Vec<ObjectRef>,
+    pub(crate) served_ingresses: Vec<&'a Ingress>,
+    pub(crate) not_served: Vec<NotServed>,
+}
+
 impl Dispatcher {
     /// A dispatcher for these controllers, in registration order (which decides only among
     /// controllers that all serve Ingresses without a class).
@@ -411,6 +435,31 @@ impl Dispatcher {
 
     /// Decides every Ingress and compiles one table per controller.
     pub fn dispatch(&self, classes: &[IngressClass], ingresses: &[Ingress]) -> Dispatch {
+        let plan = self.plan(classes, ingresses);
+        Dispatch {
+            controllers: plan
+                .controllers
+                .into_iter()
+                .map(|p| ControllerDispatch {
+                    table: RouteTable::build(p.served_ingresses, p.controller.options.clone()),
+                    controller: p.controller.name.clone(),
+                    classes: p.classes,
+                    served: p.served,
+                    not_served: p.not_served,
+                })
+                .collect(),
+            decisions: plan.decisions,
+            default_class: plan.default_class,
+            quarantined_classes: plan.quarantined_classes,
+        }
+    }
+
+    /// Decides every Ingress without compiling any table.
+    pub(crate) fn plan<'a>(
+        &'a self,
+        classes: &[IngressClass],
+        ingresses: &'a [Ingress],
+    ) -> Plan<'a> {
         let mut quarantined_classes = Vec::new();
         let mut valid: Vec<&IngressClass> = Vec::new();
         let mut invalid: HashSet<&str> = HashSet::new();
@@ -474,17 +523,17 @@ impl Dispatcher {
                         is_default: default.is_some_and(|d| std::ptr::eq(d, *c)),
                     })
                     .collect();
-                ControllerDispatch {
-                    controller: controller.name.clone(),
+                Planned {
+                    controller,
                     classes: owned,
                     served,
+                    served_ingresses,
                     not_served,
-                    table: RouteTable::build(served_ingresses, controller.options.clone()),
                 }
             })
             .collect();
 
-        Dispatch {
+        Plan {
             controllers,
             decisions,
             default_class: default.map(|c| c.metadata.name.clone()),

@@ -100,18 +100,24 @@
 pub mod backend;
 pub mod canonical;
 pub mod dispatch;
+#[cfg(feature = "tower")]
+pub mod layer;
 pub mod load;
 pub mod model;
+pub mod reconcile;
 pub mod table;
 pub mod validate;
 
 pub use backend::{Backend, ResourceBackend, ServiceBackend, ServicePort};
 pub use dispatch::{Controller, Dispatch, Dispatcher};
+#[cfg(feature = "tower")]
+pub use layer::{IngressLayer, IngressService};
 pub use load::{DocumentError, Manifests};
 pub use model::{Ingress, IngressClass, ObjectKind, ObjectRef, PathType};
+pub use reconcile::{Reconciler, SharedTable};
 pub use table::{
-    Conflict, Diagnostics, Fallback, ImplementationSpecific, MatchedRule, Quarantined, RouteMatch,
-    RouteTable, RoutedRequest, RuleRef, TableOptions, Warning,
+    Conflict, Diagnostics, Fallback, ImplementationSpecific, MatchedRoute, MatchedRule,
+    Quarantined, RouteMatch, RouteTable, RoutedRequest, RuleRef, TableOptions, Warning,
 };
 pub use validate::ValidationError;
 

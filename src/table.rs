@@ -71,6 +71,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
@@ -143,6 +144,15 @@ pub struct RouteMatch<'a> {
     ingress: Option<&'a ObjectRef>,
     rule: Option<MatchedRule<'a>>,
     fallback: Option<Fallback>,
+    key: MatchKey,
+}
+
+/// What matched, by index into the table that produced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MatchKey {
+    Rule(Id),
+    Target(Target),
+    ControllerDefault(Id),
 }
 
 impl<'a> RouteMatch<'a> {
@@ -164,6 +174,110 @@ impl<'a> RouteMatch<'a> {
     /// The fallback taken; `None` when a rule matched.
     pub fn fallback(&self) -> Option<Fallback> {
         self.fallback
+    }
+}
+
+/// A [`RouteMatch`] that owns a reference to its table: `'static`, and as cheap to clone as an
+/// `Arc`.
+///
+/// This is what [`IngressLayer`](crate::layer::IngressLayer) puts into request extensions: the
+/// table snapshot the request was routed with stays alive as long as the match does, even when
+/// a new table has been swapped in since.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ingress_router::{Manifests, MatchedRoute, RouteTable, TableOptions};
+///
+/// let manifests = Manifests::parse(r#"
+/// kind: Ingress
+/// metadata: {name: web}
+/// spec:
+///   defaultBackend: {service: {name: web, port: {number: 80}}}
+/// "#);
+/// let table = Arc::new(RouteTable::build(&manifests.ingresses, TableOptions::default()));
+/// let matched = MatchedRoute::route(&table, Some("example.com"), "/").unwrap();
+/// assert_eq!(matched.backend().to_string(), "service default/web:80");
+/// ```
+#[derive(Clone)]
+pub struct MatchedRoute {
+    table: Arc<RouteTable>,
+    key: MatchKey,
+}
+
+impl MatchedRoute {
+    /// Routes a canonical host and path, as [`RouteTable::route`], keeping the table alive.
+    pub fn route(table: &Arc<RouteTable>, host: Option<&str>, path: &str) -> Option<MatchedRoute> {
+        let key = table.route(host, path)?.key;
+        Some(MatchedRoute {
+            table: Arc::clone(table),
+            key,
+        })
+    }
+
+    /// For a `route` known to come from `table`.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn of(table: &Arc<RouteTable>, route: RouteMatch<'_>) -> MatchedRoute {
+        MatchedRoute {
+            table: Arc::clone(table),
+            key: route.key,
+        }
+    }
+
+    /// Keeps `route` together with its table; `None` when `route` came from another table.
+    pub fn new(table: &Arc<RouteTable>, route: RouteMatch<'_>) -> Option<MatchedRoute> {
+        let ours = table.resolve_checked(route.key)?;
+        std::ptr::eq(ours.backend, route.backend).then(|| MatchedRoute {
+            table: Arc::clone(table),
+            key: route.key,
+        })
+    }
+
+    /// The match, borrowed from the table.
+    pub fn as_match(&self) -> RouteMatch<'_> {
+        self.table.resolve(self.key)
+    }
+
+    /// The backend to forward to.
+    pub fn backend(&self) -> &Backend {
+        self.as_match().backend()
+    }
+
+    /// The Ingress whose rule or defaultBackend matched; `None` for the controller default.
+    pub fn ingress(&self) -> Option<&ObjectRef> {
+        self.as_match().ingress()
+    }
+
+    /// The rule that matched; `None` when a fallback was taken.
+    pub fn rule(&self) -> Option<MatchedRule<'_>> {
+        self.as_match().rule()
+    }
+
+    /// The fallback taken; `None` when a rule matched.
+    pub fn fallback(&self) -> Option<Fallback> {
+        self.as_match().fallback()
+    }
+
+    /// The table the request was routed with.
+    pub fn table(&self) -> &Arc<RouteTable> {
+        &self.table
+    }
+}
+
+impl fmt::Debug for MatchedRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MatchedRoute")
+            .field("backend", self.backend())
+            .field("ingress", &self.ingress())
+            .field("rule", &self.rule())
+            .field("fallback", &self.fallback())
+            .finish()
+    }
+}
+
+impl PartialEq for MatchedRoute {
+    /// Two matches are equal when they are the same match of the same table.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.table, &other.table) && self.key == other.key
     }
 }
 
@@ -277,7 +391,7 @@ struct Rule {
 }
 
 /// A route target without a rule: a backend and the Ingress it came from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Target {
     backend: Id,
     ingress: Id,
@@ -533,6 +647,7 @@ impl RouteTable {
                 path_type: rule.path_type,
             }),
             fallback: None,
+            key: MatchKey::Rule(id),
         }
     }
 
@@ -542,6 +657,7 @@ impl RouteTable {
             ingress: Some(&self.ingresses[target.ingress as usize]),
             rule: None,
             fallback: Some(Fallback::IngressDefault),
+            key: MatchKey::Target(target),
         }
     }
 
@@ -551,7 +667,35 @@ impl RouteTable {
             ingress: None,
             rule: None,
             fallback: Some(Fallback::ControllerDefault),
+            key: MatchKey::ControllerDefault(b),
         })
+    }
+
+    /// `resolve`, for a key that may come from another table.
+    fn resolve_checked(&self, key: MatchKey) -> Option<RouteMatch<'_>> {
+        let fits = match key {
+            MatchKey::Rule(id) => (id as usize) < self.rules.len(),
+            MatchKey::Target(t) => {
+                (t.backend as usize) < self.backends.len()
+                    && (t.ingress as usize) < self.ingresses.len()
+            }
+            MatchKey::ControllerDefault(b) => self.controller_default == Some(b),
+        };
+        fits.then(|| self.resolve(key))
+    }
+
+    fn resolve(&self, key: MatchKey) -> RouteMatch<'_> {
+        match key {
+            MatchKey::Rule(id) => self.rule_match(id),
+            MatchKey::Target(target) => self.target_match(target),
+            MatchKey::ControllerDefault(b) => RouteMatch {
+                backend: &self.backends[b as usize],
+                ingress: None,
+                rule: None,
+                fallback: Some(Fallback::ControllerDefault),
+                key,
+            },
+        }
     }
 }
 

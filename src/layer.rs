@@ -1,0 +1,474 @@
+//! tower middleware that routes every request with a [`RouteTable`] (feature `tower`).
+//!
+//! [`IngressLayer`] wraps any `tower::Service<http::Request<_>>` — an axum `Router`, a hyper
+//! proxy, a `service_fn` — in an [`IngressService`]. For each request it:
+//!
+//! 1. takes one snapshot of the current table from its [`SharedTable`];
+//! 2. canonicalises the host and path ([`crate::canonical`]) and answers `400` or `414` itself
+//!    when the request cannot be routed safely;
+//! 3. routes it, and answers `404` itself when no rule and no fallback applies;
+//! 4. otherwise rewrites the request's path to the canonical one (the query is kept as
+//!    received), so that the inner service — and the backend behind it — receives exactly the
+//!    path that was matched, puts a [`MatchedRoute`] into the request extensions, and calls the
+//!    inner service.
+//!
+//! The status and body of each direct answer can be set with [`IngressLayer::reply`]; direct
+//! answers carry the [`Refusal`] (and, for `400` and `414`, the [`Rejection`]) in their response
+//! extensions, for logging. Errors are always the inner service's, so an inner service that
+//! cannot fail (axum's `Infallible`) still cannot fail. Nothing on the request path is boxed: a
+//! direct answer is one variant of [`ResponseFuture`] and of [`ResponseBody`].
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{Request, Response, StatusCode};
+//! use ingress_router::layer::IngressLayer;
+//! use ingress_router::{Manifests, MatchedRoute, RouteTable, SharedTable, TableOptions};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! # tokio_test_block_on(async {
+//! let manifests = Manifests::parse(r#"
+//! kind: Ingress
+//! metadata: {name: shop, namespace: web}
+//! spec:
+//!   rules:
+//!   - host: shop.example.com
+//!     http:
+//!       paths:
+//!       - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 8080}}}}
+//! "#);
+//! let table = SharedTable::new(RouteTable::build(&manifests.ingresses, TableOptions::default()));
+//!
+//! let service = ServiceBuilder::new()
+//!     .layer(IngressLayer::new(table.clone()))
+//!     .service(service_fn(|request: Request<String>| async move {
+//!         let route = request.extensions().get::<MatchedRoute>().unwrap();
+//!         let body = format!("{} {}", route.backend(), request.uri());
+//!         Ok::<_, Infallible>(Response::new(body))
+//!     }));
+//!
+//! let request = Request::get("/api/v1/../items?page=2")
+//!     .header("host", "Shop.Example.com")
+//!     .body(String::new())
+//!     .unwrap();
+//! let response = service.clone().oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::OK);
+//! # use http_body_util::BodyExt;
+//! let body = response.into_body().collect().await.unwrap().to_bytes();
+//! assert_eq!(body, "service web/api:8080 /api/items?page=2");
+//!
+//! let request = Request::get("/").header("host", "shop.example.com").body(String::new()).unwrap();
+//! let response = service.oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::NOT_FOUND);
+//! # });
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::uri::PathAndQuery;
+use http::{Request, Response, StatusCode, Uri};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::canonical::{RejectStatus, Rejection};
+use crate::reconcile::SharedTable;
+use crate::table::MatchedRoute;
+
+/// Why [`IngressService`] answered a request itself instead of calling the inner service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No rule and no fallback routes the request (`404` by default).
+    NoRoute,
+    /// The host or path is malformed or ambiguous (`400` by default).
+    BadRequest,
+    /// The path is longer, or has more segments, than the table's limits (`414` by default).
+    UriTooLong,
+}
+
+impl Refusal {
+    fn of(rejection: &Rejection) -> Refusal {
+        match rejection.status() {
+            RejectStatus::BadRequest => Refusal::BadRequest,
+            RejectStatus::UriTooLong => Refusal::UriTooLong,
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refusal::NoRoute => "no route",
+            Refusal::BadRequest => "bad request",
+            Refusal::UriTooLong => "URI too long",
+        })
+    }
+}
+
+/// The answer to one kind of [`Refusal`].
+#[derive(Debug, Clone)]
+struct Reply {
+    status: StatusCode,
+    /// `None`: a default body naming the reason.
+    body: Option<Bytes>,
+}
+
+#[derive(Debug, Clone)]
+struct Replies {
+    no_route: Reply,
+    bad_request: Reply,
+    uri_too_long: Reply,
+}
+
+impl Default for Replies {
+    fn default() -> Self {
+        Replies {
+            no_route: Reply {
+                status: StatusCode::NOT_FOUND,
+                body: None,
+            },
+            bad_request: Reply {
+                status: StatusCode::BAD_REQUEST,
+                body: None,
+            },
+            uri_too_long: Reply {
+                status: StatusCode::URI_TOO_LONG,
+                body: None,
+            },
+        }
+    }
+}
+
+impl Replies {
+    fn get_mut(&mut self, refusal: Refusal) -> &mut Reply {
+        match refusal {
+            Refusal::NoRoute => &mut self.no_route,
+            Refusal::BadRequest => &mut self.bad_request,
+            Refusal::UriTooLong => &mut self.uri_too_long,
+        }
+    }
+
+    fn respond(&self, refusal: Refusal, rejection: Option<Rejection>) -> Response<Bytes> {
+        let reply = match refusal {
+            Refusal::NoRoute => &self.no_route,
+            Refusal::BadRequest => &self.bad_request,
+            Refusal::UriTooLong => &self.uri_too_long,
+        };
+        let body = match (&reply.body, rejection) {
+            (Some(body), _) => body.clone(),
+            (None, Some(rejection)) => Bytes::from(format!("{refusal}: {}\n", rejection.reason())),
+            (None, None) => Bytes::from_static(b"no route for this host and path\n"),
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = reply.status;
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response.extensions_mut().insert(refusal);
+        if let Some(rejection) = rejection {
+            response.extensions_mut().insert(rejection);
+        }
+        response
+    }
+}
+
+/// A [`Layer`] that routes requests with a [`SharedTable`]; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct IngressLayer {
+    table: SharedTable,
+    replies: Arc<Replies>,
+}
+
+impl IngressLayer {
+    /// Routes with `table`: a [`SharedTable`] (swap tables in through any clone of it) or a
+    /// plain [`RouteTable`](crate::RouteTable) that never changes.
+    pub fn new(table: impl Into<SharedTable>) -> IngressLayer {
+        IngressLayer {
+            table: table.into(),
+            replies: Arc::new(Replies::default()),
+        }
+    }
+
+    /// Answers `refusal` with `status` and the plain-text `body` instead of the defaults
+    /// (`404`, `400`, `414`, each with a one-line body naming the reason).
+    pub fn reply(mut self, refusal: Refusal, status: StatusCode, body: impl Into<Bytes>) -> Self {
+        let reply = Arc::make_mut(&mut self.replies).get_mut(refusal);
+        reply.status = status;
+        reply.body = Some(body.into());
+        self
+    }
+
+    /// The table handle requests are routed with.
+    pub fn table(&self) -> &SharedTable {
+        &self.table
+    }
+}
+
+impl<S> Layer<S> for IngressLayer {
+    type Service = IngressService<S>;
+
+    fn layer(&self, inner: S) -> IngressService<S> {
+        IngressService {
+            inner,
+            table: self.table.clone(),
+            replies: Arc::clone(&self.replies),
+        }
+    }
+}
+
+/// Middleware that routes each request and answers those it cannot route; see the
+/// [module docs](self).
+#[derive(Debug, Clone)]
+pub struct IngressService<S> {
+    inner: S,
+    table: SharedTable,
+    replies: Arc<Replies>,
+}
+
+impl<S> IngressService<S> {
+    /// Wraps `inner`, routing with `table`.
+    pub fn new(inner: S, table: impl Into<SharedTable>) -> IngressService<S> {
+        IngressLayer::new(table).layer(inner)
+    }
+
+    /// A layer that wraps services in `IngressService`, routing with `table`.
+    pub fn layer(table: impl Into<SharedTable>) -> IngressLayer {
+        IngressLayer::new(table)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The table handle requests are routed with.
+    pub fn table(&self) -> &SharedTable {
+        &self.table
+    }
+}
+
+/// What routing decided for one request.
+enum Decided {
+    Forward {
+        matched: MatchedRoute,
+        rewrite: Option<String>,
+    },
+    Refuse(Refusal, Option<Rejection>),
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for IngressService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let table = self.table.load();
+        let decided = match table.route_request(&request) {
+            Err(rejection) => Decided::Refuse(Refusal::of(&rejection), Some(rejection)),
+            Ok(routed) => match routed.route {
+                None => Decided::Refuse(Refusal::NoRoute, None),
+                Some(route) => Decided::Forward {
+                    matched: MatchedRoute::of(&table, route),
+                    rewrite: routed
+                        .path
+                        .is_modified()
+                        .then(|| routed.path.path_and_query().into_owned()),
+                },
+            },
+        };
+        match decided {
+            Decided::Refuse(refusal, rejection) => {
+                ResponseFuture::refused(self.replies.respond(refusal, rejection))
+            }
+            Decided::Forward { matched, rewrite } => {
+                if let Some(path_and_query) = rewrite {
+                    if set_path_and_query(&mut request, path_and_query).is_err() {
+                        // Canonical paths are valid request targets; this is defence in depth.
+                        let response = self.replies.respond(Refusal::BadRequest, None);
+                        return ResponseFuture::refused(response);
+                    }
+                }
+                request.extensions_mut().insert(matched);
+                ResponseFuture {
+                    kind: FutureKind::Inner {
+                        future: self.inner.call(request),
+                    },
+                }
+            }
+        }
+    }
+}
+
+fn set_path_and_query<B>(request: &mut Request<B>, path_and_query: String) -> Result<(), ()> {
+    let mut parts = request.uri().clone().into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(path_and_query).map_err(drop)?);
+    *request.uri_mut() = Uri::from_parts(parts).map_err(drop)?;
+    Ok(())
+}
+
+pin_project! {
+    /// The response future of [`IngressService`]: the inner service's, or a direct answer.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: FutureKind<F>,
+    }
+}
+
+pin_project! {
+    #[project = FutureKindProj]
+    enum FutureKind<F> {
+        Inner { #[pin] future: F },
+        Refused { response: Option<Response<Bytes>> },
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    fn refused(response: Response<Bytes>) -> Self {
+        ResponseFuture {
+            kind: FutureKind::Refused {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            FutureKind::Inner { .. } => "inner",
+            FutureKind::Refused { .. } => "refused",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("kind", &kind)
+            .finish()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            FutureKindProj::Inner { future } => match future.poll(cx) {
+                Poll::Ready(Ok(response)) => Poll::Ready(Ok(response.map(ResponseBody::inner))),
+                Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+                Poll::Pending => Poll::Pending,
+            },
+            FutureKindProj::Refused { response } => {
+                let response = response
+                    .take()
+                    .expect("ResponseFuture polled after completion");
+                Poll::Ready(Ok(response.map(ResponseBody::full)))
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The response body of [`IngressService`]: the inner service's, or the short plain-text
+    /// body of a direct answer.
+    pub struct ResponseBody<B> {
+        #[pin]
+        kind: BodyKind<B>,
+    }
+}
+
+pin_project! {
+    #[project = BodyKindProj]
+    enum BodyKind<B> {
+        Inner { #[pin] body: B },
+        Full { data: Option<Bytes> },
+    }
+}
+
+impl<B> ResponseBody<B> {
+    fn inner(body: B) -> Self {
+        ResponseBody {
+            kind: BodyKind::Inner { body },
+        }
+    }
+
+    fn full(data: Bytes) -> Self {
+        let data = (!data.is_empty()).then_some(data);
+        ResponseBody {
+            kind: BodyKind::Full { data },
+        }
+    }
+}
+
+impl<B> fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BodyKind::Inner { .. } => f.write_str("ResponseBody::Inner"),
+            BodyKind::Full { data } => f
+                .debug_tuple("ResponseBody::Full")
+                .field(&data.as_ref().map_or(0, Bytes::len))
+                .finish(),
+        }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.project().kind.project() {
+            BodyKindProj::Inner { body } => body.poll_frame(cx),
+            BodyKindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            BodyKind::Inner { body } => body.is_end_stream(),
+            BodyKind::Full { data } => data.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            BodyKind::Inner { body } => body.size_hint(),
+            BodyKind::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+        }
+    }
+}

@@ -143,6 +143,9 @@ impl From<IngressClass> for Object {
 }
 
 /// A change to the cluster's objects, as a watch or a reload reports it.
+// Events are moved once into `Reconciler::apply`, never stored in bulk: boxing would only add
+// an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// An object was created or updated.

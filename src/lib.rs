@@ -100,6 +100,7 @@
 pub mod backend;
 pub mod canonical;
 pub mod dispatch;
+pub mod endpoints;
 #[cfg(feature = "tower")]
 pub mod layer;
 pub mod load;

@@ -1,8 +1,10 @@
-//! Reading manifests: the Ingresses and IngressClasses in YAML or JSON text.
+//! Reading manifests: the Ingresses, IngressClasses, Services and EndpointSlices in YAML or
+//! JSON text.
 //!
 //! Accepts what `kubectl get -o yaml|json` prints and what people keep in files: single objects,
 //! multi-document YAML streams (`---`), concatenated JSON objects, `kind: List` and the typed lists
-//! (`IngressList`, `IngressClassList`). Objects of other kinds are skipped and counted. A broken
+//! (`IngressList`, `IngressClassList`, `ServiceList`, `EndpointSliceList`). Objects of other kinds
+//! are skipped and counted. A broken
 //! document becomes a [`DocumentError`] naming its index; it never hides the good documents around
 //! it, so the caller always gets both.
 //!
@@ -10,8 +12,8 @@
 //! use ingress_router::Manifests;
 //!
 //! let manifests = Manifests::parse(r#"
-//! apiVersion: v1
-//! kind: Service
+//! apiVersion: apps/v1
+//! kind: Deployment
 //! metadata: {name: web}
 //! ---
 //! apiVersion: networking.k8s.io/v1
@@ -32,9 +34,12 @@
 
 use serde_json::Value;
 
+use crate::endpoints::{EndpointSlice, Service};
 use crate::model::{Ingress, IngressClass};
 
 const NETWORKING_V1: &str = "networking.k8s.io/v1";
+const CORE_V1: &str = "v1";
+const DISCOVERY_V1: &str = "discovery.k8s.io/v1";
 
 /// The objects read from one or more manifests, with what could not be read.
 #[derive(Debug, Clone, Default)]
@@ -43,7 +48,11 @@ pub struct Manifests {
     pub ingresses: Vec<Ingress>,
     /// IngressClasses, in input order.
     pub ingress_classes: Vec<IngressClass>,
-    /// How many objects of other kinds (Services, Deployments, …) were skipped.
+    /// Services (`v1`), in input order, to resolve backends ([`crate::endpoints`]).
+    pub services: Vec<Service>,
+    /// EndpointSlices (`discovery.k8s.io/v1`), in input order.
+    pub endpoint_slices: Vec<EndpointSlice>,
+    /// How many objects of other kinds (Deployments, ConfigMaps, …) were skipped.
     pub skipped: usize,
     /// Documents or list items that could not be read.
     pub errors: Vec<DocumentError>,
@@ -149,6 +158,8 @@ impl Manifests {
     pub fn extend(&mut self, other: Manifests) {
         self.ingresses.extend(other.ingresses);
         self.ingress_classes.extend(other.ingress_classes);
+        self.services.extend(other.services);
+        self.endpoint_slices.extend(other.endpoint_slices);
         self.skipped += other.skipped;
         self.errors.extend(other.errors);
     }
@@ -159,7 +170,7 @@ impl Manifests {
             .and_then(Value::as_str)
             .unwrap_or_default();
         match kind {
-            "List" | "IngressList" | "IngressClassList" => match value.get("items") {
+            "List" | "IngressList" | "IngressClassList" | "ServiceList" | "EndpointSliceList" => match value.get("items") {
                 Some(Value::Array(items)) => {
                     let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
                     self.add_list(index, line, items.clone(), item_kind)
@@ -200,28 +211,52 @@ impl Manifests {
             None | Some(Value::Null) => default_kind.ok_or("missing `kind`")?,
             Some(_) => return Err("`kind` must be a string".into()),
         };
-        if !matches!(kind, "Ingress" | "IngressClass") {
-            if kind.ends_with("List") {
-                return Err(format!("a {kind} inside a list is not supported"));
+        let api_version = match kind {
+            "Ingress" | "IngressClass" => NETWORKING_V1,
+            "Service" => CORE_V1,
+            "EndpointSlice" => DISCOVERY_V1,
+            _ if kind.ends_with("List") => {
+                return Err(format!("a {kind} inside a list is not supported"))
             }
-            self.skipped += 1;
-            return Ok(());
-        }
+            _ => {
+                self.skipped += 1;
+                return Ok(());
+            }
+        };
         match value.get("apiVersion").and_then(Value::as_str) {
-            None | Some(NETWORKING_V1) => {}
-            Some(other) => {
+            None => {}
+            Some(v) if v == api_version => {}
+            Some(other) if kind.starts_with("Ingress") => {
                 return Err(format!(
                     "{kind} apiVersion {other} is not supported: only {NETWORKING_V1} is read \
                      (v1beta1 was removed in Kubernetes 1.22)"
                 ))
             }
+            Some(other) => {
+                return Err(format!(
+                    "{kind} apiVersion {other} is not supported: only {api_version} is read"
+                ))
+            }
         }
-        if kind == "Ingress" {
-            let ingress = serde_json::from_value(value).map_err(|e| format!("Ingress: {e}"))?;
-            self.ingresses.push(ingress);
-        } else {
-            let class = serde_json::from_value(value).map_err(|e| format!("IngressClass: {e}"))?;
-            self.ingress_classes.push(class);
+        match kind {
+            "Ingress" => {
+                let ingress = serde_json::from_value(value).map_err(|e| format!("Ingress: {e}"))?;
+                self.ingresses.push(ingress);
+            }
+            "IngressClass" => {
+                let class =
+                    serde_json::from_value(value).map_err(|e| format!("IngressClass: {e}"))?;
+                self.ingress_classes.push(class);
+            }
+            "Service" => {
+                let service = serde_json::from_value(value).map_err(|e| format!("Service: {e}"))?;
+                self.services.push(service);
+            }
+            _ => {
+                let slice =
+                    serde_json::from_value(value).map_err(|e| format!("EndpointSlice: {e}"))?;
+                self.endpoint_slices.push(slice);
+            }
         }
         Ok(())
     }
@@ -322,7 +357,7 @@ mod tests {
     fn json_object_stream_and_array() {
         let two = Manifests::from_json(&format!("{INGRESS_JSON}\n{INGRESS_JSON}"));
         assert_eq!(two.ingresses.len(), 2);
-        let array = Manifests::from_json(&format!("[{INGRESS_JSON}, {{\"kind\":\"Service\"}}]"));
+        let array = Manifests::from_json(&format!("[{INGRESS_JSON}, {{\"kind\":\"Deployment\"}}]"));
         assert_eq!((array.ingresses.len(), array.skipped), (1, 1));
         assert!(array.errors.is_empty());
     }

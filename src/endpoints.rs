@@ -1,0 +1,563 @@
+//! From a Service backend to socket addresses: `Service` and `EndpointSlice` objects.
+//!
+//! A route names a Service port as the Ingress wrote it (a number or a port name). A data plane
+//! resolves it the way ingress controllers do:
+//!
+//! 1. the Service `namespace/name` must exist; its `spec.ports` entry whose `port` equals the
+//!    number, or whose `name` equals the name, is the Service port;
+//! 2. the `EndpointSlice`s (`discovery.k8s.io/v1`) labelled `kubernetes.io/service-name: name`
+//!    in the same namespace list the endpoints; each slice's port with the Service port's name
+//!    (the empty name for an unnamed port) gives the port number on the endpoints;
+//! 3. every address of every endpoint that is ready (`conditions.ready` unset counts as ready,
+//!    as the API says) is one destination. Slices of `addressType: FQDN` are not used.
+//!
+//! ```
+//! use ingress_router::endpoints::Endpoints;
+//! use ingress_router::{Backend, Manifests};
+//!
+//! let objects = Manifests::parse(r#"
+//! apiVersion: v1
+//! kind: Service
+//! metadata: {name: web, namespace: shop}
+//! spec:
+//!   ports: [{name: http, port: 80, targetPort: 8080}]
+//! ---
+//! apiVersion: discovery.k8s.io/v1
+//! kind: EndpointSlice
+//! metadata: {name: web-x1, namespace: shop, labels: {kubernetes.io/service-name: web}}
+//! addressType: IPv4
+//! ports: [{name: http, port: 8080}]
+//! endpoints:
+//! - addresses: [10.0.0.1]
+//! - addresses: [10.0.0.2]
+//!   conditions: {ready: false}
+//! "#);
+//! let endpoints = Endpoints::new(&objects.services, &objects.endpoint_slices);
+//!
+//! let backend: Backend = "shop/web:http".parse().unwrap();
+//! let Backend::Service(service) = &backend else { unreachable!() };
+//! let addresses = endpoints.resolve(service).unwrap();
+//! assert_eq!(addresses, ["10.0.0.1:8080".parse().unwrap()]);
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{ServiceBackend, ServicePort};
+use crate::model::ObjectMeta;
+
+/// The label that ties an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// A Service (`v1`): the fields a data plane needs to resolve a backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    /// Name and namespace.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The ports and type.
+    #[serde(default)]
+    pub spec: ServiceSpec,
+}
+
+/// What a Service exposes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSpec {
+    /// `ClusterIP`, `NodePort`, `LoadBalancer` or `ExternalName`; unset means `ClusterIP`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub service_type: Option<String>,
+    /// The Service's ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ServicePortSpec>,
+    /// The DNS name an `ExternalName` Service stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_name: Option<String>,
+}
+
+/// One port of a Service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePortSpec {
+    /// The port's name; required when the Service has several ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The port number the Service exposes (what an Ingress's `port.number` names).
+    #[serde(default)]
+    pub port: i32,
+    /// The port on the endpoints, by number or by container port name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_port: Option<IntOrString>,
+    /// `TCP` (the default), `UDP` or `SCTP`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+}
+
+/// A Kubernetes `IntOrString`: a port number or a port name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IntOrString {
+    /// A number.
+    Int(i64),
+    /// A name.
+    String(String),
+}
+
+/// An EndpointSlice (`discovery.k8s.io/v1`): some of the endpoints of one Service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointSlice {
+    /// Name, namespace and the `kubernetes.io/service-name` label.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// `IPv4`, `IPv6` or `FQDN`.
+    #[serde(default)]
+    pub address_type: String,
+    /// The endpoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<Endpoint>,
+    /// The ports every endpoint of the slice listens on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<EndpointPort>,
+}
+
+/// One endpoint (usually a Pod) of an EndpointSlice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    /// The endpoint's addresses, all for the same backend.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// Whether it takes traffic.
+    #[serde(default)]
+    pub conditions: EndpointConditions,
+}
+
+/// An endpoint's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointConditions {
+    /// Ready for traffic; unset counts as ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+    /// Serving (possibly while terminating).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<bool>,
+    /// Terminating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminating: Option<bool>,
+}
+
+/// A port of an EndpointSlice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointPort {
+    /// The Service port's name; empty or unset for an unnamed Service port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The port number on the endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    /// `TCP` (the default), `UDP` or `SCTP`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+}
+
+/// Why a Service backend has no address to send to (a data plane answers `503`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unresolved {
+    /// No Service of that namespace and name.
+    #[error("service {namespace}/{name} not found")]
+    NoService {
+        /// The namespace.
+        namespace: String,
+        /// The Service's name.
+        name: String,
+    },
+    /// The Service has no such port.
+    #[error("service {namespace}/{name} has no port {port}")]
+    NoPort {
+        /// The namespace.
+        namespace: String,
+        /// The Service's name.
+        name: String,
+        /// The port as the Ingress names it.
+        port: String,
+    },
+    /// An `ExternalName` Service, which has no endpoints.
+    #[error("service {namespace}/{name} is an ExternalName service ({external_name}), which is not proxied")]
+    ExternalName {
+        /// The namespace.
+        namespace: String,
+        /// The Service's name.
+        name: String,
+        /// The DNS name it stands for.
+        external_name: String,
+    },
+    /// The Service port has no ready endpoint.
+    #[error("service {namespace}/{name} port {port} has no ready endpoint")]
+    NoEndpoints {
+        /// The namespace.
+        namespace: String,
+        /// The Service's name.
+        name: String,
+        /// The port as the Ingress names it.
+        port: String,
+    },
+}
+
+/// One Service as resolved.
+#[derive(Debug, Default)]
+struct Resolved {
+    external_name: Option<String>,
+    /// The Service's ports: number, name, and the ready addresses behind it.
+    ports: Vec<(i32, String, Vec<SocketAddr>)>,
+}
+
+/// The ready addresses of every Service port, compiled from Services and EndpointSlices.
+#[derive(Debug, Default)]
+pub struct Endpoints {
+    services: HashMap<(String, String), Resolved>,
+}
+
+impl Endpoints {
+    /// Compiles `services` and `slices`. A later object with the same namespace and name
+    /// replaces an earlier one.
+    pub fn new(services: &[Service], slices: &[EndpointSlice]) -> Endpoints {
+        // Slice ports by (namespace, service, port name): the addresses behind each.
+        let mut slices_by_name: BTreeMap<(&str, &str), &EndpointSlice> = BTreeMap::new();
+        for slice in slices {
+            slices_by_name.insert((slice.metadata.namespace(), &slice.metadata.name), slice);
+        }
+        let mut ready: HashMap<(&str, &str, &str), Vec<SocketAddr>> = HashMap::new();
+        for slice in slices_by_name.values() {
+            let Some(service) = slice.metadata.labels.get(SERVICE_NAME_LABEL) else {
+                continue;
+            };
+            if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+                continue;
+            }
+            for port in &slice.ports {
+                let Some(number) = port.port.and_then(|p| u16::try_from(p).ok()) else {
+                    continue;
+                };
+                if !matches!(port.protocol.as_deref(), None | Some("TCP")) {
+                    continue;
+                }
+                let key = (
+                    slice.metadata.namespace(),
+                    service.as_str(),
+                    port.name.as_deref().unwrap_or(""),
+                );
+                let addresses = ready.entry(key).or_default();
+                for endpoint in &slice.endpoints {
+                    if endpoint.conditions.ready == Some(false) {
+                        continue;
+                    }
+                    for address in &endpoint.addresses {
+                        if let Ok(ip) = address.parse::<IpAddr>() {
+                            let socket = SocketAddr::new(ip, number);
+                            if !addresses.contains(&socket) {
+                                addresses.push(socket);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        let mut resolved = HashMap::new();
+        for service in services {
+            let namespace = service.metadata.namespace();
+            let name = service.metadata.name.as_str();
+            let external_name = (service.spec.service_type.as_deref() == Some("ExternalName"))
+                .then(|| service.spec.external_name.clone().unwrap_or_default());
+            let ports = service
+                .spec
+                .ports
+                .iter()
+                .filter(|p| matches!(p.protocol.as_deref(), None | Some("TCP")))
+                .map(|p| {
+                    let port_name = p.name.clone().unwrap_or_default();
+                    let addresses = ready
+                        .get(&(namespace, name, port_name.as_str()))
+                        .cloned()
+                        .unwrap_or_default();
+                    (p.port, port_name, addresses)
+                })
+                .collect();
+            resolved.insert(
+                (namespace.to_owned(), name.to_owned()),
+                Resolved {
+                    external_name,
+                    ports,
+                },
+            );
+        }
+        Endpoints { services: resolved }
+    }
+
+    /// The ready addresses of `backend`, in the order the slices list them.
+    pub fn resolve(&self, backend: &ServiceBackend) -> Result<&[SocketAddr], Unresolved> {
+        let namespace = || backend.namespace.clone();
+        let name = || backend.name.clone();
+        let Some(service) = self
+            .services
+            .get(&(backend.namespace.clone(), backend.name.clone()))
+        else {
+            return Err(Unresolved::NoService {
+                namespace: namespace(),
+                name: name(),
+            });
+        };
+        if let Some(external_name) = &service.external_name {
+            return Err(Unresolved::ExternalName {
+                namespace: namespace(),
+                name: name(),
+                external_name: external_name.clone(),
+            });
+        }
+        let port = service.ports.iter().find(|(number, port_name, _)| match &backend.port {
+            ServicePort::Number(n) => i32::from(*n) == *number,
+            ServicePort::Name(n) => n == port_name,
+        });
+        match port {
+            None => Err(Unresolved::NoPort {
+                namespace: namespace(),
+                name: name(),
+                port: backend.port.to_string(),
+            }),
+            Some((_, _, addresses)) if addresses.is_empty() => Err(Unresolved::NoEndpoints {
+                namespace: namespace(),
+                name: name(),
+                port: backend.port.to_string(),
+            }),
+            Some((_, _, addresses)) => Ok(addresses),
+        }
+    }
+
+    /// How many Services are known.
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+}
+
+impl fmt::Display for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<_> = self.services.keys().collect();
+        names.sort();
+        for (namespace, name) in names {
+            let service = &self.services[&(namespace.clone(), name.clone())];
+            for (number, port_name, addresses) in &service.ports {
+                writeln!(
+                    f,
+                    "{namespace}/{name}:{number} ({port_name}): {} ready",
+                    addresses.len()
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::Manifests;
+
+    fn endpoints(yaml: &str) -> Endpoints {
+        let m = Manifests::parse(yaml);
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        Endpoints::new(&m.services, &m.endpoint_slices)
+    }
+
+    fn backend(s: &str) -> ServiceBackend {
+        match s.parse().unwrap() {
+            crate::Backend::Service(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const TWO_PORTS: &str = r#"
+kind: Service
+apiVersion: v1
+metadata: {name: web, namespace: ns}
+spec:
+  ports:
+  - {name: http, port: 80, targetPort: web}
+  - {name: admin, port: 9000, targetPort: 9001}
+---
+kind: EndpointSlice
+apiVersion: discovery.k8s.io/v1
+metadata: {name: web-a, namespace: ns, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: 8080}, {name: admin, port: 9001}]
+endpoints:
+- addresses: [10.0.0.1]
+  conditions: {ready: true}
+- addresses: [10.0.0.2]
+---
+kind: EndpointSlice
+apiVersion: discovery.k8s.io/v1
+metadata: {name: web-b, namespace: ns, labels: {kubernetes.io/service-name: web}}
+addressType: IPv6
+ports: [{name: http, port: 8080}]
+endpoints:
+- addresses: ["fd00::3"]
+- addresses: ["fd00::4"]
+  conditions: {ready: false}
+"#;
+
+    #[test]
+    fn a_port_number_resolves_through_the_service_port_name_to_the_slice_port() {
+        let e = endpoints(TWO_PORTS);
+        let got = e.resolve(&backend("ns/web:80")).unwrap();
+        let want: Vec<SocketAddr> = ["10.0.0.1:8080", "10.0.0.2:8080", "[fd00::3]:8080"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_port_name_resolves_like_its_number() {
+        let e = endpoints(TWO_PORTS);
+        assert_eq!(
+            e.resolve(&backend("ns/web:http")).unwrap(),
+            e.resolve(&backend("ns/web:80")).unwrap()
+        );
+        let admin = e.resolve(&backend("ns/web:admin")).unwrap();
+        assert_eq!(admin, ["10.0.0.1:9001".parse().unwrap(), "10.0.0.2:9001".parse().unwrap()]);
+    }
+
+    #[test]
+    fn endpoints_that_are_not_ready_are_left_out() {
+        let e = endpoints(TWO_PORTS);
+        let all = e.resolve(&backend("ns/web:80")).unwrap();
+        assert!(!all.contains(&"[fd00::4]:8080".parse().unwrap()));
+    }
+
+    #[test]
+    fn unknown_service_port_and_namespace_are_reported() {
+        let e = endpoints(TWO_PORTS);
+        assert!(matches!(
+            e.resolve(&backend("ns/api:80")),
+            Err(Unresolved::NoService { .. })
+        ));
+        assert!(matches!(
+            e.resolve(&backend("other/web:80")),
+            Err(Unresolved::NoService { .. })
+        ));
+        let err = e.resolve(&backend("ns/web:8080")).unwrap_err();
+        assert_eq!(err.to_string(), "service ns/web has no port 8080");
+        assert!(matches!(
+            e.resolve(&backend("ns/web:grpc")),
+            Err(Unresolved::NoPort { .. })
+        ));
+    }
+
+    #[test]
+    fn a_service_without_ready_endpoints_is_reported() {
+        let e = endpoints(
+            r#"
+kind: Service
+metadata: {name: idle}
+spec: {ports: [{port: 80}]}
+---
+kind: EndpointSlice
+apiVersion: discovery.k8s.io/v1
+metadata: {name: idle-1, labels: {kubernetes.io/service-name: idle}}
+addressType: IPv4
+ports: [{port: 8080}]
+endpoints: [{addresses: [10.0.0.9], conditions: {ready: false}}]
+"#,
+        );
+        let err = e.resolve(&backend("default/idle:80")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "service default/idle port 80 has no ready endpoint"
+        );
+    }
+
+    #[test]
+    fn an_unnamed_service_port_matches_the_unnamed_slice_port() {
+        let e = endpoints(
+            r#"
+kind: Service
+metadata: {name: one}
+spec: {ports: [{port: 80, targetPort: 8080}]}
+---
+kind: EndpointSlice
+metadata: {name: one-1, labels: {kubernetes.io/service-name: one}}
+addressType: IPv4
+ports: [{name: "", port: 8080}]
+endpoints: [{addresses: [10.1.0.1]}]
+"#,
+        );
+        assert_eq!(
+            e.resolve(&backend("default/one:80")).unwrap(),
+            ["10.1.0.1:8080".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn external_name_services_and_fqdn_slices_give_no_address() {
+        let e = endpoints(
+            r#"
+kind: Service
+metadata: {name: ext}
+spec: {type: ExternalName, externalName: example.org, ports: [{port: 80}]}
+---
+kind: Service
+metadata: {name: dns}
+spec: {ports: [{port: 80}]}
+---
+kind: EndpointSlice
+metadata: {name: dns-1, labels: {kubernetes.io/service-name: dns}}
+addressType: FQDN
+ports: [{port: 80}]
+endpoints: [{addresses: [backend.example.org]}]
+"#,
+        );
+        assert!(matches!(
+            e.resolve(&backend("default/ext:80")),
+            Err(Unresolved::ExternalName { .. })
+        ));
+        assert!(matches!(
+            e.resolve(&backend("default/dns:80")),
+            Err(Unresolved::NoEndpoints { .. })
+        ));
+    }
+
+    #[test]
+    fn slices_of_other_services_and_namespaces_do_not_count() {
+        let e = endpoints(
+            r#"
+kind: Service
+metadata: {name: web, namespace: a}
+spec: {ports: [{port: 80}]}
+---
+kind: EndpointSlice
+metadata: {name: web-1, namespace: b, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{port: 80}]
+endpoints: [{addresses: [10.2.0.1]}]
+---
+kind: EndpointSlice
+metadata: {name: api-1, namespace: a, labels: {kubernetes.io/service-name: api}}
+addressType: IPv4
+ports: [{port: 80}]
+endpoints: [{addresses: [10.2.0.2]}]
+"#,
+        );
+        assert!(matches!(
+            e.resolve(&backend("a/web:80")),
+            Err(Unresolved::NoEndpoints { .. })
+        ));
+    }
+}

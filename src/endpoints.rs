@@ -322,10 +322,13 @@ impl Endpoints {
                 external_name: external_name.clone(),
             });
         }
-        let port = service.ports.iter().find(|(number, port_name, _)| match &backend.port {
-            ServicePort::Number(n) => i32::from(*n) == *number,
-            ServicePort::Name(n) => n == port_name,
-        });
+        let port = service
+            .ports
+            .iter()
+            .find(|(number, port_name, _)| match &backend.port {
+                ServicePort::Number(n) => i32::from(*n) == *number,
+                ServicePort::Name(n) => n == port_name,
+            });
         match port {
             None => Err(Unresolved::NoPort {
                 namespace: namespace(),
@@ -432,7 +435,13 @@ endpoints:
             e.resolve(&backend("ns/web:80")).unwrap()
         );
         let admin = e.resolve(&backend("ns/web:admin")).unwrap();
-        assert_eq!(admin, ["10.0.0.1:9001".parse().unwrap(), "10.0.0.2:9001".parse().unwrap()]);
+        assert_eq!(
+            admin,
+            [
+                "10.0.0.1:9001".parse().unwrap(),
+                "10.0.0.2:9001".parse().unwrap()
+            ]
+        );
     }
 
     #[test]

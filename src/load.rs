@@ -170,14 +170,16 @@ impl Manifests {
             .and_then(Value::as_str)
             .unwrap_or_default();
         match kind {
-            "List" | "IngressList" | "IngressClassList" | "ServiceList" | "EndpointSliceList" => match value.get("items") {
-                Some(Value::Array(items)) => {
-                    let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
-                    self.add_list(index, line, items.clone(), item_kind)
+            "List" | "IngressList" | "IngressClassList" | "ServiceList" | "EndpointSliceList" => {
+                match value.get("items") {
+                    Some(Value::Array(items)) => {
+                        let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
+                        self.add_list(index, line, items.clone(), item_kind)
+                    }
+                    Some(Value::Null) | None => {}
+                    Some(_) => self.error(index, None, line, "`items` must be a list".into()),
                 }
-                Some(Value::Null) | None => {}
-                Some(_) => self.error(index, None, line, "`items` must be a list".into()),
-            },
+            }
             _ => {
                 if let Err(message) = self.add_object(value, None) {
                     self.error(index, None, line, message);

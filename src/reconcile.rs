@@ -212,8 +212,8 @@ struct Live {
     controller: Option<String>,
     options: TableOptions,
     shared: SharedTable,
-    /// The served Ingresses (by arrival and revision) the current table was built from.
-    built_from: Option<Vec<(u64, u64)>>,
+    /// The revisions of the served Ingresses, in order, the current table was built from.
+    built_from: Option<Vec<u64>>,
 }
 
 /// Keeps one [`SharedTable`] per controller up to date from object [`Event`]s.
@@ -422,98 +422,72 @@ impl Reconciler {
         let old_ingresses = std::mem::take(&mut self.ingresses);
         let old_classes = std::mem::take(&mut self.classes);
         self.rejected.clear();
-        let mut rejected: HashMap<ObjectRef, Rejected> = HashMap::new();
         let objects = classes
             .into_iter()
             .map(Object::from)
             .chain(ingresses.into_iter().map(Object::from));
         for object in objects {
             let object_ref = object.object_ref();
-            // Arrival follows the new listing, so the result is what building from the listing
-            // gives; an unchanged object keeps its revision, so its tables are not rebuilt.
-            let unchanged = match &object {
-                Object::Ingress(i) => old_ingresses
-                    .get(&object_ref.clone())
-                    .filter(|s| s.object == *i)
-                    .map(|s| s.revision),
-                Object::IngressClass(c) => old_classes
-                    .get(&object_ref)
-                    .filter(|s| s.object == *c)
-                    .map(|s| s.revision),
-            };
-            match unchanged {
-                Some(revision) => {
-                    rejected.remove(&object_ref);
-                    self.rejected.remove(&object_ref);
-                    let arrival = self.tick();
-                    match object {
-                        Object::Ingress(object) => {
-                            self.ingresses.insert(
-                                object_ref.clone(),
-                                Stored {
-                                    object,
-                                    revision,
-                                    arrival,
-                                },
-                            );
+            // A listing may repeat an object: the last copy counts.
+            self.delete(&object_ref);
+            // Arrival follows the listing, so the result is what building from the listing
+            // gives; an unchanged object keeps its revision.
+            let arrival = self.tick();
+            let previous_ingress = old_ingresses.get(&object_ref);
+            let previous_class = old_classes.get(&object_ref);
+            match object {
+                Object::Ingress(ingress) => {
+                    if let Some(previous) = previous_ingress.filter(|p| p.object == ingress) {
+                        let stored = Stored {
+                            arrival,
+                            ..previous.clone()
+                        };
+                        self.ingresses.insert(object_ref, stored);
+                    } else if self.put(Object::Ingress(ingress)).is_some() {
+                        // Rejected: the last valid version stays, at its place in the listing.
+                        if let Some(previous) = previous_ingress {
+                            let stored = Stored {
+                                arrival,
+                                ..previous.clone()
+                            };
+                            self.ingresses.insert(object_ref.clone(), stored);
                         }
-                        Object::IngressClass(object) => {
-                            self.classes.insert(
-                                object_ref.clone(),
-                                Stored {
-                                    object,
-                                    revision,
-                                    arrival,
-                                },
-                            );
-                        }
+                        self.mark_kept(&object_ref);
+                    } else if let Some(stored) = self.ingresses.get_mut(&object_ref) {
+                        stored.arrival = arrival;
                     }
                 }
-                None => {
-                    // A listing may repeat an object: the last one counts.
-                    self.delete(&object_ref);
-                    if let Some(r) = self.put(object) {
-                        rejected.insert(object_ref, r);
+                Object::IngressClass(class) => {
+                    if let Some(previous) = previous_class.filter(|p| p.object == class) {
+                        let stored = Stored {
+                            arrival,
+                            ..previous.clone()
+                        };
+                        self.classes.insert(object_ref, stored);
+                    } else if self.put(Object::IngressClass(class)).is_some() {
+                        if let Some(previous) = previous_class {
+                            let stored = Stored {
+                                arrival,
+                                ..previous.clone()
+                            };
+                            self.classes.insert(object_ref.clone(), stored);
+                        }
+                        self.mark_kept(&object_ref);
+                    } else if let Some(stored) = self.classes.get_mut(&object_ref) {
+                        stored.arrival = arrival;
                     }
                 }
             }
         }
-        // Rejected objects keep their last valid version, from before this listing.
-        let mut report = Vec::new();
-        for (object_ref, mut r) in rejected {
-            match object_ref.kind {
-                ObjectKind::Ingress => {
-                    let key = object_ref.clone();
-                    if let Some(previous) = old_ingresses.get(&key) {
-                        let arrival = self.tick();
-                        self.ingresses.insert(
-                            key,
-                            Stored {
-                                arrival,
-                                ..previous.clone()
-                            },
-                        );
-                    }
-                }
-                ObjectKind::IngressClass => {
-                    if let Some(previous) = old_classes.get(&object_ref) {
-                        let arrival = self.tick();
-                        self.classes.insert(
-                            object_ref.clone(),
-                            Stored {
-                                arrival,
-                                ..previous.clone()
-                            },
-                        );
-                    }
-                }
-            }
-            r.kept_previous = self.holds(&object_ref);
-            self.rejected.insert(object_ref, r.clone());
-            report.push(r);
+        self.rejected.values().cloned().collect()
+    }
+
+    /// Records whether a rejected object still has a valid version serving.
+    fn mark_kept(&mut self, object: &ObjectRef) {
+        let kept = self.holds(object);
+        if let Some(rejected) = self.rejected.get_mut(object) {
+            rejected.kept_previous = kept;
         }
-        report.sort_by(|a, b| a.object.cmp(&b.object));
-        report
     }
 
     /// Re-decides every Ingress and rebuilds the tables whose inputs changed.
@@ -521,9 +495,9 @@ impl Reconciler {
         let mut held: Vec<&Stored<Ingress>> = self.ingresses.values().collect();
         held.sort_by_key(|s| s.arrival);
         let ingresses: Vec<Ingress> = held.iter().map(|s| s.object.clone()).collect();
-        let stamps: HashMap<ObjectRef, (u64, u64)> = held
+        let revisions: HashMap<ObjectRef, u64> = held
             .iter()
-            .map(|s| (s.object.object_ref(), (s.arrival, s.revision)))
+            .map(|s| (s.object.object_ref(), s.revision))
             .collect();
         let classes: Vec<IngressClass> = self.classes().into_iter().cloned().collect();
 
@@ -541,7 +515,7 @@ impl Reconciler {
 
         let mut rebuilt = Vec::new();
         for (live, served) in self.live.iter_mut().zip(served) {
-            let inputs: Vec<(u64, u64)> = served.iter().map(|i| stamps[&i.object_ref()]).collect();
+            let inputs: Vec<u64> = served.iter().map(|i| revisions[&i.object_ref()]).collect();
             if live.built_from.as_ref() == Some(&inputs) {
                 continue;
             }

@@ -801,25 +801,33 @@ impl Body for RetryBody {
 }
 
 /// An echo backend for one Service port: answers every request `200` with JSON describing it.
-async fn serve_echo(listener: TcpListener, backend: ServiceBackend) {
-    let identity = Arc::new((
-        format!("{}/{}", backend.namespace, backend.name),
-        match &backend.port {
+pub async fn serve_echo(listener: TcpListener, backend: ServiceBackend) {
+    let endpoint = listener
+        .local_addr()
+        .map_or_else(|_| "-".to_owned(), |a| a.to_string());
+    let identity = Arc::new(EchoIdentity {
+        service: format!("{}/{}", backend.namespace, backend.name),
+        port: match &backend.port {
             ServicePort::Number(n) => json!(n),
             ServicePort::Name(name) => json!(name),
         },
-    ));
+        endpoint,
+    });
     let mut connections = JoinSet::new();
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let identity = Arc::clone(&identity);
         while connections.try_join_next().is_some() {}
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let identity = Arc::clone(&identity);
-                async move { Ok::<_, Infallible>(echo(&identity.0, &identity.1, req).await) }
+                async move { Ok::<_, Infallible>(echo(&identity, req).await) }
             });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
@@ -828,8 +836,19 @@ async fn serve_echo(listener: TcpListener, backend: ServiceBackend) {
     }
 }
 
-/// The echo answer: `{"service","port","method","path","query","host","headers","body_bytes"}`.
-pub async fn echo(service: &str, port: &Value, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Who an echo server stands for.
+struct EchoIdentity {
+    /// `namespace/name`.
+    service: String,
+    /// The port as the Ingress names it: a number or a name.
+    port: Value,
+    /// The echo server's own address.
+    endpoint: String,
+}
+
+/// The echo answer: `{"service","port","method","path","query","host","headers","body_bytes",
+/// "endpoint"}`.
+async fn echo(identity: &EchoIdentity, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let body_bytes = body
         .collect()
@@ -847,14 +866,15 @@ pub async fn echo(service: &str, port: &Value, req: Request<Incoming>) -> Respon
         headers.insert(name.as_str().to_owned(), json!(values.join(", ")));
     }
     let answer = json!({
-        "service": service,
-        "port": port,
+        "service": identity.service,
+        "port": identity.port,
         "method": parts.method.as_str(),
         "path": parts.uri.path(),
         "query": parts.uri.query(),
         "host": parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()),
         "headers": headers,
         "body_bytes": body_bytes,
+        "endpoint": identity.endpoint,
     });
     let mut response = Response::new(Full::new(Bytes::from(answer.to_string())));
     response.headers_mut().insert(

@@ -427,6 +427,16 @@ impl<B> ResponseBody<B> {
     }
 }
 
+impl<B> ResponseBody<B> {
+    /// The inner service's body; `None` for a direct answer.
+    pub fn into_inner(self) -> Option<B> {
+        match self.kind {
+            BodyKind::Inner { body } => Some(body),
+            BodyKind::Full { .. } => None,
+        }
+    }
+}
+
 impl<B> fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {

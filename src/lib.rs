@@ -34,8 +34,11 @@
 //!
 //! The layout follows the data: [`model`] (serde types) ← [`load`] (manifests) and
 //! [`validate`] (the apiserver's verdicts) ← [`table`] (the compiled matcher) ← [`dispatch`]
-//! (which controller serves which Ingress), with [`canonical`] (request canonicalisation) beside
-//! the table. Nothing in the model knows about HTTP.
+//! (which controller serves which Ingress) ← [`reconcile`] (live tables kept current from object
+//! events) ← `layer` (the tower middleware, feature `tower`), with [`canonical`] (request
+//! canonicalisation) beside the table and [`endpoints`] (Service and EndpointSlice objects, to
+//! resolve a backend to addresses) beside the dispatcher. Nothing in the model knows about HTTP,
+//! and nothing below the layer knows about tower.
 //!
 //! # Several controllers
 //!
@@ -93,6 +96,8 @@
 //! # Features
 //!
 //! - `yaml` (default): read YAML manifests with `serde_norway`. JSON is always available.
+//! - `tower` (default): `layer::IngressLayer` and `layer::IngressService`, the tower middleware
+//!   that routes every request of any `tower::Service<http::Request<_>>` (axum, hyper, …).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]

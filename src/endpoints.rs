@@ -368,7 +368,7 @@ impl fmt::Display for Endpoints {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "yaml"))]
 mod tests {
     use super::*;
     use crate::load::Manifests;

@@ -1,4 +1,4 @@
-//! tower middleware that routes every request with a [`RouteTable`] (feature `tower`).
+//! tower middleware that routes every request with a [`RouteTable`](crate::RouteTable) (feature `tower`).
 //!
 //! [`IngressLayer`] wraps any `tower::Service<http::Request<_>>` — an axum `Router`, a hyper
 //! proxy, a `service_fn` — in an [`IngressService`]. For each request it:

@@ -331,8 +331,7 @@ impl Reconciler {
         outcome
     }
 
-    /// Rebuilds every table now, whether or not its Ingresses changed (e.g. to pick up a
-    /// changed default backend after a restart of the process would otherwise be needed).
+    /// Rebuilds and swaps in every table now, whether or not its Ingresses changed.
     pub fn rebuild_all(&mut self) -> Reconciled {
         for live in &mut self.live {
             live.built_from = None;

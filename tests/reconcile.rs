@@ -487,6 +487,20 @@ fn reapplying_an_identical_replace_all_rebuilds_nothing() {
 }
 
 #[test]
+fn rebuild_all_swaps_in_every_table_even_when_nothing_changed() {
+    let mut reconciler = edge_and_internal();
+    reconciler.apply(Event::Apply(site("shop", "edge", "shop").into()));
+    let edge_before = reconciler.table(EDGE).unwrap().load();
+
+    let outcome = reconciler.rebuild_all();
+
+    assert_eq!(outcome.rebuilt, rebuilt(&[EDGE, INTERNAL]));
+    let edge_after = reconciler.table(EDGE).unwrap().load();
+    assert!(!Arc::ptr_eq(&edge_before, &edge_after));
+    assert_eq!(site_backend(&reconciler, EDGE, "shop"), svc("shop"));
+}
+
+#[test]
 fn moving_an_ingress_to_another_class_rebuilds_both_controllers() {
     let mut reconciler = edge_and_internal();
     reconciler.apply(Event::Apply(site("shop", "edge", "shop").into()));

@@ -478,7 +478,7 @@ async fn serve(
                 async move {
                     let started = Instant::now();
                     let method = req.method().clone();
-                    let host = request_host(&req).unwrap_or_default();
+                    let host = request_host(req.headers(), req.uri()).unwrap_or_default();
                     let target = req.uri().path_and_query().map(|p| p.to_string());
                     let response = proxy.oneshot(req).await?;
                     log_request(&controller, &method, &host, target, &response, started);
@@ -522,12 +522,12 @@ fn log_request<B>(
 }
 
 /// The host as the client sent it (`Host`, or the HTTP/2 `:authority`), port included.
-fn request_host<B>(req: &Request<B>) -> Option<String> {
-    req.headers()
+fn request_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .or_else(|| uri.authority().map(|a| a.to_string()))
 }
 
 /// A response the proxy writes itself.
@@ -595,7 +595,7 @@ async fn forward_to(
     let order = try_order(shared, &upstreams, service, &addresses);
 
     let (parts, body) = req.into_parts();
-    let original_host = request_host(&Request::from_parts(parts.clone_without_body(), ()));
+    let original_host = request_host(&parts.headers, &parts.uri);
     let slot = Arc::new(Mutex::new(Some(body)));
     let idempotent = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     let mut last_error = String::new();
@@ -656,27 +656,6 @@ fn try_order(
     let (mut healthy, down): (Vec<_>, Vec<_>) = rotated.partition(|a| !ejected.contains_key(a));
     healthy.extend(down);
     healthy
-}
-
-trait CloneWithoutBody {
-    fn clone_without_body(&self) -> http::request::Parts;
-}
-
-impl CloneWithoutBody for http::request::Parts {
-    fn clone_without_body(&self) -> http::request::Parts {
-        let mut builder = Request::builder()
-            .method(self.method.clone())
-            .uri(self.uri.clone())
-            .version(self.version);
-        if let Some(headers) = builder.headers_mut() {
-            *headers = self.headers.clone();
-        }
-        builder
-            .body(())
-            .expect("parts of a valid request")
-            .into_parts()
-            .0
-    }
 }
 
 /// The request to send to `addr`: the routed path and query, the original headers minus

@@ -130,6 +130,15 @@ impl Object {
     }
 }
 
+impl Object {
+    fn validate(&self) -> Vec<ValidationError> {
+        match self {
+            Object::Ingress(i) => validate::validate_ingress(i),
+            Object::IngressClass(c) => validate::validate_ingress_class(c),
+        }
+    }
+}
+
 impl From<Ingress> for Object {
     fn from(ingress: Ingress) -> Self {
         Object::Ingress(ingress)
@@ -350,10 +359,7 @@ impl Reconciler {
     /// Stores `object` when valid; otherwise records and returns why not.
     fn put(&mut self, object: Object) -> Option<Rejected> {
         let object_ref = object.object_ref();
-        let errors = match &object {
-            Object::Ingress(i) => validate::validate_ingress(i),
-            Object::IngressClass(c) => validate::validate_ingress_class(c),
-        };
+        let errors = object.validate();
         if !errors.is_empty() {
             let rejected = Rejected {
                 kept_previous: self.holds(&object_ref),
@@ -366,30 +372,8 @@ impl Reconciler {
         self.rejected.remove(&object_ref);
         let revision = self.tick();
         match object {
-            Object::Ingress(ingress) => {
-                let key = object_ref.clone();
-                let arrival = self.ingresses.get(&key).map_or(revision, |s| s.arrival);
-                self.ingresses.insert(
-                    key,
-                    Stored {
-                        object: ingress,
-                        revision,
-                        arrival,
-                    },
-                );
-            }
-            Object::IngressClass(class) => {
-                let key = object_ref;
-                let arrival = self.classes.get(&key).map_or(revision, |s| s.arrival);
-                self.classes.insert(
-                    key,
-                    Stored {
-                        object: class,
-                        revision,
-                        arrival,
-                    },
-                );
-            }
+            Object::Ingress(i) => store(&mut self.ingresses, object_ref, i, revision),
+            Object::IngressClass(c) => store(&mut self.classes, object_ref, c, revision),
         }
         None
     }
@@ -429,64 +413,40 @@ impl Reconciler {
             let object_ref = object.object_ref();
             // A listing may repeat an object: the last copy counts.
             self.delete(&object_ref);
+            let errors = object.validate();
+            let valid = errors.is_empty();
             // Arrival follows the listing, so the result is what building from the listing
-            // gives; an unchanged object keeps its revision.
+            // gives.
             let arrival = self.tick();
-            let previous_ingress = old_ingresses.get(&object_ref);
-            let previous_class = old_classes.get(&object_ref);
-            match object {
-                Object::Ingress(ingress) => {
-                    if let Some(previous) = previous_ingress.filter(|p| p.object == ingress) {
-                        let stored = Stored {
-                            arrival,
-                            ..previous.clone()
-                        };
-                        self.ingresses.insert(object_ref, stored);
-                    } else if self.put(Object::Ingress(ingress)).is_some() {
-                        // Rejected: the last valid version stays, at its place in the listing.
-                        if let Some(previous) = previous_ingress {
-                            let stored = Stored {
-                                arrival,
-                                ..previous.clone()
-                            };
-                            self.ingresses.insert(object_ref.clone(), stored);
-                        }
-                        self.mark_kept(&object_ref);
-                    } else if let Some(stored) = self.ingresses.get_mut(&object_ref) {
-                        stored.arrival = arrival;
-                    }
-                }
-                Object::IngressClass(class) => {
-                    if let Some(previous) = previous_class.filter(|p| p.object == class) {
-                        let stored = Stored {
-                            arrival,
-                            ..previous.clone()
-                        };
-                        self.classes.insert(object_ref, stored);
-                    } else if self.put(Object::IngressClass(class)).is_some() {
-                        if let Some(previous) = previous_class {
-                            let stored = Stored {
-                                arrival,
-                                ..previous.clone()
-                            };
-                            self.classes.insert(object_ref.clone(), stored);
-                        }
-                        self.mark_kept(&object_ref);
-                    } else if let Some(stored) = self.classes.get_mut(&object_ref) {
-                        stored.arrival = arrival;
-                    }
-                }
+            let revision = self.tick();
+            let held = match object {
+                Object::Ingress(i) => relist(
+                    &mut self.ingresses,
+                    &old_ingresses,
+                    &object_ref,
+                    i,
+                    valid,
+                    (arrival, revision),
+                ),
+                Object::IngressClass(c) => relist(
+                    &mut self.classes,
+                    &old_classes,
+                    &object_ref,
+                    c,
+                    valid,
+                    (arrival, revision),
+                ),
+            };
+            if !valid {
+                let rejected = Rejected {
+                    object: object_ref.clone(),
+                    errors,
+                    kept_previous: held,
+                };
+                self.rejected.insert(object_ref, rejected);
             }
         }
         self.rejected.values().cloned().collect()
-    }
-
-    /// Records whether a rejected object still has a valid version serving.
-    fn mark_kept(&mut self, object: &ObjectRef) {
-        let kept = self.holds(object);
-        if let Some(rejected) = self.rejected.get_mut(object) {
-            rejected.kept_previous = kept;
-        }
     }
 
     /// Re-decides every Ingress and rebuilds the tables whose inputs changed.
@@ -525,4 +485,49 @@ impl Reconciler {
         }
         rebuilt
     }
+}
+
+/// Stores a valid `object`, keeping its first arrival when it replaces an earlier version.
+fn store<T>(map: &mut BTreeMap<ObjectRef, Stored<T>>, key: ObjectRef, object: T, revision: u64) {
+    let arrival = map.get(&key).map_or(revision, |s| s.arrival);
+    map.insert(
+        key,
+        Stored {
+            object,
+            revision,
+            arrival,
+        },
+    );
+}
+
+/// Takes in one object of a listing at `arrival`: unchanged, it keeps its revision (so its
+/// tables are not rebuilt); valid, it gets `revision`; invalid, the version held before the
+/// listing stays, at its place in the listing. Returns whether a version is now held.
+fn relist<T: Clone + PartialEq>(
+    map: &mut BTreeMap<ObjectRef, Stored<T>>,
+    before: &BTreeMap<ObjectRef, Stored<T>>,
+    key: &ObjectRef,
+    object: T,
+    valid: bool,
+    (arrival, revision): (u64, u64),
+) -> bool {
+    let previous = before.get(key);
+    let stored = match previous {
+        Some(p) if p.object == object => Stored {
+            arrival,
+            ..p.clone()
+        },
+        _ if valid => Stored {
+            object,
+            revision,
+            arrival,
+        },
+        Some(p) => Stored {
+            arrival,
+            ..p.clone()
+        },
+        None => return false,
+    };
+    map.insert(key.clone(), stored);
+    true
 }

@@ -158,12 +158,16 @@ impl Replies {
         }
     }
 
-    fn respond(&self, refusal: Refusal, rejection: Option<Rejection>) -> Response<Bytes> {
-        let reply = match refusal {
+    fn get(&self, refusal: Refusal) -> &Reply {
+        match refusal {
             Refusal::NoRoute => &self.no_route,
             Refusal::BadRequest => &self.bad_request,
             Refusal::UriTooLong => &self.uri_too_long,
-        };
+        }
+    }
+
+    fn respond(&self, refusal: Refusal, rejection: Option<Rejection>) -> Response<Bytes> {
+        let reply = self.get(refusal);
         let body = match (&reply.body, rejection) {
             (Some(body), _) => body.clone(),
             (None, Some(rejection)) => Bytes::from(format!("{refusal}: {}\n", rejection.reason())),

@@ -112,6 +112,7 @@ pub mod load;
 pub mod model;
 pub mod reconcile;
 pub mod table;
+pub mod tls;
 pub mod validate;
 
 pub use backend::{Backend, ResourceBackend, ServiceBackend, ServicePort};
@@ -125,6 +126,7 @@ pub use table::{
     Conflict, Diagnostics, Fallback, ImplementationSpecific, MatchedRoute, MatchedRule,
     Quarantined, RouteMatch, RouteTable, RoutedRequest, RuleRef, TableOptions, Warning,
 };
+pub use tls::{TlsInfo, TlsTable};
 pub use validate::ValidationError;
 
 #[cfg(doctest)]

@@ -1,9 +1,9 @@
-//! Reading manifests: the Ingresses, IngressClasses, Services and EndpointSlices in YAML or
-//! JSON text.
+//! Reading manifests: the Ingresses, IngressClasses, Services, EndpointSlices and Secrets in
+//! YAML or JSON text.
 //!
 //! Accepts what `kubectl get -o yaml|json` prints and what people keep in files: single objects,
 //! multi-document YAML streams (`---`), concatenated JSON objects, `kind: List` and the typed lists
-//! (`IngressList`, `IngressClassList`, `ServiceList`, `EndpointSliceList`). Objects of other kinds
+//! (`IngressList`, `IngressClassList`, `ServiceList`, `EndpointSliceList`, `SecretList`). Objects of other kinds
 //! are skipped and counted. A broken
 //! document becomes a [`DocumentError`] naming its index; it never hides the good documents around
 //! it, so the caller always gets both.
@@ -36,6 +36,7 @@ use serde_json::Value;
 
 use crate::endpoints::{EndpointSlice, Service};
 use crate::model::{Ingress, IngressClass};
+use crate::tls::Secret;
 
 const NETWORKING_V1: &str = "networking.k8s.io/v1";
 const CORE_V1: &str = "v1";
@@ -52,6 +53,9 @@ pub struct Manifests {
     pub services: Vec<Service>,
     /// EndpointSlices (`discovery.k8s.io/v1`), in input order.
     pub endpoint_slices: Vec<EndpointSlice>,
+    /// Secrets (`v1`), in input order: the `kubernetes.io/tls` ones hold certificates
+    /// ([`crate::tls`]).
+    pub secrets: Vec<Secret>,
     /// How many objects of other kinds (Deployments, ConfigMaps, …) were skipped.
     pub skipped: usize,
     /// Documents or list items that could not be read.
@@ -160,6 +164,7 @@ impl Manifests {
         self.ingress_classes.extend(other.ingress_classes);
         self.services.extend(other.services);
         self.endpoint_slices.extend(other.endpoint_slices);
+        self.secrets.extend(other.secrets);
         self.skipped += other.skipped;
         self.errors.extend(other.errors);
     }
@@ -170,16 +175,15 @@ impl Manifests {
             .and_then(Value::as_str)
             .unwrap_or_default();
         match kind {
-            "List" | "IngressList" | "IngressClassList" | "ServiceList" | "EndpointSliceList" => {
-                match value.get("items") {
-                    Some(Value::Array(items)) => {
-                        let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
-                        self.add_list(index, line, items.clone(), item_kind)
-                    }
-                    Some(Value::Null) | None => {}
-                    Some(_) => self.error(index, None, line, "`items` must be a list".into()),
+            "List" | "IngressList" | "IngressClassList" | "ServiceList" | "EndpointSliceList"
+            | "SecretList" => match value.get("items") {
+                Some(Value::Array(items)) => {
+                    let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
+                    self.add_list(index, line, items.clone(), item_kind)
                 }
-            }
+                Some(Value::Null) | None => {}
+                Some(_) => self.error(index, None, line, "`items` must be a list".into()),
+            },
             _ => {
                 if let Err(message) = self.add_object(value, None) {
                     self.error(index, None, line, message);
@@ -215,7 +219,7 @@ impl Manifests {
         };
         let api_version = match kind {
             "Ingress" | "IngressClass" => NETWORKING_V1,
-            "Service" => CORE_V1,
+            "Service" | "Secret" => CORE_V1,
             "EndpointSlice" => DISCOVERY_V1,
             _ if kind.ends_with("List") => {
                 return Err(format!("a {kind} inside a list is not supported"))
@@ -253,6 +257,10 @@ impl Manifests {
             "Service" => {
                 let service = serde_json::from_value(value).map_err(|e| format!("Service: {e}"))?;
                 self.services.push(service);
+            }
+            "Secret" => {
+                let secret = serde_json::from_value(value).map_err(|e| format!("Secret: {e}"))?;
+                self.secrets.push(secret);
             }
             _ => {
                 let slice =

@@ -78,6 +78,7 @@ use foldhash::fast::RandomState;
 use crate::backend::Backend;
 use crate::canonical::{self, CanonicalOptions, CanonicalPath, PathMode, Rejection, RequestHost};
 use crate::model::{self, Ingress, ObjectRef, PathType};
+use crate::tls::{TlsConflict, TlsTable};
 use crate::validate::{self, ValidationError};
 
 /// How `ImplementationSpecific` paths are matched.
@@ -368,12 +369,17 @@ pub struct Diagnostics {
     pub conflicts: Vec<Conflict>,
     /// Rules that can never match and other surprises.
     pub warnings: Vec<Warning>,
+    /// TLS hosts named with different certificates, and which one is served.
+    pub tls_conflicts: Vec<TlsConflict>,
 }
 
 impl Diagnostics {
     /// Whether nothing was reported.
     pub fn is_empty(&self) -> bool {
-        self.quarantined.is_empty() && self.conflicts.is_empty() && self.warnings.is_empty()
+        self.quarantined.is_empty()
+            && self.conflicts.is_empty()
+            && self.warnings.is_empty()
+            && self.tls_conflicts.is_empty()
     }
 }
 
@@ -474,6 +480,7 @@ pub struct RouteTable {
     hostless: Option<Id>,
     catch_all: Option<Target>,
     controller_default: Option<Id>,
+    tls: TlsTable,
 }
 
 /// The segments of a path after its leading `/`, without the trailing `/`: `/a/b/` is `a`, `b`.
@@ -543,6 +550,11 @@ impl RouteTable {
     /// The Ingresses that contribute to the table, oldest first.
     pub fn ingresses(&self) -> &[ObjectRef] {
         &self.ingresses
+    }
+
+    /// The TLS configuration of the same Ingresses: which certificate each server name gets.
+    pub fn tls(&self) -> &TlsTable {
+        &self.tls
     }
 
     /// How many path rules the table routes (winners only).
@@ -759,6 +771,7 @@ impl Builder {
                 wildcard_hosts: HashMap::default(),
                 hostless: None,
                 catch_all: None,
+                tls: TlsTable::default(),
             },
             slots: Vec::new(),
             backend_ids: HashMap::default(),
@@ -816,6 +829,11 @@ impl Builder {
 
     fn build(mut self, ingresses: Vec<&Ingress>) -> RouteTable {
         let ordered = self.admit(ingresses);
+        let with_refs: Vec<_> = ordered.iter().copied().zip(&self.table.ingresses).collect();
+        let (tls, report) = TlsTable::build(&with_refs);
+        self.table.tls = tls;
+        self.table.diagnostics.tls_conflicts = report.conflicts;
+        self.table.diagnostics.warnings.extend(report.warnings);
         for (rank, ingress) in ordered.iter().enumerate() {
             self.add_ingress(rank as Id, ingress);
         }

@@ -1,0 +1,678 @@
+//! TLS termination: which certificate each server name gets, from the served Ingresses'
+//! `spec.tls`.
+//!
+//! Every [`RouteTable`](crate::RouteTable) carries a [`TlsTable`] compiled from the same
+//! Ingresses as its routes, so the certificates a controller serves are always those of the
+//! Ingresses it routes, and both change in one swap. The table maps a server name (the SNI of a
+//! TLS handshake, or a request's host) to a [`Certificate`]: the `kubernetes.io/tls` Secret an
+//! Ingress names, or the controller's default certificate.
+//!
+//! # Rules
+//!
+//! - **Names** are matched as rule hosts are: an exact name first, then a `*.suffix` wildcard
+//!   covering exactly one label (`*.example.com` covers `a.example.com`, neither `example.com`
+//!   nor `a.b.example.com`). Matching ignores ASCII case and one trailing dot.
+//! - **A host in several entries** (of one Ingress or several): the older Ingress wins, then the
+//!   earlier entry; when the losers name a different certificate, a [`TlsConflict`] is reported
+//!   in [`Diagnostics::tls_conflicts`](crate::Diagnostics::tls_conflicts).
+//! - **An entry without `secretName`** gives its hosts the controller's default certificate
+//!   (reported as a warning), as ingress-nginx does.
+//! - **An entry without `hosts`** gives the controller's default certificate to the Ingress's
+//!   rule hosts that no entry of any Ingress names; its `secretName`, if any, is not used
+//!   (reported as a warning). Named hosts always beat these implied ones.
+//! - **Any other name** — an unknown SNI, no SNI at all, a host without TLS — gets the default
+//!   certificate; [`TlsTable::lookup`] says `None` for it, meaning "no TLS configured".
+//!
+//! Which bytes the default certificate holds, and whether there is one, is the caller's setting;
+//! with the `rustls` feature, [`resolver`] turns this table and the Secrets into a
+//! `rustls::server::ResolvesServerCert`.
+//!
+//! # Requests over TLS
+//!
+//! A server that terminates TLS tells the routing layer about the connection by putting a
+//! [`TlsInfo`] (the handshake's SNI) into each request's extensions; a request without one
+//! is taken to have arrived over plain HTTP. The layer uses it for `ssl-redirect` and for the
+//! SNI/Host check ([`TlsTable::same_certificate`]).
+
+use std::collections::hash_map::Entry as MapEntry;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use foldhash::fast::RandomState;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Ingress, ObjectMeta, ObjectRef};
+use crate::table::Warning;
+
+#[cfg(feature = "rustls")]
+pub mod resolver;
+
+/// The longest DNS name, in bytes (RFC 1035), without a trailing dot.
+pub(crate) const MAX_NAME: usize = 253;
+
+/// The `type` of a Secret holding a TLS certificate and its key.
+pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
+
+/// A Secret named by an Ingress's `spec.tls[].secretName`, in the Ingress's namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SecretRef {
+    /// The namespace (the Ingress's).
+    pub namespace: String,
+    /// The Secret's name.
+    pub name: String,
+}
+
+impl SecretRef {
+    /// The Secret `namespace/name`.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> SecretRef {
+        SecretRef {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The certificate a server name gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Certificate<'a> {
+    /// The one in this Secret.
+    Secret(&'a SecretRef),
+    /// The controller's default certificate.
+    Default,
+}
+
+impl Certificate<'_> {
+    /// The Secret, or `None` for the default certificate.
+    pub fn secret(&self) -> Option<&SecretRef> {
+        match self {
+            Certificate::Secret(secret) => Some(secret),
+            Certificate::Default => None,
+        }
+    }
+}
+
+impl fmt::Display for Certificate<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Certificate::Secret(secret) => write!(f, "secret {secret}"),
+            Certificate::Default => f.write_str("the default certificate"),
+        }
+    }
+}
+
+/// A name with TLS configured: which entry configured it and which certificate it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsHost<'a> {
+    /// The name as the entry wrote it: `shop.example.com` or `*.example.com`.
+    pub name: &'a str,
+    /// The certificate served for it.
+    pub certificate: Certificate<'a>,
+    /// The Ingress whose entry won.
+    pub ingress: &'a ObjectRef,
+    /// The entry's field path: `spec.tls[i].hosts[j]`, or `spec.tls[i]` for a host implied by
+    /// an entry without hosts.
+    pub field: &'a str,
+}
+
+/// One entry's claim on a name, for [`TlsConflict`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSource {
+    /// The Ingress.
+    pub ingress: ObjectRef,
+    /// The field path, `spec.tls[i].hosts[j]`.
+    pub field: String,
+    /// The Secret it names; `None` for the default certificate.
+    pub secret: Option<SecretRef>,
+}
+
+impl fmt::Display for TlsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} (", self.ingress, self.field)?;
+        match &self.secret {
+            Some(secret) => write!(f, "secret {secret})"),
+            None => f.write_str("default certificate)"),
+        }
+    }
+}
+
+/// Several TLS entries name one host with different certificates: the oldest wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConflict {
+    /// The host as written (`*.example.com` for a wildcard).
+    pub host: String,
+    /// The entry whose certificate is served.
+    pub winner: TlsSource,
+    /// The entries that lost, oldest first.
+    pub losers: Vec<TlsSource>,
+}
+
+impl fmt::Display for TlsConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let losers: Vec<String> = self.losers.iter().map(ToString::to_string).collect();
+        write!(
+            f,
+            "TLS host {:?}: {} wins over {}",
+            self.host,
+            self.winner,
+            losers.join(", ")
+        )
+    }
+}
+
+type Id = u32;
+
+#[derive(Debug, Clone)]
+struct TlsEntry {
+    name: Box<str>,
+    secret: Option<Id>,
+    ingress: Id,
+    field: Box<str>,
+}
+
+/// The TLS configuration of a [`RouteTable`](crate::RouteTable): server name → certificate;
+/// see the [module docs](self) for the rules.
+///
+/// Lookups allocate nothing.
+#[derive(Debug, Clone, Default)]
+pub struct TlsTable {
+    ingresses: Vec<ObjectRef>,
+    secrets: Vec<SecretRef>,
+    entries: Vec<TlsEntry>,
+    exact: HashMap<Box<str>, Id, RandomState>,
+    /// Keyed by the suffix after `*.`.
+    wildcard: HashMap<Box<str>, Id, RandomState>,
+}
+
+/// What building a [`TlsTable`] reports.
+#[derive(Debug, Default)]
+pub(crate) struct TlsReport {
+    pub(crate) conflicts: Vec<TlsConflict>,
+    pub(crate) warnings: Vec<Warning>,
+}
+
+impl TlsTable {
+    /// Compiles the `spec.tls` of valid Ingresses given oldest first, with their references.
+    pub(crate) fn build(ingresses: &[(&Ingress, &ObjectRef)]) -> (TlsTable, TlsReport) {
+        let mut builder = Builder::default();
+        for (rank, (ingress, object)) in ingresses.iter().enumerate() {
+            builder.table.ingresses.push((*object).clone());
+            builder.explicit(rank as Id, ingress);
+        }
+        for (rank, (ingress, _)) in ingresses.iter().enumerate() {
+            builder.implied(rank as Id, ingress);
+        }
+        builder.finish()
+    }
+
+    /// Whether no name has TLS configured.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// How many names (exact and wildcard) have TLS configured.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The TLS configuration for `name` (an SNI or a host), or `None` when no entry covers it:
+    /// exact names first, then single-label wildcards. ASCII case and one trailing dot are
+    /// ignored; names longer than 253 bytes match nothing.
+    pub fn lookup(&self, name: &str) -> Option<TlsHost<'_>> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let mut buffer = [0u8; MAX_NAME];
+        let lower = lowercase_name(name, &mut buffer)?;
+        let id = match self.exact.get(lower) {
+            Some(id) => *id,
+            None => {
+                let (_, suffix) = lower.split_once('.')?;
+                *self.wildcard.get(suffix)?
+            }
+        };
+        Some(self.host(&self.entries[id as usize]))
+    }
+
+    /// The certificate for a handshake with `server_name` (`None`: the client sent no SNI):
+    /// the configured one, otherwise the default certificate.
+    pub fn certificate_for(&self, server_name: Option<&str>) -> Certificate<'_> {
+        server_name
+            .and_then(|name| self.lookup(name))
+            .map_or(Certificate::Default, |host| host.certificate)
+    }
+
+    /// Whether a connection whose handshake saw `server_name` may carry requests for `host`:
+    /// both get the same certificate, as if the client had sent `host` as its SNI. This is the
+    /// SNI/Host check behind `421 Misdirected Request` (RFC 9110 §15.5.20); it keeps a client
+    /// from reaching one host through a connection set up for another.
+    ///
+    /// `host` is `None` for requests without a host name (IP literals), which get the default
+    /// certificate.
+    pub fn same_certificate(&self, server_name: Option<&str>, host: Option<&str>) -> bool {
+        self.certificate_for(server_name) == self.certificate_for(host)
+    }
+
+    /// Every name with TLS configured, exact and wildcard, in no particular order.
+    pub fn hosts(&self) -> impl Iterator<Item = TlsHost<'_>> + '_ {
+        self.entries.iter().map(|entry| self.host(entry))
+    }
+
+    /// Every Secret some name gets its certificate from, each once.
+    pub fn secrets(&self) -> &[SecretRef] {
+        &self.secrets
+    }
+
+    fn host<'a>(&'a self, entry: &'a TlsEntry) -> TlsHost<'a> {
+        TlsHost {
+            name: &entry.name,
+            certificate: match entry.secret {
+                Some(id) => Certificate::Secret(&self.secrets[id as usize]),
+                None => Certificate::Default,
+            },
+            ingress: &self.ingresses[entry.ingress as usize],
+            field: &entry.field,
+        }
+    }
+}
+
+/// `name` without one trailing dot, ASCII-lower-cased into `buffer`; `None` when empty or longer
+/// than a DNS name can be.
+pub(crate) fn lowercase_name<'b>(name: &str, buffer: &'b mut [u8; MAX_NAME]) -> Option<&'b str> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.len() > MAX_NAME {
+        return None;
+    }
+    let lower = &mut buffer[..name.len()];
+    lower.copy_from_slice(name.as_bytes());
+    lower.make_ascii_lowercase();
+    // Lower-casing the ASCII bytes of a `str` keeps it UTF-8.
+    std::str::from_utf8(lower).ok()
+}
+
+#[derive(Default)]
+struct Builder {
+    table: TlsTable,
+    secret_ids: HashMap<SecretRef, Id, RandomState>,
+    /// Losing claims per entry, for conflicts.
+    losers: BTreeMap<Id, Vec<TlsSource>>,
+    report: TlsReport,
+}
+
+impl Builder {
+    fn explicit(&mut self, rank: Id, ingress: &Ingress) {
+        let namespace = ingress.metadata.namespace();
+        for (i, tls) in ingress.spec.tls.iter().enumerate() {
+            let secret = tls.secret_name.as_deref().filter(|s| !s.is_empty());
+            if tls.hosts.is_empty() {
+                if secret.is_some() {
+                    self.warn(
+                        rank,
+                        format!("spec.tls[{i}].hosts"),
+                        "no hosts: the secret is not used; the Ingress's rule hosts get the \
+                         controller's default certificate"
+                            .into(),
+                    );
+                }
+                continue;
+            }
+            if secret.is_none() {
+                self.warn(
+                    rank,
+                    format!("spec.tls[{i}].secretName"),
+                    "no secretName: these hosts get the controller's default certificate".into(),
+                );
+            }
+            let secret = secret.map(|name| self.secret(SecretRef::new(namespace, name)));
+            for (j, host) in tls.hosts.iter().enumerate() {
+                let field = format!("spec.tls[{i}].hosts[{j}]");
+                self.claim(host, secret, rank, field, true);
+            }
+        }
+    }
+
+    fn implied(&mut self, rank: Id, ingress: &Ingress) {
+        for (i, tls) in ingress.spec.tls.iter().enumerate() {
+            if !tls.hosts.is_empty() {
+                continue;
+            }
+            for rule in &ingress.spec.rules {
+                if let Some(host) = rule.host() {
+                    self.claim(host, None, rank, format!("spec.tls[{i}]"), false);
+                }
+            }
+        }
+    }
+
+    fn secret(&mut self, secret: SecretRef) -> Id {
+        let next = self.table.secrets.len() as Id;
+        *self.secret_ids.entry(secret).or_insert_with_key(|s| {
+            self.table.secrets.push(s.clone());
+            next
+        })
+    }
+
+    /// Gives `host` to this entry unless an earlier one has it; a named claim that loses to
+    /// a different certificate is a conflict.
+    fn claim(&mut self, host: &str, secret: Option<Id>, rank: Id, field: String, named: bool) {
+        let name = host.to_ascii_lowercase();
+        let next = self.table.entries.len() as Id;
+        let map = match name.strip_prefix("*.") {
+            Some(_) => &mut self.table.wildcard,
+            None => &mut self.table.exact,
+        };
+        let key: Box<str> = name.strip_prefix("*.").unwrap_or(&name).into();
+        match map.entry(key) {
+            MapEntry::Vacant(vacant) => {
+                vacant.insert(next);
+                self.table.entries.push(TlsEntry {
+                    name: name.into(),
+                    secret,
+                    ingress: rank,
+                    field: field.into(),
+                });
+            }
+            MapEntry::Occupied(occupied) => {
+                let winner = *occupied.get();
+                if named && self.table.entries[winner as usize].secret != secret {
+                    let source = TlsSource {
+                        ingress: self.table.ingresses[rank as usize].clone(),
+                        field,
+                        secret: secret.map(|id| self.table.secrets[id as usize].clone()),
+                    };
+                    self.losers.entry(winner).or_default().push(source);
+                }
+            }
+        }
+    }
+
+    fn warn(&mut self, rank: Id, field: String, message: String) {
+        self.report.warnings.push(Warning {
+            object: self.table.ingresses[rank as usize].clone(),
+            field,
+            message,
+        });
+    }
+
+    fn finish(mut self) -> (TlsTable, TlsReport) {
+        for (winner, losers) in std::mem::take(&mut self.losers) {
+            let entry = &self.table.entries[winner as usize];
+            self.report.conflicts.push(TlsConflict {
+                host: entry.name.to_string(),
+                winner: TlsSource {
+                    ingress: self.table.ingresses[entry.ingress as usize].clone(),
+                    field: entry.field.to_string(),
+                    secret: entry
+                        .secret
+                        .map(|id| self.table.secrets[id as usize].clone()),
+                },
+                losers,
+            });
+        }
+        (self.table, self.report)
+    }
+}
+
+/// How a request reached the server, when it came over TLS: put into each request's extensions
+/// by the server that terminated TLS (see the [module docs](self)).
+///
+/// Cloning it is cheap; create one per connection and clone it into every request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    server_name: Option<Arc<str>>,
+}
+
+impl TlsInfo {
+    /// A TLS connection whose client sent `server_name` as its SNI (`None`: no SNI).
+    pub fn new(server_name: Option<&str>) -> TlsInfo {
+        TlsInfo {
+            server_name: server_name.map(Into::into),
+        }
+    }
+
+    /// The SNI the client sent, if any.
+    pub fn server_name(&self) -> Option<&str> {
+        self.server_name.as_deref()
+    }
+}
+
+/// A `v1` Secret, as `kubectl get secret -o yaml` prints it. Only `kubernetes.io/tls` Secrets
+/// are used, for their `tls.crt` and `tls.key`.
+///
+/// `Debug` shows the keys of `data` and `stringData`, never their values.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    /// Name, namespace, …
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The Secret's type, e.g. [`TLS_SECRET_TYPE`]; `Opaque` when unset.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    /// Base64-encoded values by key, as the apiserver stores them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+    /// Plain-text values by key (write-only in the API, but common in hand-written
+    /// manifests); they override `data` with the same key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub string_data: BTreeMap<String, String>,
+}
+
+impl Secret {
+    /// The Secret's `namespace/name`.
+    pub fn secret_ref(&self) -> SecretRef {
+        SecretRef::new(self.metadata.namespace(), &self.metadata.name)
+    }
+
+    /// Whether the type is [`TLS_SECRET_TYPE`].
+    pub fn is_tls(&self) -> bool {
+        self.type_.as_deref() == Some(TLS_SECRET_TYPE)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secret")
+            .field("metadata", &self.metadata)
+            .field("type_", &self.type_)
+            .field("data", &self.data.keys().collect::<Vec<_>>())
+            .field("string_data", &self.string_data.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[cfg(all(test, feature = "yaml"))]
+mod tests {
+    use super::*;
+    use crate::{Manifests, RouteTable, TableOptions};
+
+    fn table(yaml: &str) -> RouteTable {
+        let manifests = Manifests::parse(yaml);
+        assert!(manifests.errors.is_empty(), "{:?}", manifests.errors);
+        RouteTable::build(&manifests.ingresses, TableOptions::default())
+    }
+
+    fn secret(table: &TlsTable, name: &str) -> Option<String> {
+        table
+            .certificate_for(Some(name))
+            .secret()
+            .map(ToString::to_string)
+    }
+
+    const TWO: &str = r#"
+kind: Ingress
+metadata: {name: old, namespace: a, creationTimestamp: "2024-01-01T00:00:00Z"}
+spec:
+  tls:
+  - {hosts: [shop.example.com, "*.example.com"], secretName: shop-tls}
+  - {hosts: [plain.example.com]}
+  rules:
+  - host: shop.example.com
+---
+kind: Ingress
+metadata: {name: new, namespace: b, creationTimestamp: "2025-01-01T00:00:00Z"}
+spec:
+  tls:
+  - {hosts: [shop.example.com, blog.example.com], secretName: other-tls}
+  - {hosts: ["*.example.com"], secretName: shop-tls}
+  - secretName: unused-tls
+  rules:
+  - host: blog.example.com
+  - host: implied.example.org
+  - host: "*.wild.example.org"
+"#;
+
+    #[test]
+    fn exact_names_beat_wildcards_and_wildcards_cover_one_label() {
+        let routes = table(TWO);
+        let tls = routes.tls();
+        assert_eq!(secret(tls, "shop.example.com").unwrap(), "a/shop-tls");
+        assert_eq!(secret(tls, "blog.example.com").unwrap(), "b/other-tls");
+        assert_eq!(secret(tls, "x.example.com").unwrap(), "a/shop-tls");
+        assert_eq!(secret(tls, "X.Example.COM.").unwrap(), "a/shop-tls");
+        assert_eq!(tls.lookup("x.example.com").unwrap().name, "*.example.com");
+        assert!(tls.lookup("example.com").is_none());
+        assert!(tls.lookup("a.b.example.com").is_none());
+        assert!(tls.lookup("").is_none());
+        assert!(tls.lookup(".").is_none());
+        assert!(tls.lookup(&"a".repeat(300)).is_none());
+        assert_eq!(tls.certificate_for(None), Certificate::Default);
+        assert_eq!(
+            tls.certificate_for(Some("unknown.org")),
+            Certificate::Default
+        );
+    }
+
+    #[test]
+    fn the_older_ingress_wins_and_different_certificates_conflict() {
+        let routes = table(TWO);
+        let conflicts = &routes.diagnostics().tls_conflicts;
+        assert_eq!(conflicts.len(), 2, "{conflicts:?}");
+        let conflict = &conflicts[0];
+        assert_eq!(conflict.host, "shop.example.com");
+        assert_eq!(conflict.winner.ingress.to_string(), "a/old");
+        assert_eq!(conflict.winner.field, "spec.tls[0].hosts[0]");
+        assert_eq!(conflict.losers.len(), 1);
+        assert_eq!(conflict.losers[0].field, "spec.tls[0].hosts[0]");
+        assert_eq!(
+            conflict.losers[0].secret.as_ref().unwrap().to_string(),
+            "b/other-tls"
+        );
+        assert!(conflict.to_string().contains("a/old"));
+        // The same Secret name in another namespace is another Secret.
+        assert_eq!(conflicts[1].host, "*.example.com");
+        assert_eq!(conflicts[1].losers[0].field, "spec.tls[1].hosts[0]");
+    }
+
+    #[test]
+    fn same_secret_in_the_same_namespace_is_no_conflict() {
+        let routes = table(
+            r#"
+kind: Ingress
+metadata: {name: one, namespace: a}
+spec:
+  tls: [{hosts: [x.example.com], secretName: s}]
+  rules: [{host: x.example.com}]
+---
+kind: Ingress
+metadata: {name: two, namespace: a}
+spec:
+  tls: [{hosts: [x.example.com], secretName: s}]
+  rules: [{host: x.example.com}]
+"#,
+        );
+        assert!(routes.diagnostics().tls_conflicts.is_empty());
+        assert_eq!(routes.tls().len(), 1);
+        assert_eq!(
+            routes.tls().lookup("x.example.com").unwrap().ingress.name,
+            "one"
+        );
+    }
+
+    #[test]
+    fn entries_without_secret_or_hosts_get_the_default_certificate() {
+        let routes = table(TWO);
+        let tls = routes.tls();
+        let plain = tls.lookup("plain.example.com").unwrap();
+        assert_eq!(plain.certificate, Certificate::Default);
+        assert_eq!(plain.field, "spec.tls[1].hosts[0]");
+        // Implied by `new`'s host-less entry: its rule hosts that no entry names.
+        let implied = tls.lookup("implied.example.org").unwrap();
+        assert_eq!(implied.certificate, Certificate::Default);
+        assert_eq!(implied.field, "spec.tls[2]");
+        assert_eq!(
+            tls.lookup("a.wild.example.org").unwrap().certificate,
+            Certificate::Default
+        );
+        // A named host beats an implied one, whatever the age.
+        assert_eq!(secret(tls, "blog.example.com").unwrap(), "b/other-tls");
+        let warnings: Vec<String> = routes
+            .diagnostics()
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(warnings
+            .iter()
+            .any(|w| w.contains("a/old: spec.tls[1].secretName")));
+        assert!(warnings
+            .iter()
+            .any(|w| w.contains("b/new: spec.tls[2].hosts: no hosts")));
+        assert!(!tls.secrets().iter().any(|s| s.name == "unused-tls"));
+    }
+
+    #[test]
+    fn same_certificate_compares_what_sni_and_host_would_get() {
+        let routes = table(TWO);
+        let tls = routes.tls();
+        assert!(tls.same_certificate(Some("shop.example.com"), Some("shop.example.com")));
+        // One wildcard certificate covers both names: HTTP/2 connection reuse is fine.
+        assert!(tls.same_certificate(Some("a.example.com"), Some("b.example.com")));
+        assert!(tls.same_certificate(Some("a.example.com"), Some("shop.example.com")));
+        assert!(!tls.same_certificate(Some("shop.example.com"), Some("blog.example.com")));
+        assert!(!tls.same_certificate(None, Some("shop.example.com")));
+        assert!(tls.same_certificate(None, Some("unknown.org")));
+        assert!(tls.same_certificate(Some("plain.example.com"), None));
+    }
+
+    #[test]
+    fn invalid_ingresses_configure_no_tls() {
+        let routes = table(
+            r#"
+kind: Ingress
+metadata: {name: bad}
+spec:
+  tls: [{hosts: [x.example.com], secretName: Not_Valid}]
+  rules: [{host: x.example.com}]
+"#,
+        );
+        assert!(routes.tls().is_empty());
+        assert_eq!(routes.diagnostics().quarantined.len(), 1);
+    }
+
+    #[test]
+    fn secret_debug_hides_values() {
+        let manifests = Manifests::parse(
+            r#"
+kind: Secret
+type: kubernetes.io/tls
+metadata: {name: s, namespace: n}
+data: {tls.crt: Q0VSVA==, tls.key: S0VZ}
+"#,
+        );
+        let secret = &manifests.secrets[0];
+        assert!(secret.is_tls());
+        assert_eq!(secret.secret_ref().to_string(), "n/s");
+        let debug = format!("{secret:?}");
+        assert!(
+            debug.contains("tls.key") && !debug.contains("S0VZ"),
+            "{debug}"
+        );
+    }
+}

@@ -6,11 +6,43 @@
 //! 1. takes one snapshot of the current table from its [`SharedTable`];
 //! 2. canonicalises the host and path ([`crate::canonical`]) and answers `400` or `414` itself
 //!    when the request cannot be routed safely;
-//! 3. routes it, and answers `404` itself when no rule and no fallback applies;
-//! 4. otherwise rewrites the request's path to the canonical one (the query is kept as
+//! 3. on a TLS connection, answers `421 Misdirected Request` when the certificate chosen for
+//!    the connection's SNI is not the one the request's host gets (see below);
+//! 4. routes it, and answers `404` itself when no rule and no fallback applies;
+//! 5. on plain HTTP, answers `308 Permanent Redirect` to the same URL over `https` when the
+//!    request's host has TLS configured (ssl-redirect, see below);
+//! 6. otherwise rewrites the request's path to the canonical one (the query is kept as
 //!    received), so that the inner service — and the backend behind it — receives exactly the
 //!    path that was matched, puts a [`MatchedRoute`] into the request extensions, and calls the
 //!    inner service.
+//!
+//! # TLS
+//!
+//! The layer learns that a request came over TLS, and with which SNI, from a [`TlsInfo`] in the
+//! request's extensions: a server that terminates TLS inserts one into every request of the
+//! connection (`TlsInfo::new(sni)`, cloned per request). A request without one is taken to be
+//! plain HTTP. Both checks use the table's [`TlsTable`](crate::TlsTable), compiled from the
+//! same Ingresses as its routes.
+//!
+//! - **ssl-redirect** (on by default, as in ingress-nginx): a plain-HTTP request that routes,
+//!   for a host with TLS configured (a `spec.tls` entry covers it), gets `308` with
+//!   `Location: https://host[:port]/canonical-path?query`. Switch it off per layer with
+//!   [`IngressLayer::ssl_redirect`] (one layer per controller), set the port with
+//!   [`IngressLayer::https_port`]. Paths under `/.well-known/acme-challenge` are never
+//!   redirected, so that HTTP-01 challenges keep working
+//!   ([`IngressLayer::no_redirect_prefixes`]). Behind a load balancer that terminates TLS
+//!   itself, insert a `TlsInfo` for its requests or switch the redirect off.
+//! - **SNI/Host check** (on by default): a request over TLS whose host would get a different
+//!   certificate than the connection's SNI got ([`TlsTable::same_certificate`]) is answered
+//!   `421`, which tells HTTP/2 clients that reuse connections across hosts to open a new one,
+//!   and keeps a client from reaching a host through a connection set up for another. A
+//!   connection without SNI got the default certificate, so it may carry requests only for
+//!   hosts that get the default certificate too. Switch it off with
+//!   [`IngressLayer::sni_host_check`].
+//!
+//! [`TlsTable::same_certificate`]: crate::TlsTable::same_certificate
+//!
+//! # Answers
 //!
 //! The status and body of each direct answer can be set with [`IngressLayer::reply`]; direct
 //! answers carry the [`Refusal`] (and, for `400` and `414`, the [`Rejection`]) in their response
@@ -72,7 +104,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri};
 use http_body::{Body, Frame, SizeHint};
@@ -83,6 +115,7 @@ use tower_service::Service;
 use crate::canonical::{RejectStatus, Rejection};
 use crate::reconcile::SharedTable;
 use crate::table::MatchedRoute;
+use crate::tls::TlsInfo;
 
 /// Why [`IngressService`] answered a request itself instead of calling the inner service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,6 +127,12 @@ pub enum Refusal {
     BadRequest,
     /// The path is longer, or has more segments, than the table's limits (`414` by default).
     UriTooLong,
+    /// Over TLS, the connection's SNI got another certificate than the request's host would
+    /// (`421` by default).
+    Misdirected,
+    /// Over plain HTTP, the host has TLS configured: the answer redirects to `https` (`308` by
+    /// default, with a `Location` header).
+    RedirectToHttps,
 }
 
 impl Refusal {
@@ -111,6 +150,8 @@ impl fmt::Display for Refusal {
             Refusal::NoRoute => "no route",
             Refusal::BadRequest => "bad request",
             Refusal::UriTooLong => "URI too long",
+            Refusal::Misdirected => "misdirected request",
+            Refusal::RedirectToHttps => "redirect to https",
         })
     }
 }
@@ -128,6 +169,8 @@ struct Replies {
     no_route: Reply,
     bad_request: Reply,
     uri_too_long: Reply,
+    misdirected: Reply,
+    redirect: Reply,
 }
 
 impl Default for Replies {
@@ -145,6 +188,14 @@ impl Default for Replies {
                 status: StatusCode::URI_TOO_LONG,
                 body: None,
             },
+            misdirected: Reply {
+                status: StatusCode::MISDIRECTED_REQUEST,
+                body: None,
+            },
+            redirect: Reply {
+                status: StatusCode::PERMANENT_REDIRECT,
+                body: None,
+            },
         }
     }
 }
@@ -155,6 +206,8 @@ impl Replies {
             Refusal::NoRoute => &mut self.no_route,
             Refusal::BadRequest => &mut self.bad_request,
             Refusal::UriTooLong => &mut self.uri_too_long,
+            Refusal::Misdirected => &mut self.misdirected,
+            Refusal::RedirectToHttps => &mut self.redirect,
         }
     }
 
@@ -163,15 +216,23 @@ impl Replies {
             Refusal::NoRoute => &self.no_route,
             Refusal::BadRequest => &self.bad_request,
             Refusal::UriTooLong => &self.uri_too_long,
+            Refusal::Misdirected => &self.misdirected,
+            Refusal::RedirectToHttps => &self.redirect,
         }
     }
 
     fn respond(&self, refusal: Refusal, rejection: Option<Rejection>) -> Response<Bytes> {
         let reply = self.get(refusal);
-        let body = match (&reply.body, rejection) {
-            (Some(body), _) => body.clone(),
-            (None, Some(rejection)) => Bytes::from(format!("{refusal}: {}\n", rejection.reason())),
-            (None, None) => Bytes::from_static(b"no route for this host and path\n"),
+        let body = match (&reply.body, rejection, refusal) {
+            (Some(body), _, _) => body.clone(),
+            (None, Some(rejection), _) => {
+                Bytes::from(format!("{refusal}: {}\n", rejection.reason()))
+            }
+            (None, None, Refusal::Misdirected) => Bytes::from_static(
+                b"misdirected request: this connection's certificate is not the host's\n",
+            ),
+            (None, None, Refusal::RedirectToHttps) => Bytes::from_static(b"use https\n"),
+            (None, None, _) => Bytes::from_static(b"no route for this host and path\n"),
         };
         let mut response = Response::new(body);
         *response.status_mut() = reply.status;
@@ -187,11 +248,54 @@ impl Replies {
     }
 }
 
+/// What an [`IngressLayer`] is set to do besides routing.
+#[derive(Debug, Clone)]
+struct Config {
+    replies: Replies,
+    ssl_redirect: bool,
+    https_port: Option<u16>,
+    no_redirect_prefixes: Vec<String>,
+    sni_host_check: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            replies: Replies::default(),
+            ssl_redirect: true,
+            https_port: None,
+            no_redirect_prefixes: vec!["/.well-known/acme-challenge".to_owned()],
+            sni_host_check: true,
+        }
+    }
+}
+
+impl Config {
+    /// Whether a canonical path is exempt from ssl-redirect: it is one of the prefixes or
+    /// under one, by path element.
+    fn exempt(&self, path: &str) -> bool {
+        self.no_redirect_prefixes.iter().any(|prefix| {
+            let prefix = prefix.trim_end_matches('/');
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    }
+
+    /// `https://host[:port]` followed by the canonical path and query.
+    fn location(&self, host: &str, path_and_query: &str) -> Option<HeaderValue> {
+        let location = match self.https_port {
+            None | Some(443) => format!("https://{host}{path_and_query}"),
+            Some(port) => format!("https://{host}:{port}{path_and_query}"),
+        };
+        HeaderValue::try_from(location).ok()
+    }
+}
+
 /// A [`Layer`] that routes requests with a [`SharedTable`]; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct IngressLayer {
     table: SharedTable,
-    replies: Arc<Replies>,
+    config: Arc<Config>,
 }
 
 impl IngressLayer {
@@ -200,16 +304,49 @@ impl IngressLayer {
     pub fn new(table: impl Into<SharedTable>) -> IngressLayer {
         IngressLayer {
             table: table.into(),
-            replies: Arc::new(Replies::default()),
+            config: Arc::new(Config::default()),
         }
     }
 
     /// Answers `refusal` with `status` and the plain-text `body` instead of the defaults
-    /// (`404`, `400`, `414`, each with a one-line body naming the reason).
+    /// (`404`, `400`, `414`, `421`, `308`, each with a one-line body naming the reason). A
+    /// [`Refusal::RedirectToHttps`] answer always carries its `Location`.
     pub fn reply(mut self, refusal: Refusal, status: StatusCode, body: impl Into<Bytes>) -> Self {
-        let reply = Arc::make_mut(&mut self.replies).get_mut(refusal);
+        let reply = Arc::make_mut(&mut self.config).replies.get_mut(refusal);
         reply.status = status;
         reply.body = Some(body.into());
+        self
+    }
+
+    /// Whether plain-HTTP requests for hosts with TLS configured are redirected to `https`
+    /// (default: yes); see [TLS](self#tls).
+    pub fn ssl_redirect(mut self, enabled: bool) -> Self {
+        Arc::make_mut(&mut self.config).ssl_redirect = enabled;
+        self
+    }
+
+    /// The port that ssl-redirect sends clients to (default: none in the URL, that is 443).
+    pub fn https_port(mut self, port: u16) -> Self {
+        Arc::make_mut(&mut self.config).https_port = Some(port);
+        self
+    }
+
+    /// Canonical path prefixes (by path element) that ssl-redirect leaves on plain HTTP;
+    /// replaces the default, `/.well-known/acme-challenge`.
+    pub fn no_redirect_prefixes<I>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        Arc::make_mut(&mut self.config).no_redirect_prefixes =
+            prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether requests over TLS whose host would get another certificate than the
+    /// connection's SNI got are answered `421` (default: yes); see [TLS](self#tls).
+    pub fn sni_host_check(mut self, enabled: bool) -> Self {
+        Arc::make_mut(&mut self.config).sni_host_check = enabled;
         self
     }
 
@@ -226,7 +363,7 @@ impl<S> Layer<S> for IngressLayer {
         IngressService {
             inner,
             table: self.table.clone(),
-            replies: Arc::clone(&self.replies),
+            config: Arc::clone(&self.config),
         }
     }
 }
@@ -237,7 +374,7 @@ impl<S> Layer<S> for IngressLayer {
 pub struct IngressService<S> {
     inner: S,
     table: SharedTable,
-    replies: Arc<Replies>,
+    config: Arc<Config>,
 }
 
 impl<S> IngressService<S> {
@@ -279,6 +416,7 @@ enum Decided {
         rewrite: Option<String>,
     },
     Refuse(Refusal, Option<Rejection>),
+    Redirect(Option<HeaderValue>),
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for IngressService<S>
@@ -295,28 +433,56 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let table = self.table.load();
+        let config = &*self.config;
+        let tls = request.extensions().get::<TlsInfo>();
         let decided = match table.route_request(&request) {
             Err(rejection) => Decided::Refuse(Refusal::of(&rejection), Some(rejection)),
-            Ok(routed) => match routed.route {
-                None => Decided::Refuse(Refusal::NoRoute, None),
-                Some(route) => Decided::Forward {
-                    matched: MatchedRoute::of(&table, route),
-                    rewrite: routed
-                        .path
-                        .is_modified()
-                        .then(|| routed.path.path_and_query().into_owned()),
-                },
-            },
+            Ok(routed) => {
+                let host = routed.host.name();
+                match (tls, routed.route) {
+                    (Some(tls), _)
+                        if config.sni_host_check
+                            && !table.tls().same_certificate(tls.server_name(), host) =>
+                    {
+                        Decided::Refuse(Refusal::Misdirected, None)
+                    }
+                    (_, None) => Decided::Refuse(Refusal::NoRoute, None),
+                    (None, Some(_))
+                        if config.ssl_redirect
+                            && host.is_some_and(|h| table.tls().lookup(h).is_some())
+                            && !config.exempt(routed.path.path()) =>
+                    {
+                        let host = host.unwrap_or_default();
+                        Decided::Redirect(config.location(host, &routed.path.path_and_query()))
+                    }
+                    (_, Some(route)) => Decided::Forward {
+                        matched: MatchedRoute::of(&table, route),
+                        rewrite: routed
+                            .path
+                            .is_modified()
+                            .then(|| routed.path.path_and_query().into_owned()),
+                    },
+                }
+            }
         };
         match decided {
             Decided::Refuse(refusal, rejection) => {
-                ResponseFuture::refused(self.replies.respond(refusal, rejection))
+                ResponseFuture::refused(config.replies.respond(refusal, rejection))
+            }
+            Decided::Redirect(None) => {
+                // Canonical hosts and paths make valid header values; defence in depth.
+                ResponseFuture::refused(config.replies.respond(Refusal::BadRequest, None))
+            }
+            Decided::Redirect(Some(location)) => {
+                let mut response = config.replies.respond(Refusal::RedirectToHttps, None);
+                response.headers_mut().insert(LOCATION, location);
+                ResponseFuture::refused(response)
             }
             Decided::Forward { matched, rewrite } => {
                 if let Some(path_and_query) = rewrite {
                     if set_path_and_query(&mut request, path_and_query).is_err() {
                         // Canonical paths are valid request targets; this is defence in depth.
-                        let response = self.replies.respond(Refusal::BadRequest, None);
+                        let response = config.replies.respond(Refusal::BadRequest, None);
                         return ResponseFuture::refused(response);
                     }
                 }

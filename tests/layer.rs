@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use ingress_router::canonical::{CanonicalOptions, PathMode, RejectStatus, Rejection};
 use ingress_router::layer::{IngressLayer, IngressService, Refusal};
 use ingress_router::{Manifests, MatchedRoute, RouteTable, SharedTable, TableOptions};
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
 
 const RULES: &str = r#"
 kind: Ingress
@@ -400,4 +400,181 @@ async fn works_as_an_axum_router_layer() {
         .unwrap();
     let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+const TLS_RULES: &str = r#"
+kind: Ingress
+metadata: {name: shop, namespace: web, creationTimestamp: "2024-01-01T00:00:00Z"}
+spec:
+  tls:
+  - {hosts: [shop.example.com], secretName: shop-tls}
+  - {hosts: ["*.example.com"], secretName: wildcard-tls}
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: shop, port: {number: 80}}}}
+  - host: "*.example.com"
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: sites, port: {number: 80}}}}
+  - host: plain.example.org
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: plain, port: {number: 80}}}}
+"#;
+
+fn over_tls(sni: Option<&str>, host: &str, target: &str) -> Request<String> {
+    let mut request = get(host, target);
+    request
+        .extensions_mut()
+        .insert(ingress_router::TlsInfo::new(sni));
+    request
+}
+
+#[tokio::test]
+async fn plain_http_to_a_tls_host_is_redirected_to_https() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = IngressLayer::new(table(TLS_RULES)).layer(recorder(calls.clone()));
+
+    let response = service
+        .clone()
+        .oneshot(get("Shop.Example.com:80", "/a/./b/../c?x=1&y=%20"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(
+        response.headers()["location"],
+        "https://shop.example.com/a/c?x=1&y=%20"
+    );
+    assert_eq!(response.extensions().get(), Some(&Refusal::RedirectToHttps));
+    // A wildcard TLS host counts; a host without TLS is routed over plain HTTP.
+    let response = service
+        .clone()
+        .oneshot(get("blog.example.com", "/"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(response.headers()["location"], "https://blog.example.com/");
+    let response = service
+        .clone()
+        .oneshot(get("plain.example.org", "/"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // ACME HTTP-01 challenges stay on plain HTTP; `/.well-known/acme-challengeX` does not.
+    let response = service
+        .clone()
+        .oneshot(get("shop.example.com", "/.well-known/acme-challenge/token"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = service
+        .clone()
+        .oneshot(get("shop.example.com", "/.well-known/acme-challengeX"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    // Over TLS, no redirect.
+    let response = service
+        .clone()
+        .oneshot(over_tls(Some("shop.example.com"), "shop.example.com", "/"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn ssl_redirect_can_be_switched_off_and_given_a_port() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let off = IngressLayer::new(table(TLS_RULES))
+        .ssl_redirect(false)
+        .layer(recorder(calls.clone()));
+    let response = off.oneshot(get("shop.example.com", "/")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    let port = IngressLayer::new(table(TLS_RULES))
+        .https_port(8443)
+        .no_redirect_prefixes(["/plain/"])
+        .reply(
+            Refusal::RedirectToHttps,
+            StatusCode::MOVED_PERMANENTLY,
+            "moved\n",
+        )
+        .layer(recorder(calls.clone()));
+    let response = port
+        .clone()
+        .oneshot(get("shop.example.com", "/x?q"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(
+        response.headers()["location"],
+        "https://shop.example.com:8443/x?q"
+    );
+    assert_eq!(body_of(response).await, "moved\n");
+    let response = port
+        .clone()
+        .oneshot(get("shop.example.com", "/plain"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // The default exemption was replaced.
+    let response = port
+        .oneshot(get("shop.example.com", "/.well-known/acme-challenge/t"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
+    // A request that does not route is a 404, not a redirect.
+    let service = IngressLayer::new(table(TLS_RULES)).layer(recorder(calls.clone()));
+    let response = service.oneshot(get("other.org", "/")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_host_with_another_certificate_than_the_sni_gets_421() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = IngressLayer::new(table(TLS_RULES)).layer(recorder(calls.clone()));
+    let status = |sni: Option<&'static str>, host: &'static str| {
+        let service = service.clone();
+        async move {
+            let response = service.oneshot(over_tls(sni, host, "/")).await.unwrap();
+            if response.status() == StatusCode::MISDIRECTED_REQUEST {
+                assert_eq!(response.extensions().get(), Some(&Refusal::Misdirected));
+            }
+            response.status()
+        }
+    };
+    // Same certificate: the exact name, or one wildcard certificate for two names (HTTP/2
+    // connection reuse).
+    assert_eq!(
+        status(Some("shop.example.com"), "shop.example.com").await,
+        200
+    );
+    assert_eq!(status(Some("a.example.com"), "b.example.com").await, 200);
+    assert_eq!(status(Some("unknown.org"), "plain.example.org").await, 200);
+    assert_eq!(status(None, "plain.example.org").await, 200);
+    // Another certificate.
+    assert_eq!(status(Some("a.example.com"), "shop.example.com").await, 421);
+    assert_eq!(status(Some("shop.example.com"), "a.example.com").await, 421);
+    assert_eq!(
+        status(Some("shop.example.com"), "plain.example.org").await,
+        421
+    );
+    assert_eq!(status(None, "shop.example.com").await, 421);
+    // Before routing: a host that routes nowhere still gets 421 when the certificate differs.
+    assert_eq!(status(Some("shop.example.com"), "nowhere.org").await, 421);
+    assert_eq!(status(Some("nowhere.org"), "nowhere.org").await, 404);
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+
+    let unchecked = IngressLayer::new(table(TLS_RULES))
+        .sni_host_check(false)
+        .layer(recorder(calls.clone()));
+    let response = unchecked
+        .oneshot(over_tls(Some("a.example.com"), "shop.example.com", "/"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }

@@ -26,7 +26,7 @@ use ingress_router::backend::ServiceBackend;
 use ingress_router::canonical::{canonical_path, CanonicalOptions};
 use ingress_router::model::Ingress;
 use ingress_router::{Backend, Manifests, RouteTable, ServicePort, TableOptions};
-use proxy::{DataPlane, DemoBackends, Listen, Options};
+use proxy::{DataPlane, Listen, Options};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -67,6 +67,30 @@ impl Answer {
 impl Client {
     async fn connect(addr: SocketAddr, proto: Proto) -> Client {
         let io = TokioIo::new(TcpStream::connect(addr).await.expect("connect"));
+        Client::handshake(io, proto).await
+    }
+
+    /// Over TLS with `sni`, the certificate verified against `ca` for it, the protocol by ALPN.
+    async fn connect_tls(
+        addr: SocketAddr,
+        proto: Proto,
+        sni: &str,
+        ca: &rustls::pki_types::CertificateDer<'static>,
+    ) -> Client {
+        let alpn: &[u8] = match proto {
+            Proto::Http1 => b"http/1.1",
+            Proto::H2c => b"h2",
+        };
+        let stream = common::tls::connect(addr, Some(sni), common::tls::Trust::Ca(ca), &[alpn])
+            .await
+            .unwrap_or_else(|e| panic!("TLS with SNI {sni}: {e}"));
+        Client::handshake(TokioIo::new(stream), proto).await
+    }
+
+    async fn handshake<I>(io: TokioIo<I>, proto: Proto) -> Client
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         match proto {
             Proto::Http1 => {
                 let (sender, conn) = hyper::client::conn::http1::handshake(io)
@@ -139,15 +163,13 @@ async fn get(addr: SocketAddr, proto: Proto, host: &str, target: &str) -> Answer
 }
 
 fn options(listen: &[&str]) -> Options {
-    Options {
-        listen: listen
+    Options::new(
+        listen
             .iter()
             .map(|l| l.parse::<Listen>().unwrap())
             .collect(),
-        default_backend: None,
-        demo_backends: DemoBackends::Auto,
-        files: Vec::new(),
-    }
+        Vec::new(),
+    )
 }
 
 fn manifests(yaml: &str) -> Manifests {
@@ -178,27 +200,44 @@ fn port_json(port: &ServicePort) -> Value {
     }
 }
 
-/// Every routing suite of the conformance fixtures, each case sent over HTTP/1.1 and h2c to a
-/// data plane with echo backends: the backend that answers is the one the case expects, and it
-/// receives the canonical path, the query unchanged and the client's host.
+/// Every routing suite of the conformance fixtures, each case sent over HTTP/1.1 and h2c (or,
+/// for `https` cases, over TLS with HTTP/1.1 and h2 by ALPN) to a data plane with echo
+/// backends: the backend that answers is the one the case expects, and it receives the
+/// canonical path, the query unchanged and the client's host. The certificate of an `https`
+/// case must verify for its host: the data plane generates the Secret the case's Ingress names
+/// (demo mode), signed by a CA the client trusts.
+///
+/// ssl-redirect is off: the suites expect a TLS host to be served over both schemes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suites_through_the_data_plane() {
     let mut checked = 0;
-    let mut tls_only = 0;
+    let mut https = 0;
     for (name, pinned) in ROUTING_SUITES {
         let suite = suite(name);
         let cases = cases(&suite);
         assert_eq!(cases.len(), *pinned, "{name}: cases in file");
         for (i, case) in cases.into_iter().enumerate() {
             let context = format!("{name} case #{i} {:?}", case["name"].as_str().unwrap_or(""));
-            if case["scheme"] == "https" {
-                // TLS termination is not part of this data plane's listeners.
-                tls_only += 1;
-                continue;
-            }
+            let secure = case["scheme"] == "https";
+            https += usize::from(secure);
             let ingresses = case_ingresses(&suite, case, &context);
             let table = RouteTable::build(&ingresses, TableOptions::default());
-            let (plane, addr) = start(options(&["127.0.0.1:0"]), with_ingresses(ingresses)).await;
+            let mut options = options(&["127.0.0.1:0"]);
+            options.all_without_ssl_redirect = true;
+            if secure {
+                options.listen_tls = vec!["127.0.0.1:0".parse().unwrap()];
+            }
+            let (plane, loaded) = DataPlane::start(options, with_ingresses(ingresses))
+                .await
+                .expect("the data plane starts");
+            let addr = match secure {
+                true => plane.tls_listeners()[0].0,
+                false => plane.listeners()[0].0,
+            };
+            let ca = loaded.demo_ca.as_ref().map(|file| {
+                let pem = std::fs::read(file).unwrap();
+                rustls::pki_types::pem::PemObject::from_pem_slice(&pem).unwrap()
+            });
             // An empty host: the harness sends the controller's address, an IP literal that
             // reaches only the host-less rules.
             let host = match case["host"].as_str().expect("host") {
@@ -220,10 +259,12 @@ async fn conformance_suites_through_the_data_plane() {
             let expect = expectation(&case["expect"], &context);
             for proto in PROTOS {
                 let context = format!("{context} over {proto:?}");
-                let answer = Client::connect(addr, proto)
-                    .await
-                    .send(method, &host, &target, "")
-                    .await;
+                let mut client = match (secure, &ca) {
+                    (false, _) => Client::connect(addr, proto).await,
+                    (true, Some(ca)) => Client::connect_tls(addr, proto, &host, ca).await,
+                    (true, None) => panic!("{context}: no certificate was generated"),
+                };
+                let answer = client.send(method, &host, &target, "").await;
                 let service = match &expect {
                     Expect::NotFound => {
                         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{context}");
@@ -279,11 +320,8 @@ async fn conformance_suites_through_the_data_plane() {
         }
     }
     let pinned: usize = ROUTING_SUITES.iter().map(|(_, n)| n).sum();
-    assert_eq!(checked + tls_only, pinned);
-    assert_eq!(
-        tls_only, 2,
-        "the https cases of icc/host_rules and icc-legacy"
-    );
+    assert_eq!(checked, pinned);
+    assert_eq!(https, 2, "the https cases of icc/host_rules and icc-legacy");
 }
 
 const CONFIG_A: &str = r#"

@@ -1,20 +1,33 @@
 //! An ingress data plane: a reverse proxy that routes with the Ingresses of manifest files.
 //!
 //! ```text
-//! cargo run --release --example data_plane -- [--listen ADDR[=CONTROLLER]]...
-//!     [--default-backend NS/NAME:PORT] [--demo-backends] [--poll-interval MS] [FILE]...
+//! cargo run --release --features rustls --example data_plane -- [--listen ADDR[=CONTROLLER]]...
+//!     [--listen-tls ADDR[=CONTROLLER]]... [--default-backend NS/NAME:PORT]
+//!     [--default-certificate NS/NAME] [--no-ssl-redirect[=CONTROLLER]]... [--demo-backends]
+//!     [--poll-interval MS] [FILE]...
 //! ```
 //!
 //! - Each `--listen` serves HTTP/1.1 and HTTP/2 cleartext; with `=CONTROLLER` it serves the
-//!   Ingresses of that controller's IngressClasses, without it every Ingress. Default:
-//!   `127.0.0.1:8080`.
+//!   Ingresses of that controller's IngressClasses, without it every Ingress. Each
+//!   `--listen-tls` serves HTTPS (TLS 1.2 and 1.3, ALPN `h2` and `http/1.1`) the same way, with
+//!   the certificate each SNI gets from the `spec.tls` of the served Ingresses and the
+//!   `kubernetes.io/tls` Secrets of the FILEs. Without either: `--listen 127.0.0.1:8080
+//!   --listen-tls 127.0.0.1:8443`.
+//! - Names no Secret covers get the default certificate: `--default-certificate`'s Secret, or a
+//!   self-signed one generated at start.
+//! - Plain-HTTP requests for hosts with TLS are redirected to https (`308`), except with
+//!   `--no-ssl-redirect` (every listener) or `--no-ssl-redirect=CONTROLLER`. Requests over TLS
+//!   for a host whose certificate is not the one the SNI got are answered `421`.
 //! - Service backends resolve through the `Service` and `EndpointSlice` objects of the FILEs;
 //!   requests are spread round-robin over ready endpoints, a failed connect is retried on the
 //!   next endpoint, a Service without endpoints gets `503`.
 //! - `--demo-backends` (implied when the FILEs hold no EndpointSlice) starts an echo server per
-//!   Service port, which answers with JSON describing the request it received.
+//!   Service port, which answers with JSON describing the request it received, and generates
+//!   the TLS Secrets the FILEs lack, signed by a demo CA whose certificate is written to a file
+//!   for `curl --cacert`.
 //! - The FILEs are re-read when they change (polled every `--poll-interval` ms, default 500)
-//!   and on SIGHUP; a bad edit is reported and the running tables keep serving.
+//!   and on SIGHUP, certificates included; a bad edit is reported and the running tables keep
+//!   serving. Open connections keep the certificate they started with.
 //! - Without FILE, the bundled `examples/manifests/demo.yaml` is served.
 //!
 //! One log line per request: controller, method, host, target, status, backend, latency.
@@ -26,11 +39,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use ingress_router::tls::SecretRef;
 use ingress_router::Backend;
 use proxy::{DataPlane, DemoBackends, Listen, LoadError, Loaded, Options};
 
 const USAGE: &str = "usage: data_plane [--listen ADDR[=CONTROLLER]]... \
-[--default-backend NS/NAME:PORT] [--demo-backends] [--poll-interval MS] [FILE]...";
+[--listen-tls ADDR[=CONTROLLER]]... [--default-backend NS/NAME:PORT] \
+[--default-certificate NS/NAME] [--no-ssl-redirect[=CONTROLLER]]... [--demo-backends] \
+[--poll-interval MS] [FILE]...";
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/manifests/demo.yaml");
 
@@ -41,7 +57,11 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut listen = Vec::new();
+    let mut listen_tls = Vec::new();
     let mut default_backend = None;
+    let mut default_certificate = None;
+    let mut no_ssl_redirect = Vec::new();
+    let mut all_without_ssl_redirect = false;
     let mut demo_backends = DemoBackends::Auto;
     let mut files = Vec::new();
     let mut poll = Duration::from_millis(500);
@@ -50,6 +70,25 @@ fn parse_args() -> Result<Args, String> {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--listen" => listen.push(value("--listen")?.parse::<Listen>()?),
+            "--listen-tls" => listen_tls.push(value("--listen-tls")?.parse::<Listen>()?),
+            "--default-certificate" => {
+                let text = value("--default-certificate")?;
+                let (namespace, name) = text
+                    .split_once('/')
+                    .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
+                    .ok_or(format!(
+                        "--default-certificate {text:?}: expected NAMESPACE/NAME"
+                    ))?;
+                default_certificate = Some(SecretRef::new(namespace, name));
+            }
+            "--no-ssl-redirect" => all_without_ssl_redirect = true,
+            flag if flag.starts_with("--no-ssl-redirect=") => {
+                let controller = &flag["--no-ssl-redirect=".len()..];
+                if controller.is_empty() {
+                    return Err(format!("{flag}: empty controller name"));
+                }
+                no_ssl_redirect.push(Some(controller.to_owned()));
+            }
             "--default-backend" => {
                 let text = value("--default-backend")?;
                 let backend: Backend = text
@@ -72,18 +111,22 @@ fn parse_args() -> Result<Args, String> {
             file => files.push(PathBuf::from(file)),
         }
     }
-    if listen.is_empty() {
+    if listen.is_empty() && listen_tls.is_empty() {
         listen.push("127.0.0.1:8080".parse::<Listen>()?);
+        listen_tls.push("127.0.0.1:8443".parse::<Listen>()?);
     }
     if files.is_empty() {
         files.push(PathBuf::from(DEMO));
     }
     Ok(Args {
         options: Options {
-            listen,
+            listen_tls,
             default_backend,
+            default_certificate,
+            no_ssl_redirect,
+            all_without_ssl_redirect,
             demo_backends,
-            files,
+            ..Options::new(listen, files)
         },
         poll,
     })
@@ -95,7 +138,11 @@ fn report(outcome: Result<Loaded, LoadError>) {
             for rejected in &loaded.rejected {
                 tracing::warn!("{rejected}");
             }
-            for line in &loaded.diagnostics {
+            for line in loaded
+                .diagnostics
+                .iter()
+                .chain(&loaded.certificate_problems)
+            {
                 tracing::warn!("{line}");
             }
             if loaded.rebuilt.is_empty() {
@@ -138,6 +185,16 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Exact TLS hosts, for the curl lines of the demo.
+    let mut tls_hosts: Vec<String> = manifests
+        .ingresses
+        .iter()
+        .flat_map(|i| &i.spec.tls)
+        .flat_map(|t| &t.hosts)
+        .filter(|h| !h.starts_with('*'))
+        .cloned()
+        .collect();
+    tls_hosts.dedup();
     let (mut plane, loaded) = match DataPlane::start(args.options, manifests).await {
         Ok(started) => started,
         Err(e) => {
@@ -148,16 +205,41 @@ async fn main() -> ExitCode {
     for file in &files {
         tracing::info!("serving {}", file.display());
     }
-    for line in loaded.rejected.iter().chain(&loaded.diagnostics) {
+    for line in loaded
+        .rejected
+        .iter()
+        .chain(&loaded.diagnostics)
+        .chain(&loaded.certificate_problems)
+    {
         tracing::warn!("{line}");
     }
     if loaded.demo_backends {
         tracing::info!("demo backends: every Service port is answered by an echo server");
     }
-    for (addr, controller) in plane.listeners() {
-        match controller {
-            Some(name) => tracing::info!("listening on http://{addr} for controller {name}"),
-            None => tracing::info!("listening on http://{addr} for every Ingress"),
+    for secret in &loaded.generated_secrets {
+        tracing::info!("demo certificate generated for secret {secret}");
+    }
+    for (scheme, listeners) in [
+        ("http", plane.listeners()),
+        ("https", plane.tls_listeners()),
+    ] {
+        for (addr, controller) in listeners {
+            match controller {
+                Some(name) => {
+                    tracing::info!("listening on {scheme}://{addr} for controller {name}")
+                }
+                None => tracing::info!("listening on {scheme}://{addr} for every Ingress"),
+            }
+        }
+    }
+    if let (Some(ca), Some((addr, _))) = (&loaded.demo_ca, plane.tls_listeners().first()) {
+        for host in &tls_hosts {
+            let port = addr.port();
+            tracing::info!(
+                "try: curl --resolve {host}:{port}:{} --cacert {} https://{host}:{port}/",
+                addr.ip(),
+                ca.display()
+            );
         }
     }
     plane.watch_files(args.poll, report);

@@ -1,5 +1,5 @@
-//! The reverse proxy behind `examples/data_plane`: listeners, the routing layer, backend
-//! resolution and balancing, forwarding, echo backends and reloads.
+//! The reverse proxy behind `examples/data_plane`: listeners (plain and TLS), the routing layer,
+//! certificates, backend resolution and balancing, forwarding, echo backends and reloads.
 //!
 //! Kept apart from `main.rs` (command line, signals) so that the integration tests can start
 //! the same data plane in-process.
@@ -29,13 +29,19 @@ use ingress_router::endpoints::Endpoints;
 use ingress_router::layer::{IngressLayer, Refusal};
 use ingress_router::model::Ingress;
 use ingress_router::reconcile::{Event, Reconciler};
+use ingress_router::tls::resolver::{certified_key, CertResolver, Certificates};
+use ingress_router::tls::{Secret, SecretRef, TlsInfo, TLS_SECRET_TYPE};
 use ingress_router::{
     Backend, Controller, Dispatcher, Manifests, MatchedRoute, ServicePort, SharedTable,
     TableOptions,
 };
+use rustls::crypto::CryptoProvider;
+use rustls::sign::CertifiedKey;
 use serde_json::{json, Map, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tower::{ServiceBuilder, ServiceExt};
 
 /// The response body the proxy produces: a backend's, or one it writes itself.
@@ -43,6 +49,9 @@ pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
 /// How long an endpoint whose connect failed is tried only after the others.
 const EJECT_FOR: Duration = Duration::from_secs(10);
+
+/// How long a client has to complete a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One listening address, and the controller whose Ingresses it serves (`None`: every Ingress,
 /// whatever its class).
@@ -74,7 +83,8 @@ impl std::str::FromStr for Listen {
     }
 }
 
-/// Whether Service traffic goes to in-process echo servers.
+/// Whether Service traffic goes to in-process echo servers, and TLS Secrets missing from the
+/// manifests are generated (signed by a demo CA written to a file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DemoBackends {
     /// Always.
@@ -86,14 +96,48 @@ pub enum DemoBackends {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The listeners.
+    /// The plain-HTTP listeners.
     pub listen: Vec<Listen>,
+    /// The TLS listeners.
+    pub listen_tls: Vec<Listen>,
     /// The controllers' default backend.
     pub default_backend: Option<Backend>,
-    /// Echo backends.
+    /// The Secret of the controllers' default certificate; a self-signed one is generated when
+    /// unset (or when the Secret cannot be used).
+    pub default_certificate: Option<SecretRef>,
+    /// Controllers whose plain listeners do not redirect to https (`None`: listeners serving
+    /// every Ingress); `all_without_ssl_redirect` switches it off everywhere.
+    pub no_ssl_redirect: Vec<Option<String>>,
+    /// Switches ssl-redirect off on every listener.
+    pub all_without_ssl_redirect: bool,
+    /// Echo backends and demo certificates.
     pub demo_backends: DemoBackends,
     /// The manifest files, re-read on [`DataPlane::reload_files`].
     pub files: Vec<PathBuf>,
+}
+
+impl Options {
+    /// Plain listeners only, every other setting at its default.
+    pub fn new(listen: Vec<Listen>, files: Vec<PathBuf>) -> Options {
+        Options {
+            listen,
+            listen_tls: Vec::new(),
+            default_backend: None,
+            default_certificate: None,
+            no_ssl_redirect: Vec::new(),
+            all_without_ssl_redirect: false,
+            demo_backends: DemoBackends::Auto,
+            files,
+        }
+    }
+
+    fn ssl_redirect(&self, controller: Option<&str>) -> bool {
+        !self.all_without_ssl_redirect
+            && !self
+                .no_ssl_redirect
+                .iter()
+                .any(|c| c.as_deref() == controller)
+    }
 }
 
 /// Why a reload was refused; the tables in service do not change.
@@ -119,6 +163,12 @@ pub struct Loaded {
     pub diagnostics: Vec<String>,
     /// Whether Service traffic goes to echo servers.
     pub demo_backends: bool,
+    /// Secrets whose certificates are not served (the default certificate is, instead).
+    pub certificate_problems: Vec<String>,
+    /// TLS Secrets generated because the manifests lack them (demo mode).
+    pub generated_secrets: Vec<SecretRef>,
+    /// The PEM file of the CA that signed them, for `curl --cacert`.
+    pub demo_ca: Option<PathBuf>,
 }
 
 /// Where Service backends are: the endpoints of the loaded manifests, or echo servers.
@@ -140,12 +190,19 @@ struct Shared {
     echo_tasks: Mutex<JoinSet<()>>,
     ejected: Mutex<HashMap<SocketAddr, Instant>>,
     client: Client<HttpConnector, RetryBody>,
+    provider: Arc<CryptoProvider>,
+    /// One certificate resolver per TLS listener controller.
+    resolvers: Vec<(Option<String>, Arc<CertResolver>)>,
+    /// The self-signed default certificate, used when no usable one is configured.
+    fallback_certificate: Arc<CertifiedKey>,
+    demo_ca: Mutex<Option<DemoCa>>,
 }
 
 /// A running data plane.
 pub struct DataPlane {
     shared: Arc<Shared>,
     listeners: Vec<(SocketAddr, Option<String>)>,
+    tls_listeners: Vec<(SocketAddr, Option<String>)>,
     tasks: JoinSet<()>,
 }
 
@@ -160,9 +217,8 @@ impl DataPlane {
             default_backend: options.default_backend.clone(),
             ..TableOptions::default()
         };
-        let names: BTreeSet<&str> = options
-            .listen
-            .iter()
+        let all_listeners = || options.listen.iter().chain(&options.listen_tls);
+        let names: BTreeSet<&str> = all_listeners()
             .filter_map(|l| l.controller.as_deref())
             .collect();
         let mut reconcilers = Vec::new();
@@ -174,9 +230,18 @@ impl DataPlane {
                 Dispatcher::new(controllers).map_err(|e| LoadError(vec![e.to_string()]))?;
             reconcilers.push(Reconciler::new(dispatcher));
         }
-        if options.listen.iter().any(|l| l.controller.is_none()) {
+        if all_listeners().any(|l| l.controller.is_none()) {
             reconcilers.push(Reconciler::every_ingress(table_options));
         }
+        let mut resolvers: Vec<(Option<String>, Arc<CertResolver>)> = Vec::new();
+        for listen in &options.listen_tls {
+            if !resolvers.iter().any(|(c, _)| *c == listen.controller) {
+                let resolver = Arc::new(CertResolver::new(Certificates::default()));
+                resolvers.push((listen.controller.clone(), resolver));
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let fallback_certificate = Arc::new(self_signed_default(&provider)?);
 
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
@@ -193,34 +258,92 @@ impl DataPlane {
             echo_tasks: Mutex::new(JoinSet::new()),
             ejected: Mutex::new(HashMap::new()),
             client,
+            provider,
+            resolvers,
+            fallback_certificate,
+            demo_ca: Mutex::new(None),
         });
         let mut plane = DataPlane {
             shared,
             listeners: Vec::new(),
+            tls_listeners: Vec::new(),
             tasks: JoinSet::new(),
         };
         let loaded = plane.apply(manifests).await?;
 
-        for listen in plane.shared.options.listen.clone() {
-            let table = plane.table(listen.controller.as_deref());
+        // TLS listeners first, so that plain ones know the https port to redirect to.
+        let mut bound = Vec::new();
+        for (tls, listen) in plane
+            .shared
+            .options
+            .listen_tls
+            .iter()
+            .map(|l| (true, l))
+            .chain(plane.shared.options.listen.iter().map(|l| (false, l)))
+        {
             let listener = TcpListener::bind(listen.addr)
                 .await
                 .map_err(|e| LoadError(vec![format!("cannot listen on {}: {e}", listen.addr)]))?;
             let addr = listener
                 .local_addr()
                 .map_err(|e| LoadError(vec![e.to_string()]))?;
-            plane.listeners.push((addr, listen.controller.clone()));
+            bound.push((tls, listen.controller.clone(), listener, addr));
+        }
+        for (tls, controller, listener, addr) in bound {
+            let table = plane.table(controller.as_deref());
+            let mut routing = IngressLayer::new(table)
+                .ssl_redirect(plane.shared.options.ssl_redirect(controller.as_deref()));
+            let acceptor = if tls {
+                plane.tls_listeners.push((addr, controller.clone()));
+                Some(plane.acceptor(controller.as_deref()))
+            } else {
+                plane.listeners.push((addr, controller.clone()));
+                let https = plane
+                    .tls_listeners
+                    .iter()
+                    .find(|(_, c)| *c == controller)
+                    .map(|(a, _)| a.port());
+                if let Some(port) = https {
+                    routing = routing.https_port(port);
+                }
+                None
+            };
             let shared = Arc::clone(&plane.shared);
             plane
                 .tasks
-                .spawn(serve(listener, table, shared, listen.controller));
+                .spawn(serve(listener, routing, acceptor, shared, controller));
         }
         Ok((plane, loaded))
     }
 
-    /// The bound addresses, with their controllers, in `--listen` order.
+    /// The bound plain-HTTP addresses, with their controllers, in `--listen` order.
     pub fn listeners(&self) -> &[(SocketAddr, Option<String>)] {
         &self.listeners
+    }
+
+    /// The bound TLS addresses, with their controllers, in `--listen-tls` order.
+    pub fn tls_listeners(&self) -> &[(SocketAddr, Option<String>)] {
+        &self.tls_listeners
+    }
+
+    /// A TLS acceptor whose certificates follow `controller`'s table: ALPN `h2` and
+    /// `http/1.1`, TLS 1.2 and 1.3.
+    fn acceptor(&self, controller: Option<&str>) -> TlsAcceptor {
+        let resolver = self
+            .shared
+            .resolvers
+            .iter()
+            .find(|(c, _)| c.as_deref() == controller)
+            .map(|(_, r)| Arc::clone(r))
+            .expect("a resolver for every TLS listener");
+        let mut config =
+            rustls::ServerConfig::builder_with_provider(Arc::clone(&self.shared.provider))
+                .with_safe_default_protocol_versions()
+                .expect("the ring provider supports the default protocol versions")
+                .with_no_client_auth()
+                .with_cert_resolver(resolver);
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        TlsAcceptor::from(Arc::new(config))
     }
 
     /// The table a listener for `controller` serves.
@@ -266,11 +389,14 @@ impl DataPlane {
         });
     }
 
-    /// Stops every listener, connection and echo server.
+    /// Stops every listener, connection and echo server, and removes the demo CA's file.
     pub async fn shutdown(mut self) {
         self.tasks.shutdown().await;
         let mut echo = std::mem::take(&mut *self.shared.echo_tasks.lock().unwrap());
         echo.shutdown().await;
+        if let Some(ca) = self.shared.demo_ca.lock().unwrap().take() {
+            let _ = std::fs::remove_file(ca.path);
+        }
     }
 }
 
@@ -362,7 +488,7 @@ impl PartialOrd for ServiceBackendKey {
     }
 }
 
-async fn apply(shared: &Arc<Shared>, manifests: Manifests) -> Result<Loaded, LoadError> {
+async fn apply(shared: &Arc<Shared>, mut manifests: Manifests) -> Result<Loaded, LoadError> {
     if !manifests.errors.is_empty() {
         return Err(LoadError(
             manifests.errors.iter().map(ToString::to_string).collect(),
@@ -370,6 +496,11 @@ async fn apply(shared: &Arc<Shared>, manifests: Manifests) -> Result<Loaded, Loa
     }
     let demo =
         shared.options.demo_backends == DemoBackends::On || manifests.endpoint_slices.is_empty();
+    let (generated_secrets, demo_ca) = if demo {
+        demo_secrets(shared, &manifests.ingresses, &mut manifests.secrets)?
+    } else {
+        (Vec::new(), None)
+    };
     let backends = service_backends(
         &manifests.ingresses,
         shared.options.default_backend.as_ref(),
@@ -411,6 +542,8 @@ async fn apply(shared: &Arc<Shared>, manifests: Manifests) -> Result<Loaded, Loa
 
     let mut loaded = Loaded {
         demo_backends: demo,
+        generated_secrets,
+        demo_ca,
         ..Loaded::default()
     };
     let mut reconcilers = shared.reconcilers.lock().unwrap();
@@ -435,22 +568,202 @@ async fn apply(shared: &Arc<Shared>, manifests: Manifests) -> Result<Loaded, Loa
             loaded
                 .diagnostics
                 .extend(d.conflicts.iter().map(|c| format!("[{who}] conflict: {c}")));
+            loaded.diagnostics.extend(
+                d.tls_conflicts
+                    .iter()
+                    .map(|c| format!("[{who}] conflict: {c}")),
+            );
             loaded
                 .diagnostics
                 .extend(d.warnings.iter().map(|w| format!("[{who}] warning: {w}")));
         }
     }
+    // Certificates follow the tables just swapped in, and the Secrets of this load.
+    let default = default_certificate(shared, &manifests.secrets, &mut loaded);
+    for (controller, resolver) in &shared.resolvers {
+        let table = reconcilers
+            .iter()
+            .flat_map(|r| r.tables())
+            .find(|(c, _)| *c == controller.as_deref())
+            .map(|(_, t)| t.load())
+            .expect("a table for every TLS listener");
+        let certificates = Certificates::build(
+            table.tls(),
+            &manifests.secrets,
+            Some(Arc::clone(&default)),
+            &shared.provider,
+        );
+        let who = controller.as_deref().unwrap_or("every Ingress");
+        for problem in certificates.problems() {
+            let line = format!("[{who}] certificate: {problem}; serving the default certificate");
+            loaded.certificate_problems.push(line);
+        }
+        resolver.store(certificates);
+    }
     Ok(loaded)
 }
 
-/// Accepts connections and serves each with HTTP/1.1 or HTTP/2 (prior knowledge).
+/// The configured default certificate, or the generated one.
+fn default_certificate(
+    shared: &Shared,
+    secrets: &[Secret],
+    loaded: &mut Loaded,
+) -> Arc<CertifiedKey> {
+    let Some(wanted) = &shared.options.default_certificate else {
+        return Arc::clone(&shared.fallback_certificate);
+    };
+    let found = secrets.iter().rev().find(|s| s.secret_ref() == *wanted);
+    let outcome = match found {
+        None => Err("no such Secret".to_owned()),
+        Some(secret) => certified_key(secret, &shared.provider).map_err(|e| e.to_string()),
+    };
+    match outcome {
+        Ok(key) => Arc::new(key),
+        Err(e) => {
+            loaded.certificate_problems.push(format!(
+                "default certificate {wanted}: {e}; serving a self-signed one"
+            ));
+            Arc::clone(&shared.fallback_certificate)
+        }
+    }
+}
+
+/// A self-signed certificate for names nothing else covers, as ingress controllers have.
+fn self_signed_default(provider: &CryptoProvider) -> Result<CertifiedKey, LoadError> {
+    let fail = |e: &dyn std::fmt::Display| LoadError(vec![format!("default certificate: {e}")]);
+    let key = rcgen::KeyPair::generate().map_err(|e| fail(&e))?;
+    let mut params = rcgen::CertificateParams::new(vec!["ingress-router.invalid".to_owned()])
+        .map_err(|e| fail(&e))?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        "ingress-router default certificate",
+    );
+    let cert = params.self_signed(&key).map_err(|e| fail(&e))?;
+    ingress_router::tls::resolver::certified_key_from_pem(
+        cert.pem().as_bytes(),
+        key.serialize_pem().as_bytes(),
+        provider,
+    )
+    .map_err(|e| fail(&e))
+}
+
+/// The CA that signs demo certificates, and the file its certificate is written to.
+struct DemoCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    path: PathBuf,
+    /// Certificates issued so far, by Secret and hosts, so that reloads keep them.
+    issued: HashMap<(SecretRef, Vec<String>), Secret>,
+}
+
+impl DemoCa {
+    fn new() -> Result<DemoCa, String> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+        let mut params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "ingress-router demo CA");
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+        let path = std::env::temp_dir().join(format!(
+            "ingress-router-demo-ca-{}-{}.pem",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, cert.pem())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(DemoCa {
+            issuer: rcgen::Issuer::new(params, key),
+            path,
+            issued: HashMap::new(),
+        })
+    }
+
+    fn issue(&mut self, secret: &SecretRef, hosts: Vec<String>) -> Result<Secret, String> {
+        let key = (secret.clone(), hosts);
+        if let Some(issued) = self.issued.get(&key) {
+            return Ok(issued.clone());
+        }
+        let leaf_key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+        let params = rcgen::CertificateParams::new(key.1.clone()).map_err(|e| e.to_string())?;
+        let cert = params
+            .signed_by(&leaf_key, &self.issuer)
+            .map_err(|e| e.to_string())?;
+        let mut generated = Secret {
+            type_: Some(TLS_SECRET_TYPE.to_owned()),
+            ..Secret::default()
+        };
+        generated.metadata.namespace = Some(secret.namespace.clone());
+        generated.metadata.name = secret.name.clone();
+        generated
+            .string_data
+            .insert("tls.crt".to_owned(), cert.pem());
+        generated
+            .string_data
+            .insert("tls.key".to_owned(), leaf_key.serialize_pem());
+        self.issued.insert(key, generated.clone());
+        Ok(generated)
+    }
+}
+
+/// Generates the TLS Secrets the Ingresses name but the manifests lack, each covering every
+/// host the entries naming it list.
+fn demo_secrets(
+    shared: &Shared,
+    ingresses: &[Ingress],
+    secrets: &mut Vec<Secret>,
+) -> Result<(Vec<SecretRef>, Option<PathBuf>), LoadError> {
+    let present: BTreeSet<SecretRef> = secrets.iter().map(Secret::secret_ref).collect();
+    let mut wanted: std::collections::BTreeMap<SecretRef, BTreeSet<String>> = Default::default();
+    for ingress in ingresses {
+        let namespace = ingress.metadata.namespace();
+        for tls in &ingress.spec.tls {
+            let Some(name) = tls.secret_name.as_deref().filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            let secret = SecretRef::new(namespace, name);
+            if !present.contains(&secret) && !tls.hosts.is_empty() {
+                wanted
+                    .entry(secret)
+                    .or_default()
+                    .extend(tls.hosts.iter().cloned());
+            }
+        }
+    }
+    if wanted.is_empty() {
+        let ca = shared.demo_ca.lock().unwrap();
+        return Ok((Vec::new(), ca.as_ref().map(|ca| ca.path.clone())));
+    }
+    let mut ca = shared.demo_ca.lock().unwrap();
+    if ca.is_none() {
+        *ca = Some(DemoCa::new().map_err(|e| LoadError(vec![format!("demo CA: {e}")]))?);
+    }
+    let ca = ca.as_mut().expect("just created");
+    let mut generated = Vec::new();
+    for (secret, hosts) in wanted {
+        let issued = ca
+            .issue(&secret, hosts.into_iter().collect())
+            .map_err(|e| LoadError(vec![format!("demo certificate for {secret}: {e}")]))?;
+        secrets.push(issued);
+        generated.push(secret);
+    }
+    Ok((generated, Some(ca.path.clone())))
+}
+
+/// Accepts connections and serves each with HTTP/1.1 or HTTP/2: over TLS when `acceptor` is
+/// set (ALPN), otherwise in cleartext (HTTP/2 by prior knowledge).
 async fn serve(
     listener: TcpListener,
-    table: SharedTable,
+    routing: IngressLayer,
+    acceptor: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     controller: Option<String>,
 ) {
-    let routing = IngressLayer::new(table);
     let controller: Arc<str> = controller.as_deref().unwrap_or("-").into();
     let mut connections = JoinSet::new();
     loop {
@@ -466,33 +779,65 @@ async fn serve(
         let shared = Arc::clone(&shared);
         let routing = routing.clone();
         let controller = Arc::clone(&controller);
+        let acceptor = acceptor.clone();
         // Reap finished connections so that the set does not grow without bound.
         while connections.try_join_next().is_some() {}
         connections.spawn(async move {
-            let proxy = ServiceBuilder::new()
-                .layer(routing)
-                .service_fn(move |req| forward(Arc::clone(&shared), peer, req));
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let proxy = proxy.clone();
-                let controller = Arc::clone(&controller);
-                async move {
-                    let started = Instant::now();
-                    let method = req.method().clone();
-                    let host = request_host(req.headers(), req.uri()).unwrap_or_default();
-                    let target = req.uri().path_and_query().map(|p| p.to_string());
-                    let response = proxy.oneshot(req).await?;
-                    log_request(&controller, &method, &host, target, &response, started);
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            let builder = auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!("connection from {peer}: {e}");
-            }
+            let Some(acceptor) = acceptor else {
+                serve_connection(stream, None, peer, routing, shared, controller).await;
+                return;
+            };
+            let stream =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!("TLS handshake with {peer}: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake with {peer}: timed out");
+                        return;
+                    }
+                };
+            let tls = TlsInfo::new(stream.get_ref().1.server_name());
+            serve_connection(stream, Some(tls), peer, routing, shared, controller).await;
         });
+    }
+}
+
+/// Serves one connection; `tls` goes into every request's extensions.
+async fn serve_connection<I>(
+    io: I,
+    tls: Option<TlsInfo>,
+    peer: SocketAddr,
+    routing: IngressLayer,
+    shared: Arc<Shared>,
+    controller: Arc<str>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let proxy = ServiceBuilder::new()
+        .layer(routing)
+        .service_fn(move |req| forward(Arc::clone(&shared), peer, req));
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        let proxy = proxy.clone();
+        let controller = Arc::clone(&controller);
+        if let Some(tls) = &tls {
+            req.extensions_mut().insert(tls.clone());
+        }
+        async move {
+            let started = Instant::now();
+            let method = req.method().clone();
+            let host = request_host(req.headers(), req.uri()).unwrap_or_default();
+            let target = req.uri().path_and_query().map(|p| p.to_string());
+            let response = proxy.oneshot(req).await?;
+            log_request(&controller, &method, &host, target, &response, started);
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!("connection from {peer}: {e}");
     }
 }
 
@@ -596,12 +941,21 @@ async fn forward_to(
 
     let (parts, body) = req.into_parts();
     let original_host = request_host(&parts.headers, &parts.uri);
+    let proto = if parts.extensions.get::<TlsInfo>().is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let slot = Arc::new(Mutex::new(Some(body)));
     let idempotent = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     let mut last_error = String::new();
     for (attempt, addr) in order.iter().enumerate() {
-        let outbound = match outbound_request(&parts, *addr, original_host.as_deref(), peer, &slot)
-        {
+        let forwarded = Forwarded {
+            host: original_host.as_deref(),
+            peer,
+            proto,
+        };
+        let outbound = match outbound_request(&parts, *addr, &forwarded, &slot) {
             Ok(outbound) => outbound,
             Err(e) => return reply(StatusCode::BAD_REQUEST, e),
         };
@@ -660,13 +1014,23 @@ fn try_order(
 
 /// The request to send to `addr`: the routed path and query, the original headers minus
 /// hop-by-hop ones, the client's Host, and `X-Forwarded-*` set by the proxy.
+/// What the `X-Forwarded-*` headers say.
+struct Forwarded<'a> {
+    /// The host the client asked for.
+    host: Option<&'a str>,
+    /// The client.
+    peer: SocketAddr,
+    /// `http` or `https`.
+    proto: &'static str,
+}
+
 fn outbound_request(
     parts: &http::request::Parts,
     addr: SocketAddr,
-    host: Option<&str>,
-    peer: SocketAddr,
+    forwarded: &Forwarded<'_>,
     slot: &Arc<Mutex<Option<Incoming>>>,
 ) -> Result<Request<RetryBody>, String> {
+    let Forwarded { host, peer, proto } = *forwarded;
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri: Uri = format!("http://{addr}{path_and_query}")
         .parse()
@@ -683,7 +1047,7 @@ fn outbound_request(
         X_FORWARDED_FOR,
         HeaderValue::from_str(&peer.ip().to_string()).expect("an IP address is a header value"),
     );
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     let mut request = Request::new(RetryBody {
         slot: Arc::clone(slot),
         taken: None,

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod tls;
 
 use http::{Request, Version};
 use ingress_router::model::{

@@ -36,8 +36,9 @@
 //! [`validate`] (the apiserver's verdicts) ← [`table`] (the compiled matcher) ← [`dispatch`]
 //! (which controller serves which Ingress) ← [`reconcile`] (live tables kept current from object
 //! events) ← `layer` (the tower middleware, feature `tower`), with [`canonical`] (request
-//! canonicalisation) beside the table and [`endpoints`] (Service and EndpointSlice objects, to
-//! resolve a backend to addresses) beside the dispatcher. Nothing in the model knows about HTTP,
+//! canonicalisation) and [`tls`] (which certificate each server name gets, from `spec.tls`)
+//! beside the table and [`endpoints`] (Service and EndpointSlice objects, to resolve a backend
+//! to addresses) beside the dispatcher. Nothing in the model knows about HTTP,
 //! and nothing below the layer knows about tower.
 //!
 //! # Several controllers
@@ -97,7 +98,11 @@
 //!
 //! - `yaml` (default): read YAML manifests with `serde_norway`. JSON is always available.
 //! - `tower` (default): `layer::IngressLayer` and `layer::IngressService`, the tower middleware
-//!   that routes every request of any `tower::Service<http::Request<_>>` (axum, hyper, …).
+//!   that routes every request of any `tower::Service<http::Request<_>>` (axum, hyper, …),
+//!   with ssl-redirect and the SNI/Host check for TLS.
+//! - `rustls`: `tls::resolver`, a `rustls::server::ResolvesServerCert` that serves the
+//!   certificates of `kubernetes.io/tls` Secrets by SNI, following [`RouteTable::tls`]. No
+//!   crypto provider is chosen for you.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]

@@ -247,10 +247,13 @@ async fn main() -> ExitCode {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut hangup = match signal(SignalKind::hangup()) {
-            Ok(hangup) => hangup,
-            Err(e) => {
-                eprintln!("cannot watch SIGHUP: {e}");
+        let (mut hangup, mut terminate) = match (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(hangup), Ok(terminate)) => (hangup, terminate),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("cannot watch signals: {e}");
                 return ExitCode::FAILURE;
             }
         };
@@ -260,6 +263,7 @@ async fn main() -> ExitCode {
                     tracing::info!("SIGHUP: reloading");
                     report(plane.reload_files().await);
                 }
+                _ = terminate.recv() => break,
                 _ = tokio::signal::ctrl_c() => break,
             }
         }

@@ -255,6 +255,12 @@ impl TlsTable {
     ///
     /// `host` is `None` for requests without a host name (IP literals), which get the default
     /// certificate.
+    ///
+    /// "Covers" is judged by the Ingresses' TLS configuration, not by the certificate's subject
+    /// alternative names: a host that the certificate happens to cover but that no `spec.tls`
+    /// entry gives to it does not pass. This keeps the check exact without the certificates
+    /// at hand, and the Ingresses the only authority on which host is served with which
+    /// certificate.
     pub fn same_certificate(&self, server_name: Option<&str>, host: Option<&str>) -> bool {
         self.certificate_for(server_name) == self.certificate_for(host)
     }

@@ -69,7 +69,7 @@
 //! so the table walks its own trie and allocates nothing (and, measured by the crate's
 //! `matchit_layout` bench, is also faster on the same rules).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -145,15 +145,59 @@ pub struct RouteMatch<'a> {
     ingress: Option<&'a ObjectRef>,
     rule: Option<MatchedRule<'a>>,
     fallback: Option<Fallback>,
-    key: MatchKey,
+    key: MatchKey<'a>,
 }
 
-/// What matched, by index into the table that produced it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MatchKey {
-    Rule(Id),
-    Target(Target),
-    ControllerDefault(Id),
+/// What matched, by where it lives in the table that produced it.
+#[derive(Clone, Copy)]
+enum MatchKey<'a> {
+    Rule(&'a Arc<VirtualHost>, Id),
+    Fallback(&'a Arc<VirtualHost>),
+    CatchAll,
+    ControllerDefault,
+}
+
+impl fmt::Debug for MatchKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MatchKey::Rule(vhost, id) => write!(f, "Rule({:?}, {id})", vhost.host),
+            MatchKey::Fallback(vhost) => write!(f, "Fallback({:?})", vhost.host),
+            MatchKey::CatchAll => f.write_str("CatchAll"),
+            MatchKey::ControllerDefault => f.write_str("ControllerDefault"),
+        }
+    }
+}
+
+/// A [`MatchKey`] that owns its virtual host.
+#[derive(Clone)]
+enum OwnedKey {
+    Rule(Arc<VirtualHost>, Id),
+    Fallback(Arc<VirtualHost>),
+    CatchAll,
+    ControllerDefault,
+}
+
+impl OwnedKey {
+    fn of(key: MatchKey<'_>) -> OwnedKey {
+        match key {
+            MatchKey::Rule(vhost, id) => OwnedKey::Rule(Arc::clone(vhost), id),
+            MatchKey::Fallback(vhost) => OwnedKey::Fallback(Arc::clone(vhost)),
+            MatchKey::CatchAll => OwnedKey::CatchAll,
+            MatchKey::ControllerDefault => OwnedKey::ControllerDefault,
+        }
+    }
+}
+
+impl PartialEq for OwnedKey {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (OwnedKey::Rule(a, x), OwnedKey::Rule(b, y)) => Arc::ptr_eq(a, b) && x == y,
+            (OwnedKey::Fallback(a), OwnedKey::Fallback(b)) => Arc::ptr_eq(a, b),
+            (OwnedKey::CatchAll, OwnedKey::CatchAll) => true,
+            (OwnedKey::ControllerDefault, OwnedKey::ControllerDefault) => true,
+            _ => false,
+        }
+    }
 }
 
 impl<'a> RouteMatch<'a> {
@@ -202,40 +246,38 @@ impl<'a> RouteMatch<'a> {
 #[derive(Clone)]
 pub struct MatchedRoute {
     table: Arc<RouteTable>,
-    key: MatchKey,
+    key: OwnedKey,
 }
 
 impl MatchedRoute {
     /// Routes a canonical host and path, as [`RouteTable::route`], keeping the table alive.
     pub fn route(table: &Arc<RouteTable>, host: Option<&str>, path: &str) -> Option<MatchedRoute> {
-        let key = table.route(host, path)?.key;
-        Some(MatchedRoute {
-            table: Arc::clone(table),
-            key,
-        })
+        let route = table.route(host, path)?;
+        Some(MatchedRoute::of(table, route))
     }
 
     /// For a `route` known to come from `table`.
-    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn of(table: &Arc<RouteTable>, route: RouteMatch<'_>) -> MatchedRoute {
         MatchedRoute {
             table: Arc::clone(table),
-            key: route.key,
+            key: OwnedKey::of(route.key),
         }
     }
 
     /// Keeps `route` together with its table; `None` when `route` came from another table.
     pub fn new(table: &Arc<RouteTable>, route: RouteMatch<'_>) -> Option<MatchedRoute> {
-        let ours = table.resolve_checked(route.key)?;
-        std::ptr::eq(ours.backend, route.backend).then(|| MatchedRoute {
-            table: Arc::clone(table),
-            key: route.key,
-        })
+        table.owns(&route).then(|| MatchedRoute::of(table, route))
     }
 
     /// The match, borrowed from the table.
     pub fn as_match(&self) -> RouteMatch<'_> {
-        self.table.resolve(self.key)
+        let matched = match &self.key {
+            OwnedKey::Rule(vhost, id) => Some(vhost.rule_match(*id)),
+            OwnedKey::Fallback(vhost) => vhost.fallback_match(),
+            OwnedKey::CatchAll => self.table.catch_all_match(),
+            OwnedKey::ControllerDefault => self.table.controller_default_match(),
+        };
+        matched.expect("a MatchedRoute is made only from a match of its table")
     }
 
     /// The backend to forward to.
@@ -385,22 +427,31 @@ impl Diagnostics {
 
 type Id = u32;
 
-/// A compiled path rule.
+/// A compiled path rule; its host is its virtual host's.
 #[derive(Debug, Clone)]
 struct Rule {
+    /// Index into the virtual host's backends.
     backend: Id,
-    /// Index into the Ingresses ordered oldest first, so it is also the age rank.
+    /// Index into the virtual host's Ingresses, ordered oldest first, so it is also the age
+    /// rank among them.
     ingress: Id,
-    host: Option<Box<str>>,
     path: Box<str>,
     path_type: PathType,
 }
 
-/// A route target without a rule: a backend and the Ingress it came from.
+/// A virtual host's fallback: a backend and the Ingress it came from, by index into the
+/// virtual host's lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Target {
     backend: Id,
     ingress: Id,
+}
+
+/// A backend that belongs to no virtual host: the catch-all defaultBackend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CatchAll {
+    backend: Backend,
+    ingress: ObjectRef,
 }
 
 #[derive(Debug, Default)]
@@ -455,31 +506,116 @@ impl Children {
     }
 }
 
-/// The rules for one host (or for the host-less rules).
+/// The rules for one host (or for the host-less rules), compiled on their own so that a table
+/// can share them with the next version when they do not change.
 #[derive(Debug)]
 struct VirtualHost {
-    root: Id,
+    /// The host as written (`*.example.com` for a wildcard), `None` for the host-less rules.
+    host: Option<Box<str>>,
+    nodes: Vec<Node>,
+    rules: Vec<Rule>,
+    backends: Vec<Backend>,
+    /// The Ingresses with rules for this host, oldest first.
+    ingresses: Vec<ObjectRef>,
     fallback: Option<Target>,
+    conflicts: Vec<Conflict>,
+    warnings: Vec<Warning>,
 }
+
+impl VirtualHost {
+    #[inline]
+    fn match_path(&self, path: &str) -> Option<Id> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        let (segments, trailing) = segments(path);
+        let mut node = &self.nodes[0];
+        let mut best = node.prefix;
+        for segment in segments {
+            match node.children.get(segment) {
+                Some(child) => {
+                    node = &self.nodes[child as usize];
+                    best = node.prefix.or(best);
+                }
+                None => return best,
+            }
+        }
+        let exact = if trailing {
+            node.exact_slash
+        } else {
+            node.exact
+        };
+        exact.or(best)
+    }
+
+    fn rule_match<'a>(self: &'a Arc<Self>, id: Id) -> RouteMatch<'a> {
+        let rule = &self.rules[id as usize];
+        RouteMatch {
+            backend: &self.backends[rule.backend as usize],
+            ingress: Some(&self.ingresses[rule.ingress as usize]),
+            rule: Some(MatchedRule {
+                host: self.host.as_deref(),
+                path: &rule.path,
+                path_type: rule.path_type,
+            }),
+            fallback: None,
+            key: MatchKey::Rule(self, id),
+        }
+    }
+
+    fn fallback_match<'a>(self: &'a Arc<Self>) -> Option<RouteMatch<'a>> {
+        let target = self.fallback?;
+        Some(RouteMatch {
+            backend: &self.backends[target.backend as usize],
+            ingress: Some(&self.ingresses[target.ingress as usize]),
+            rule: None,
+            fallback: Some(Fallback::IngressDefault),
+            key: MatchKey::Fallback(self),
+        })
+    }
+}
+
+/// Which virtual host a rule host belongs to: `None` for host-less rules, the suffix after
+/// `*.` for wildcards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum HostKey<'a> {
+    Hostless,
+    Exact(&'a str),
+    Wildcard(&'a str),
+}
+
+impl<'a> HostKey<'a> {
+    fn of(host: Option<&'a str>) -> HostKey<'a> {
+        match host {
+            None => HostKey::Hostless,
+            Some(h) => match h.strip_prefix("*.") {
+                Some(suffix) => HostKey::Wildcard(suffix),
+                None => HostKey::Exact(h),
+            },
+        }
+    }
+}
+
+type HostMap = HashMap<Arc<str>, Arc<VirtualHost>, RandomState>;
 
 /// An immutable routing table compiled from Ingresses.
 ///
 /// Build it once with [`RouteTable::build`], look up many times with [`RouteTable::route`] or
-/// [`RouteTable::route_request`]; share it between threads behind an `Arc`.
+/// [`RouteTable::route_request`]; share it between threads behind an `Arc`. When a few
+/// Ingresses change, [`RouteTable::update`] makes the next table, sharing every host the change
+/// does not touch.
 #[derive(Debug)]
 pub struct RouteTable {
     options: TableOptions,
     diagnostics: Diagnostics,
+    /// The admitted Ingresses, oldest first.
     ingresses: Vec<ObjectRef>,
-    backends: Vec<Backend>,
-    rules: Vec<Rule>,
-    nodes: Vec<Node>,
-    vhosts: Vec<VirtualHost>,
-    exact_hosts: HashMap<Box<str>, Id, RandomState>,
-    wildcard_hosts: HashMap<Box<str>, Id, RandomState>,
-    hostless: Option<Id>,
-    catch_all: Option<Target>,
-    controller_default: Option<Id>,
+    exact_hosts: HostMap,
+    wildcard_hosts: HostMap,
+    hostless: Option<Arc<VirtualHost>>,
+    catch_all: Option<CatchAll>,
+    controller_default: Option<Backend>,
+    rule_count: usize,
     tls: TlsTable,
 }
 
@@ -534,7 +670,31 @@ impl RouteTable {
     where
         I: IntoIterator<Item = &'a Ingress>,
     {
-        Builder::new(options).build(ingresses.into_iter().collect())
+        let ingresses: Vec<&Ingress> = ingresses.into_iter().collect();
+        let admitted = admit(&ingresses, None);
+        assemble(options, admitted, None)
+    }
+
+    /// The next table after some Ingresses changed: the same as
+    /// `RouteTable::build(ingresses, self.options().clone())`, but only the hosts the change
+    /// touches are compiled again; every other host is shared with `self`.
+    ///
+    /// `ingresses` is the whole new input, in the same relative order as the input of `self`
+    /// for the Ingresses that did not change; `changed` names every Ingress added, modified or
+    /// removed since (naming one that did not change only costs time). An Ingress that changed
+    /// but is not named keeps its old rules and verdict.
+    pub fn update<'a, I>(&self, ingresses: I, changed: &[ObjectRef]) -> RouteTable
+    where
+        I: IntoIterator<Item = &'a Ingress>,
+    {
+        let ingresses: Vec<&Ingress> = ingresses.into_iter().collect();
+        let changed: HashSet<&ObjectRef, RandomState> = changed.iter().collect();
+        let previous = Previous {
+            table: self,
+            changed: &changed,
+        };
+        let admitted = admit(&ingresses, Some(&previous));
+        assemble(self.options.clone(), admitted, Some(&previous))
     }
 
     /// The options the table was built with.
@@ -559,7 +719,7 @@ impl RouteTable {
 
     /// How many path rules the table routes (winners only).
     pub fn rule_count(&self) -> usize {
-        self.rules.len()
+        self.rule_count
     }
 
     /// Routes a canonical host and path.
@@ -569,27 +729,21 @@ impl RouteTable {
     /// literal); `path` is a canonical path without the query ([`canonical::canonical_path`]).
     /// `None` means no rule and no fallback routes the request (404). Allocates nothing.
     pub fn route(&self, host: Option<&str>, path: &str) -> Option<RouteMatch<'_>> {
-        let vhost = host.and_then(|h| self.select_host(h));
-        match vhost {
-            Some(v) => {
-                let vhost = &self.vhosts[v as usize];
-                if let Some(rule) = self.match_path(vhost.root, path) {
-                    return Some(self.rule_match(rule));
-                }
-                vhost
-                    .fallback
-                    .map(|t| self.target_match(t))
-                    .or_else(|| self.controller_default())
-            }
+        match host.and_then(|h| self.select_host(h)) {
+            Some(vhost) => match vhost.match_path(path) {
+                Some(rule) => Some(vhost.rule_match(rule)),
+                None => vhost
+                    .fallback_match()
+                    .or_else(|| self.controller_default_match()),
+            },
             None => {
-                if let Some(v) = self.hostless {
-                    if let Some(rule) = self.match_path(self.vhosts[v as usize].root, path) {
-                        return Some(self.rule_match(rule));
+                if let Some(vhost) = &self.hostless {
+                    if let Some(rule) = vhost.match_path(path) {
+                        return Some(vhost.rule_match(rule));
                     }
                 }
-                self.catch_all
-                    .map(|t| self.target_match(t))
-                    .or_else(|| self.controller_default())
+                self.catch_all_match()
+                    .or_else(|| self.controller_default_match())
             }
         }
     }
@@ -613,102 +767,333 @@ impl RouteTable {
         })
     }
 
-    fn select_host(&self, host: &str) -> Option<Id> {
-        if let Some(&v) = self.exact_hosts.get(host) {
+    fn select_host(&self, host: &str) -> Option<&Arc<VirtualHost>> {
+        if let Some(v) = self.exact_hosts.get(host) {
             return Some(v);
         }
         match host.split_once('.') {
-            Some((label, suffix)) if !label.is_empty() => self.wildcard_hosts.get(suffix).copied(),
+            Some((label, suffix)) if !label.is_empty() => self.wildcard_hosts.get(suffix),
             _ => None,
         }
     }
 
-    #[inline]
-    fn match_path(&self, root: Id, path: &str) -> Option<Id> {
-        if !path.starts_with('/') {
-            return None;
-        }
-        let (segments, trailing) = segments(path);
-        let mut node = &self.nodes[root as usize];
-        let mut best = node.prefix;
-        for segment in segments {
-            match node.children.get(segment) {
-                Some(child) => {
-                    node = &self.nodes[child as usize];
-                    best = node.prefix.or(best);
-                }
-                None => return best,
-            }
-        }
-        let exact = if trailing {
-            node.exact_slash
-        } else {
-            node.exact
-        };
-        exact.or(best)
-    }
-
-    fn rule_match(&self, id: Id) -> RouteMatch<'_> {
-        let rule = &self.rules[id as usize];
-        RouteMatch {
-            backend: &self.backends[rule.backend as usize],
-            ingress: Some(&self.ingresses[rule.ingress as usize]),
-            rule: Some(MatchedRule {
-                host: rule.host.as_deref(),
-                path: &rule.path,
-                path_type: rule.path_type,
-            }),
-            fallback: None,
-            key: MatchKey::Rule(id),
+    /// The virtual host of a rule host.
+    fn vhost(&self, key: HostKey<'_>) -> Option<&Arc<VirtualHost>> {
+        match key {
+            HostKey::Hostless => self.hostless.as_ref(),
+            HostKey::Exact(host) => self.exact_hosts.get(host),
+            HostKey::Wildcard(suffix) => self.wildcard_hosts.get(suffix),
         }
     }
 
-    fn target_match(&self, target: Target) -> RouteMatch<'_> {
-        RouteMatch {
-            backend: &self.backends[target.backend as usize],
-            ingress: Some(&self.ingresses[target.ingress as usize]),
+    fn vhosts(&self) -> impl Iterator<Item = &Arc<VirtualHost>> {
+        self.hostless
+            .iter()
+            .chain(self.exact_hosts.values())
+            .chain(self.wildcard_hosts.values())
+    }
+
+    fn catch_all_match(&self) -> Option<RouteMatch<'_>> {
+        self.catch_all.as_ref().map(|c| RouteMatch {
+            backend: &c.backend,
+            ingress: Some(&c.ingress),
             rule: None,
             fallback: Some(Fallback::IngressDefault),
-            key: MatchKey::Target(target),
-        }
-    }
-
-    fn controller_default(&self) -> Option<RouteMatch<'_>> {
-        self.controller_default.map(|b| RouteMatch {
-            backend: &self.backends[b as usize],
-            ingress: None,
-            rule: None,
-            fallback: Some(Fallback::ControllerDefault),
-            key: MatchKey::ControllerDefault(b),
+            key: MatchKey::CatchAll,
         })
     }
 
-    /// `resolve`, for a key that may come from another table.
-    fn resolve_checked(&self, key: MatchKey) -> Option<RouteMatch<'_>> {
-        let fits = match key {
-            MatchKey::Rule(id) => (id as usize) < self.rules.len(),
-            MatchKey::Target(t) => {
-                (t.backend as usize) < self.backends.len()
-                    && (t.ingress as usize) < self.ingresses.len()
-            }
-            MatchKey::ControllerDefault(b) => self.controller_default == Some(b),
-        };
-        fits.then(|| self.resolve(key))
+    fn controller_default_match(&self) -> Option<RouteMatch<'_>> {
+        self.controller_default.as_ref().map(|backend| RouteMatch {
+            backend,
+            ingress: None,
+            rule: None,
+            fallback: Some(Fallback::ControllerDefault),
+            key: MatchKey::ControllerDefault,
+        })
     }
 
-    fn resolve(&self, key: MatchKey) -> RouteMatch<'_> {
-        match key {
-            MatchKey::Rule(id) => self.rule_match(id),
-            MatchKey::Target(target) => self.target_match(target),
-            MatchKey::ControllerDefault(b) => RouteMatch {
-                backend: &self.backends[b as usize],
-                ingress: None,
-                rule: None,
-                fallback: Some(Fallback::ControllerDefault),
-                key,
-            },
+    /// Whether `key` comes from this table.
+    fn owns(&self, route: &RouteMatch<'_>) -> bool {
+        match route.key {
+            MatchKey::Rule(vhost, _) | MatchKey::Fallback(vhost) => self
+                .vhost(HostKey::of(vhost.host.as_deref()))
+                .is_some_and(|ours| Arc::ptr_eq(ours, vhost)),
+            MatchKey::CatchAll => self
+                .catch_all
+                .as_ref()
+                .is_some_and(|c| std::ptr::eq(&c.backend, route.backend)),
+            MatchKey::ControllerDefault => self
+                .controller_default
+                .as_ref()
+                .is_some_and(|b| std::ptr::eq(b, route.backend)),
         }
     }
+}
+
+/// What [`RouteTable::update`] starts from.
+struct Previous<'p> {
+    table: &'p RouteTable,
+    changed: &'p HashSet<&'p ObjectRef, RandomState>,
+}
+
+/// The Ingresses a table is built from: valid ones oldest first, and what was left out.
+struct Admitted<'a> {
+    ordered: Vec<&'a Ingress>,
+    refs: Vec<ObjectRef>,
+    quarantined: Vec<Quarantined>,
+    warnings: Vec<Warning>,
+}
+
+/// Drops duplicates and invalid Ingresses, and orders the rest oldest first. With `previous`,
+/// only changed Ingresses are validated again; the others keep their verdict.
+fn admit<'a>(ingresses: &[&'a Ingress], previous: Option<&Previous<'_>>) -> Admitted<'a> {
+    let refs: Vec<ObjectRef> = ingresses.iter().map(|i| i.object_ref()).collect();
+    let mut warnings = Vec::new();
+    let mut last_of: HashMap<&ObjectRef, usize, RandomState> = HashMap::default();
+    for (index, object) in refs.iter().enumerate() {
+        if let Some(earlier) = last_of.insert(object, index) {
+            warnings.push(Warning {
+                object: refs[earlier].clone(),
+                field: "metadata.name".into(),
+                message: "replaced by a later object with the same namespace and name".into(),
+            });
+        }
+    }
+    let verdicts = previous.map(|p| {
+        let valid: HashSet<&ObjectRef, RandomState> = p.table.ingresses.iter().collect();
+        let invalid: HashMap<&ObjectRef, &Vec<ValidationError>, RandomState> = p
+            .table
+            .diagnostics
+            .quarantined
+            .iter()
+            .map(|q| (&q.object, &q.errors))
+            .collect();
+        (p.changed, valid, invalid)
+    });
+    let mut quarantined = Vec::new();
+    let mut admitted: Vec<(usize, &Ingress)> = Vec::new();
+    for (index, ingress) in ingresses.iter().enumerate() {
+        let object = &refs[index];
+        if last_of.get(object) != Some(&index) {
+            continue;
+        }
+        let errors = match &verdicts {
+            Some((changed, valid, _)) if !changed.contains(object) && valid.contains(object) => {
+                Vec::new()
+            }
+            Some((changed, _, invalid)) if !changed.contains(object) => match invalid.get(object) {
+                Some(errors) => (*errors).clone(),
+                None => validate::validate_ingress(ingress),
+            },
+            _ => validate::validate_ingress(ingress),
+        };
+        if errors.is_empty() {
+            admitted.push((index, ingress));
+        } else {
+            quarantined.push(Quarantined {
+                object: object.clone(),
+                errors,
+            });
+        }
+    }
+    // Older first: timestamped before untimestamped; equal timestamps by namespace/name;
+    // untimestamped keep input order.
+    admitted.sort_by(|(ia, a), (ib, b)| {
+        let age = |i: &usize, x: &Ingress| (x.metadata.creation_timestamp, *i);
+        model::by_age(age(ia, a), age(ib, b), || refs[*ia].cmp(&refs[*ib]))
+    });
+    Admitted {
+        refs: admitted.iter().map(|(i, _)| refs[*i].clone()).collect(),
+        ordered: admitted.into_iter().map(|(_, ingress)| ingress).collect(),
+        quarantined,
+        warnings,
+    }
+}
+
+/// Compiles admitted Ingresses into a table, reusing the untouched hosts of `previous`.
+fn assemble(
+    options: TableOptions,
+    admitted: Admitted<'_>,
+    previous: Option<&Previous<'_>>,
+) -> RouteTable {
+    let Admitted {
+        ordered,
+        refs,
+        quarantined,
+        warnings,
+    } = admitted;
+
+    // The hosts to compile: all of them, or those of the changed Ingresses, old and new.
+    let touched: Option<HashSet<HostKey<'_>, RandomState>> = previous.map(|p| {
+        let mut touched: HashSet<HostKey<'_>, RandomState> = HashSet::default();
+        for vhost in p.table.vhosts() {
+            if vhost.ingresses.iter().any(|i| p.changed.contains(i)) {
+                touched.insert(HostKey::of(vhost.host.as_deref()));
+            }
+        }
+        for (ingress, object) in ordered.iter().zip(&refs) {
+            if p.changed.contains(object) {
+                touched.extend(ingress.spec.rules.iter().map(|r| HostKey::of(r.host())));
+            }
+        }
+        touched
+    });
+    let compile = |key: &HostKey<'_>| touched.as_ref().is_none_or(|t| t.contains(key));
+
+    // Every host in order of first appearance (oldest Ingress first), with the Ingresses to
+    // compile it from.
+    let mut order: Vec<HostKey<'_>> = Vec::new();
+    let mut sources: HashMap<HostKey<'_>, Vec<usize>, RandomState> = HashMap::default();
+    for (rank, ingress) in ordered.iter().enumerate() {
+        for rule in &ingress.spec.rules {
+            let key = HostKey::of(rule.host());
+            let list = sources.entry(key).or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            });
+            if compile(&key) && list.last() != Some(&rank) {
+                list.push(rank);
+            }
+        }
+    }
+
+    let (mut exact_hosts, mut wildcard_hosts, mut hostless) = match previous {
+        Some(p) => (
+            p.table.exact_hosts.clone(),
+            p.table.wildcard_hosts.clone(),
+            p.table.hostless.clone(),
+        ),
+        None => (HostMap::default(), HostMap::default(), None),
+    };
+    if let Some(touched) = &touched {
+        for key in touched {
+            match key {
+                HostKey::Hostless => hostless = None,
+                HostKey::Exact(host) => {
+                    exact_hosts.remove(*host);
+                }
+                HostKey::Wildcard(suffix) => {
+                    wildcard_hosts.remove(*suffix);
+                }
+            }
+        }
+    }
+    for key in &order {
+        if !compile(key) {
+            continue;
+        }
+        let vhost = Arc::new(compile_host(*key, &sources[key], &ordered, &refs, &options));
+        match key {
+            HostKey::Hostless => hostless = Some(vhost),
+            HostKey::Exact(host) => {
+                exact_hosts.insert((*host).into(), vhost);
+            }
+            HostKey::Wildcard(suffix) => {
+                wildcard_hosts.insert((*suffix).into(), vhost);
+            }
+        }
+    }
+
+    let mut table = RouteTable {
+        controller_default: options.default_backend.clone(),
+        options,
+        diagnostics: Diagnostics {
+            quarantined,
+            warnings,
+            ..Diagnostics::default()
+        },
+        ingresses: Vec::new(),
+        exact_hosts,
+        wildcard_hosts,
+        hostless,
+        catch_all: None,
+        rule_count: 0,
+        tls: TlsTable::default(),
+    };
+
+    // With no host selected: the oldest rule-less Ingress's defaultBackend, else the host-less
+    // virtual host's fallback.
+    table.catch_all = ordered
+        .iter()
+        .zip(&refs)
+        .filter(|(ingress, _)| ingress.spec.rules.is_empty())
+        .find_map(|(ingress, object)| {
+            let backend = ingress.spec.default_backend.as_ref()?;
+            let backend = Backend::from_ingress_backend(ingress.metadata.namespace(), backend)?;
+            Some(CatchAll {
+                backend,
+                ingress: object.clone(),
+            })
+        })
+        .or_else(|| {
+            let vhost = table.hostless.as_ref()?;
+            let target = vhost.fallback?;
+            Some(CatchAll {
+                backend: vhost.backends[target.backend as usize].clone(),
+                ingress: vhost.ingresses[target.ingress as usize].clone(),
+            })
+        });
+
+    let with_refs: Vec<_> = ordered.iter().copied().zip(&refs).collect();
+    let (tls, report) = TlsTable::build(&with_refs);
+    table.tls = tls;
+    table.diagnostics.tls_conflicts = report.conflicts;
+    table.diagnostics.warnings.extend(report.warnings);
+    for key in &order {
+        let vhost = Arc::clone(
+            table
+                .vhost(*key)
+                .expect("every host in the order has a virtual host"),
+        );
+        table.rule_count += vhost.rules.len();
+        table
+            .diagnostics
+            .conflicts
+            .extend(vhost.conflicts.iter().cloned());
+        table
+            .diagnostics
+            .warnings
+            .extend(vhost.warnings.iter().cloned());
+    }
+    table.ingresses = refs;
+    table
+}
+
+/// Compiles one virtual host from the Ingresses (ranks into `ordered`, oldest first) with
+/// rules for it.
+fn compile_host(
+    key: HostKey<'_>,
+    sources: &[usize],
+    ordered: &[&Ingress],
+    refs: &[ObjectRef],
+    options: &TableOptions,
+) -> VirtualHost {
+    let host = match key {
+        HostKey::Hostless => None,
+        HostKey::Exact(host) => Some(host.into()),
+        HostKey::Wildcard(suffix) => Some(format!("*.{suffix}").into()),
+    };
+    let mut builder = HostBuilder {
+        vhost: VirtualHost {
+            host,
+            nodes: vec![Node::default()],
+            rules: Vec::new(),
+            backends: Vec::new(),
+            ingresses: sources.iter().map(|&rank| refs[rank].clone()).collect(),
+            fallback: None,
+            conflicts: Vec::new(),
+            warnings: Vec::new(),
+        },
+        slots: vec![Slots::default()],
+        backend_ids: HashMap::default(),
+        options,
+    };
+    for (local, &rank) in sources.iter().enumerate() {
+        builder.add_ingress(key, local as Id, ordered[rank]);
+    }
+    builder.settle();
+    builder.vhost
 }
 
 /// One candidate for a node slot while building: sorted to find the winner.
@@ -749,160 +1134,48 @@ struct Slots {
     prefix: Vec<Candidate>,
 }
 
-struct Builder {
-    table: RouteTable,
+/// Compiles one [`VirtualHost`].
+struct HostBuilder<'o> {
+    vhost: VirtualHost,
     slots: Vec<Slots>,
     backend_ids: HashMap<Backend, Id, RandomState>,
+    options: &'o TableOptions,
 }
 
-impl Builder {
-    fn new(options: TableOptions) -> Builder {
-        let mut builder = Builder {
-            table: RouteTable {
-                controller_default: None,
-                options,
-                diagnostics: Diagnostics::default(),
-                ingresses: Vec::new(),
-                backends: Vec::new(),
-                rules: Vec::new(),
-                nodes: Vec::new(),
-                vhosts: Vec::new(),
-                exact_hosts: HashMap::default(),
-                wildcard_hosts: HashMap::default(),
-                hostless: None,
-                catch_all: None,
-                tls: TlsTable::default(),
-            },
-            slots: Vec::new(),
-            backend_ids: HashMap::default(),
-        };
-        if let Some(backend) = builder.table.options.default_backend.clone() {
-            builder.table.controller_default = Some(builder.backend(backend));
-        }
-        builder
-    }
-
+impl HostBuilder<'_> {
     fn backend(&mut self, backend: Backend) -> Id {
-        let next = self.table.backends.len() as Id;
+        let next = self.vhost.backends.len() as Id;
         *self.backend_ids.entry(backend).or_insert_with_key(|b| {
-            self.table.backends.push(b.clone());
+            self.vhost.backends.push(b.clone());
             next
         })
     }
 
     fn node(&mut self) -> Id {
-        self.table.nodes.push(Node::default());
+        self.vhost.nodes.push(Node::default());
         self.slots.push(Slots::default());
-        (self.table.nodes.len() - 1) as Id
+        (self.vhost.nodes.len() - 1) as Id
     }
 
-    fn vhost(&mut self, host: Option<&str>) -> Id {
-        let existing = match host {
-            None => self.table.hostless,
-            Some(h) => match h.strip_prefix("*.") {
-                Some(suffix) => self.table.wildcard_hosts.get(suffix).copied(),
-                None => self.table.exact_hosts.get(h).copied(),
-            },
-        };
-        if let Some(id) = existing {
-            return id;
-        }
-        let root = self.node();
-        let id = self.table.vhosts.len() as Id;
-        self.table.vhosts.push(VirtualHost {
-            root,
-            fallback: None,
-        });
-        match host {
-            None => self.table.hostless = Some(id),
-            Some(h) => match h.strip_prefix("*.") {
-                Some(suffix) => {
-                    self.table.wildcard_hosts.insert(suffix.into(), id);
-                }
-                None => {
-                    self.table.exact_hosts.insert(h.into(), id);
-                }
-            },
-        }
-        id
-    }
-
-    fn build(mut self, ingresses: Vec<&Ingress>) -> RouteTable {
-        let ordered = self.admit(ingresses);
-        let with_refs: Vec<_> = ordered.iter().copied().zip(&self.table.ingresses).collect();
-        let (tls, report) = TlsTable::build(&with_refs);
-        self.table.tls = tls;
-        self.table.diagnostics.tls_conflicts = report.conflicts;
-        self.table.diagnostics.warnings.extend(report.warnings);
-        for (rank, ingress) in ordered.iter().enumerate() {
-            self.add_ingress(rank as Id, ingress);
-        }
-        self.settle();
-        self.table
-    }
-
-    /// Drops duplicates and invalid Ingresses, and orders the rest oldest first.
-    fn admit<'a>(&mut self, ingresses: Vec<&'a Ingress>) -> Vec<&'a Ingress> {
-        let mut last_of: HashMap<&ObjectRef, usize, RandomState> = HashMap::default();
-        let refs: Vec<ObjectRef> = ingresses.iter().map(|i| i.object_ref()).collect();
-        for (index, object) in refs.iter().enumerate() {
-            if let Some(earlier) = last_of.insert(object, index) {
-                self.table.diagnostics.warnings.push(Warning {
-                    object: refs[earlier].clone(),
-                    field: "metadata.name".into(),
-                    message: "replaced by a later object with the same namespace and name".into(),
-                });
-            }
-        }
-        let mut admitted: Vec<(usize, &Ingress)> = Vec::new();
-        for (index, ingress) in ingresses.into_iter().enumerate() {
-            if last_of.get(&refs[index]) != Some(&index) {
-                continue;
-            }
-            let errors = validate::validate_ingress(ingress);
-            if errors.is_empty() {
-                admitted.push((index, ingress));
-            } else {
-                self.table.diagnostics.quarantined.push(Quarantined {
-                    object: refs[index].clone(),
-                    errors,
-                });
-            }
-        }
-        // Older first: timestamped before untimestamped; equal timestamps by namespace/name;
-        // untimestamped keep input order.
-        admitted.sort_by(|(ia, a), (ib, b)| {
-            let age = |i: &usize, x: &Ingress| (x.metadata.creation_timestamp, *i);
-            model::by_age(age(ia, a), age(ib, b), || refs[*ia].cmp(&refs[*ib]))
-        });
-        self.table.ingresses = admitted.iter().map(|(i, _)| refs[*i].clone()).collect();
-        admitted.into_iter().map(|(_, ingress)| ingress).collect()
-    }
-
-    fn add_ingress(&mut self, rank: Id, ingress: &Ingress) {
+    /// Adds the rules of `ingress` (local rank `local`) for this host.
+    fn add_ingress(&mut self, key: HostKey<'_>, local: Id, ingress: &Ingress) {
         let namespace = ingress.metadata.namespace();
         let default_backend = ingress
             .spec
             .default_backend
             .as_ref()
-            .and_then(|b| Backend::from_ingress_backend(namespace, b))
-            .map(|b| self.backend(b));
-        let target = default_backend.map(|backend| Target {
-            backend,
-            ingress: rank,
-        });
-        if ingress.spec.rules.is_empty() {
-            if self.table.catch_all.is_none() {
-                self.table.catch_all = target;
-            }
-            return;
-        }
+            .and_then(|b| Backend::from_ingress_backend(namespace, b));
         for (rule_index, rule) in ingress.spec.rules.iter().enumerate() {
-            let host = rule.host();
-            let vhost = self.vhost(host);
-            let v = &mut self.table.vhosts[vhost as usize];
-            if v.fallback.is_none() {
-                v.fallback = target;
+            if HostKey::of(rule.host()) != key {
+                continue;
+            }
+            if self.vhost.fallback.is_none() {
+                if let Some(backend) = default_backend.clone() {
+                    self.vhost.fallback = Some(Target {
+                        backend: self.backend(backend),
+                        ingress: local,
+                    });
+                }
             }
             let Some(http) = &rule.http else { continue };
             for (path_index, path) in http.paths.iter().enumerate() {
@@ -915,8 +1188,8 @@ impl Builder {
                 let written = path.path.as_deref().unwrap_or_default();
                 let effective = if written.is_empty() { "/" } else { written };
                 if let Some(reason) = self.never_matches(effective) {
-                    self.table.diagnostics.warnings.push(Warning {
-                        object: self.table.ingresses[rank as usize].clone(),
+                    self.vhost.warnings.push(Warning {
+                        object: self.vhost.ingresses[local as usize].clone(),
                         field: format!("spec.rules[{rule_index}].http.paths[{path_index}].path"),
                         message: format!("path {effective:?} can never match: {reason}"),
                     });
@@ -929,26 +1202,24 @@ impl Builder {
                     path_index,
                     rule: Rule {
                         backend,
-                        ingress: rank,
-                        host: host.map(Into::into),
+                        ingress: local,
                         path: written.into(),
                         path_type,
                     },
                 };
-                let root = self.table.vhosts[vhost as usize].root;
-                self.insert(root, effective, candidate);
+                self.insert(effective, candidate);
             }
         }
     }
 
     /// Why a rule path can never equal a canonical request path, if it cannot.
     fn never_matches(&self, path: &str) -> Option<String> {
-        if self.table.options.canonical.mode == PathMode::Raw {
+        if self.options.canonical.mode == PathMode::Raw {
             return None;
         }
         let options = CanonicalOptions {
             mode: PathMode::Normalize,
-            ..self.table.options.canonical.clone()
+            ..self.options.canonical.clone()
         };
         match canonical::canonical_path(path, &options) {
             Err(rejection) => Some(format!(
@@ -966,22 +1237,22 @@ impl Builder {
         }
     }
 
-    fn insert(&mut self, root: Id, path: &str, mut candidate: Candidate) {
+    fn insert(&mut self, path: &str, mut candidate: Candidate) {
         let exact = match candidate.rule.path_type {
             PathType::Exact => true,
             PathType::Prefix => false,
             PathType::ImplementationSpecific => {
-                self.table.options.implementation_specific == ImplementationSpecific::Exact
+                self.options.implementation_specific == ImplementationSpecific::Exact
             }
         };
         let (segments, trailing) = segments(path);
-        let mut node = root;
+        let mut node: Id = 0;
         for segment in segments {
-            node = match self.table.nodes[node as usize].children.get(segment) {
+            node = match self.vhost.nodes[node as usize].children.get(segment) {
                 Some(child) => child,
                 None => {
                     let child = self.node();
-                    self.table.nodes[node as usize]
+                    self.vhost.nodes[node as usize]
                         .children
                         .insert(segment, child);
                     child
@@ -1001,13 +1272,6 @@ impl Builder {
 
     /// Picks each slot's winner, records conflicts, and moves winners into the rule list.
     fn settle(&mut self) {
-        // With no rule-less Ingress, the host-less virtual host's fallback catches the rest.
-        if self.table.catch_all.is_none() {
-            self.table.catch_all = self
-                .table
-                .hostless
-                .and_then(|v| self.table.vhosts[v as usize].fallback);
-        }
         let slots = std::mem::take(&mut self.slots);
         for (node, slots) in slots.into_iter().enumerate() {
             let Slots {
@@ -1018,7 +1282,7 @@ impl Builder {
             let exact = self.winner(exact, PathType::Exact);
             let exact_slash = self.winner(exact_slash, PathType::Exact);
             let prefix = self.winner(prefix, PathType::Prefix);
-            let node = &mut self.table.nodes[node];
+            let node = &mut self.vhost.nodes[node];
             node.exact = exact;
             node.exact_slash = exact_slash;
             node.prefix = prefix;
@@ -1033,7 +1297,8 @@ impl Builder {
             return None;
         }
         candidates.sort_by_key(Candidate::order);
-        let ingresses = &self.table.ingresses;
+        let vhost = &mut self.vhost;
+        let ingresses = &vhost.ingresses;
         let winner = &candidates[0];
         // Sorted, so the trailing-slash group (if any) comes first and each group is contiguous.
         for group in candidates.chunk_by(|a, b| a.trailing == b.trailing) {
@@ -1041,8 +1306,8 @@ impl Builder {
                 continue;
             };
             if !rest.is_empty() {
-                self.table.diagnostics.conflicts.push(Conflict {
-                    host: first.rule.host.as_deref().map(Into::into),
+                vhost.conflicts.push(Conflict {
+                    host: vhost.host.as_deref().map(Into::into),
                     path: first.rule.path.to_string(),
                     path_type: kind,
                     winner: first.rule_ref(ingresses),
@@ -1050,7 +1315,7 @@ impl Builder {
                 });
             }
             if first.trailing != winner.trailing {
-                self.table.diagnostics.warnings.push(Warning {
+                vhost.warnings.push(Warning {
                     object: ingresses[first.rule.ingress as usize].clone(),
                     field: format!(
                         "spec.rules[{}].http.paths[{}].path",
@@ -1063,9 +1328,9 @@ impl Builder {
                 });
             }
         }
-        let id = self.table.rules.len() as Id;
+        let id = vhost.rules.len() as Id;
         let winner = candidates.swap_remove(0);
-        self.table.rules.push(winner.rule);
+        vhost.rules.push(winner.rule);
         Some(id)
     }
 }

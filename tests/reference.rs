@@ -461,3 +461,80 @@ fn reference_prefix_matching_follows_the_spec() {
         );
     }
 }
+
+/// What happens to each Ingress of the first set in the second.
+#[derive(Debug, Clone, Copy)]
+enum Edit {
+    Keep,
+    Drop,
+    /// Takes the rules and fallback of the other set's Ingress at the same position.
+    Replace,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 1000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// `RouteTable::update` gives the table a full build gives: same routes, diagnostics,
+    /// Ingresses and rule count, whatever was kept, dropped, replaced or added.
+    #[test]
+    fn an_updated_table_equals_a_full_build(
+        before in gen_ingresses(),
+        other in gen_ingresses(),
+        edits in prop::collection::vec(
+            prop_oneof![Just(Edit::Keep), Just(Edit::Drop), Just(Edit::Replace)],
+            6,
+        ),
+        requests in requests(),
+        controller_default in any::<bool>(),
+    ) {
+        let mut after: Vec<GenIngress> = Vec::new();
+        for (i, g) in before.iter().enumerate() {
+            match (edits[i], other.get(i)) {
+                (Edit::Keep, _) | (Edit::Replace, None) => after.push(g.clone()),
+                (Edit::Drop, _) => {}
+                (Edit::Replace, Some(o)) => after.push(GenIngress {
+                    namespace: g.namespace,
+                    name: g.name,
+                    ..o.clone()
+                }),
+            }
+        }
+        for o in &other {
+            if !after.iter().any(|a| (a.namespace, a.name) == (o.namespace, o.name)) {
+                after.push(o.clone());
+            }
+        }
+        let (old, new) = (to_model(&before), to_model(&after));
+        // Changed: every Ingress whose object differs, appeared or disappeared.
+        let mut changed: Vec<ObjectRef> = Vec::new();
+        for ingress in old.iter().chain(&new) {
+            let object = ingress.object_ref();
+            let was = old.iter().find(|i| i.object_ref() == object);
+            let is = new.iter().find(|i| i.object_ref() == object);
+            if was != is && !changed.contains(&object) {
+                changed.push(object);
+            }
+        }
+        let options = TableOptions {
+            default_backend: controller_default.then(controller_backend),
+            ..TableOptions::default()
+        };
+        let previous = RouteTable::build(&old, options.clone());
+        let updated = previous.update(&new, &changed);
+        let full = RouteTable::build(&new, options);
+        prop_assert_eq!(updated.diagnostics(), full.diagnostics());
+        prop_assert_eq!(updated.ingresses(), full.ingresses());
+        prop_assert_eq!(updated.rule_count(), full.rule_count());
+        for host in REQUEST_HOSTS.iter().map(|h| Some(*h)).chain([None]) {
+            for (_, path) in &requests {
+                let got = updated.route(host, path).map(from_table);
+                let want = full.route(host, path).map(from_table);
+                prop_assert_eq!(got, want, "request {:?} {:?}", host, path);
+            }
+        }
+    }
+}

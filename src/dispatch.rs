@@ -435,7 +435,8 @@ impl Dispatcher {
 
     /// Decides every Ingress and compiles one table per controller.
     pub fn dispatch(&self, classes: &[IngressClass], ingresses: &[Ingress]) -> Dispatch {
-        let plan = self.plan(classes, ingresses);
+        let ingresses: Vec<&Ingress> = ingresses.iter().collect();
+        let plan = self.plan(classes, &ingresses);
         Dispatch {
             controllers: plan
                 .controllers
@@ -458,7 +459,7 @@ impl Dispatcher {
     pub(crate) fn plan<'a>(
         &'a self,
         classes: &[IngressClass],
-        ingresses: &'a [Ingress],
+        ingresses: &[&'a Ingress],
     ) -> Plan<'a> {
         let mut quarantined_classes = Vec::new();
         let mut valid: Vec<&IngressClass> = Vec::new();
@@ -503,7 +504,7 @@ impl Dispatcher {
                 let mut served = Vec::new();
                 let mut served_ingresses = Vec::new();
                 let mut not_served = Vec::new();
-                for (ingress, decision) in ingresses.iter().zip(&decisions) {
+                for (&ingress, decision) in ingresses.iter().zip(&decisions) {
                     if decision.controller.as_deref() == Some(controller.name.as_str()) {
                         served.push(decision.ingress.clone());
                         served_ingresses.push(ingress);

@@ -238,6 +238,12 @@ pub struct Reconciler {
     rejected: BTreeMap<ObjectRef, Rejected>,
     decisions: Vec<Decision>,
     clock: u64,
+    /// The Ingresses added, modified or removed since the tables were last made current; the
+    /// tables are updated recompiling only the hosts they touch.
+    changed: Vec<ObjectRef>,
+    /// Whether something else changed (IngressClasses, a relisting), so that the tables are
+    /// built from scratch.
+    changed_everything: bool,
 }
 
 impl Reconciler {
@@ -278,6 +284,8 @@ impl Reconciler {
             rejected: BTreeMap::new(),
             decisions: Vec::new(),
             clock: 0,
+            changed: Vec::new(),
+            changed_everything: false,
         }
     }
 
@@ -327,12 +335,17 @@ impl Reconciler {
         let mut outcome = Reconciled::default();
         match event {
             Event::Apply(object) => {
+                self.note_change(&object.object_ref());
                 if let Some(rejected) = self.put(object) {
                     outcome.rejected.push(rejected);
                 }
             }
-            Event::Delete(object) => self.delete(&object),
+            Event::Delete(object) => {
+                self.note_change(&object);
+                self.delete(&object);
+            }
             Event::ReplaceAll { ingresses, classes } => {
+                self.changed_everything = true;
                 outcome.rejected = self.replace_all(ingresses, classes);
             }
         }
@@ -348,6 +361,13 @@ impl Reconciler {
         Reconciled {
             rebuilt: self.refresh(),
             rejected: Vec::new(),
+        }
+    }
+
+    fn note_change(&mut self, object: &ObjectRef) {
+        match object.kind {
+            ObjectKind::Ingress => self.changed.push(object.clone()),
+            ObjectKind::IngressClass => self.changed_everything = true,
         }
     }
 
@@ -453,10 +473,11 @@ impl Reconciler {
     fn refresh(&mut self) -> Vec<Option<String>> {
         let mut held: Vec<&Stored<Ingress>> = self.ingresses.values().collect();
         held.sort_by_key(|s| s.arrival);
-        let ingresses: Vec<Ingress> = held.iter().map(|s| s.object.clone()).collect();
-        let revisions: HashMap<ObjectRef, u64> = held
+        let ingresses: Vec<&Ingress> = held.iter().map(|s| &s.object).collect();
+        // By address: the served lists hold references into `held`.
+        let revisions: HashMap<*const Ingress, u64> = held
             .iter()
-            .map(|s| (s.object.object_ref(), s.revision))
+            .map(|s| (std::ptr::from_ref(&s.object), s.revision))
             .collect();
         let classes: Vec<IngressClass> = self.classes().into_iter().cloned().collect();
 
@@ -469,17 +490,27 @@ impl Reconciler {
                     .map(|p| p.served_ingresses)
                     .collect()
             }
-            None => vec![ingresses.iter().collect()],
+            None => vec![ingresses.clone()],
         };
 
+        let changed = std::mem::take(&mut self.changed);
+        let everything = std::mem::take(&mut self.changed_everything);
         let mut rebuilt = Vec::new();
         for (live, served) in self.live.iter_mut().zip(served) {
-            let inputs: Vec<u64> = served.iter().map(|i| revisions[&i.object_ref()]).collect();
+            let inputs: Vec<u64> = served
+                .iter()
+                .map(|i| revisions[&std::ptr::from_ref(*i)])
+                .collect();
             if live.built_from.as_ref() == Some(&inputs) {
                 continue;
             }
-            live.shared
-                .store(RouteTable::build(served, live.options.clone()));
+            // A table built from the previous inputs only needs the hosts of the changed
+            // Ingresses compiled again.
+            let table = match &live.built_from {
+                Some(_) if !everything => live.shared.load().update(served, &changed),
+                _ => RouteTable::build(served, live.options.clone()),
+            };
+            live.shared.store(table);
             live.built_from = Some(inputs);
             rebuilt.push(live.controller.clone());
         }

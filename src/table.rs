@@ -899,10 +899,38 @@ fn admit<'a>(ingresses: &[&'a Ingress], previous: Option<&Previous<'_>>) -> Admi
     }
     // Older first: timestamped before untimestamped; equal timestamps by namespace/name;
     // untimestamped keep input order.
-    admitted.sort_by(|(ia, a), (ib, b)| {
+    let older = |(ia, a): &(usize, &Ingress), (ib, b): &(usize, &Ingress)| {
         let age = |i: &usize, x: &Ingress| (x.metadata.creation_timestamp, *i);
         model::by_age(age(ia, a), age(ib, b), || refs[*ia].cmp(&refs[*ib]))
-    });
+    };
+    match &verdicts {
+        None => admitted.sort_by(older),
+        Some((changed, valid, _)) => {
+            // The unchanged Ingresses keep their previous order; only the others are sorted,
+            // then both merged.
+            let (mut fresh, _): (Vec<_>, Vec<_>) = admitted
+                .iter()
+                .copied()
+                .partition(|(i, _)| changed.contains(&refs[*i]) || !valid.contains(&refs[*i]));
+            fresh.sort_by(|a, b| older(a, b));
+            let kept = previous
+                .map(|p| p.table.ingresses.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .filter(|object| !changed.contains(object))
+                .filter_map(|object| last_of.get(object).map(|&i| (i, ingresses[i])));
+            let mut merged = Vec::with_capacity(admitted.len());
+            let mut fresh = fresh.into_iter().peekable();
+            for kept in kept {
+                while let Some(next) = fresh.next_if(|f| older(f, &kept).is_lt()) {
+                    merged.push(next);
+                }
+                merged.push(kept);
+            }
+            merged.extend(fresh);
+            admitted = merged;
+        }
+    }
     Admitted {
         refs: admitted.iter().map(|(i, _)| refs[*i].clone()).collect(),
         ordered: admitted.into_iter().map(|(_, ingress)| ingress).collect(),

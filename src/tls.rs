@@ -201,11 +201,19 @@ impl TlsTable {
     /// Compiles the `spec.tls` of valid Ingresses given oldest first, with their references.
     pub(crate) fn build(ingresses: &[(&Ingress, &ObjectRef)]) -> (TlsTable, TlsReport) {
         let mut builder = Builder::default();
-        for (rank, (ingress, object)) in ingresses.iter().enumerate() {
-            builder.table.ingresses.push((*object).clone());
+        // Only the Ingresses with TLS entries are kept, ranked oldest first among themselves.
+        let with_tls: Vec<&Ingress> = ingresses
+            .iter()
+            .filter(|(ingress, _)| !ingress.spec.tls.is_empty())
+            .map(|(ingress, object)| {
+                builder.table.ingresses.push((*object).clone());
+                *ingress
+            })
+            .collect();
+        for (rank, ingress) in with_tls.iter().enumerate() {
             builder.explicit(rank as Id, ingress);
         }
-        for (rank, (ingress, _)) in ingresses.iter().enumerate() {
+        for (rank, ingress) in with_tls.iter().enumerate() {
             builder.implied(rank as Id, ingress);
         }
         builder.finish()

@@ -13,7 +13,7 @@
 //!   canonicalising included;
 //!
 //! the requests one JSON object per line (`{"host": ..., "path": ...}`), as `examples/route`
-//! reads them. DIR defaults to `target/corpus`, S to 1. It prints the counts (Ingresses, hosts,
+//! reads them. DIR defaults to `target/corpus`, S to the seed of the published figures. It prints the counts (Ingresses, hosts,
 //! paths, requests). For example:
 //!
 //! ```text
@@ -42,7 +42,7 @@ struct Args {
 /// Reads the command line; `Err` is the message to print.
 fn parse_args() -> Result<Args, String> {
     let mut ingresses = None;
-    let mut seed = 1;
+    let mut seed = corpus::SEED;
     let mut out = PathBuf::from("target/corpus");
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {

@@ -78,7 +78,7 @@ use foldhash::fast::RandomState;
 use crate::backend::Backend;
 use crate::canonical::{self, CanonicalOptions, CanonicalPath, PathMode, Rejection, RequestHost};
 use crate::model::{self, Ingress, ObjectRef, PathType};
-use crate::tls::{TlsConflict, TlsTable};
+use crate::tls::{TlsConflict, TlsReport, TlsTable};
 use crate::validate::{self, ValidationError};
 
 /// How `ImplementationSpecific` paths are matched.
@@ -616,7 +616,9 @@ pub struct RouteTable {
     catch_all: Option<CatchAll>,
     controller_default: Option<Backend>,
     rule_count: usize,
-    tls: TlsTable,
+    tls: Arc<TlsTable>,
+    /// What building the TLS table reported, kept to share it with the next version.
+    tls_report: Arc<TlsReport>,
 }
 
 /// The segments of a path after its leading `/`, without the trailing `/`: `/a/b/` is `a`, `b`.
@@ -848,43 +850,45 @@ struct Admitted<'a> {
 /// Drops duplicates and invalid Ingresses, and orders the rest oldest first. With `previous`,
 /// only changed Ingresses are validated again; the others keep their verdict.
 fn admit<'a>(ingresses: &[&'a Ingress], previous: Option<&Previous<'_>>) -> Admitted<'a> {
-    let refs: Vec<ObjectRef> = ingresses.iter().map(|i| i.object_ref()).collect();
+    // Borrowed namespace/name keys: nothing is allocated per Ingress to tell them apart.
+    let keys: Vec<Key<'a>> = ingresses.iter().map(|i| Key::of(i)).collect();
     let mut warnings = Vec::new();
-    let mut last_of: HashMap<&ObjectRef, usize, RandomState> = HashMap::default();
-    for (index, object) in refs.iter().enumerate() {
-        if let Some(earlier) = last_of.insert(object, index) {
+    let mut last_of: HashMap<Key<'a>, usize, RandomState> =
+        HashMap::with_capacity_and_hasher(keys.len(), RandomState::default());
+    for (index, key) in keys.iter().enumerate() {
+        if let Some(earlier) = last_of.insert(*key, index) {
             warnings.push(Warning {
-                object: refs[earlier].clone(),
+                object: ingresses[earlier].object_ref(),
                 field: "metadata.name".into(),
                 message: "replaced by a later object with the same namespace and name".into(),
             });
         }
     }
+    // With a previous table: the changed Ingresses, and the verdicts of the quarantined ones.
+    // An Ingress neither changed nor quarantined was admitted before, and still is.
     let verdicts = previous.map(|p| {
-        let valid: HashSet<&ObjectRef, RandomState> = p.table.ingresses.iter().collect();
-        let invalid: HashMap<&ObjectRef, &Vec<ValidationError>, RandomState> = p
+        let changed: HashSet<Key<'_>, RandomState> =
+            p.changed.iter().map(|o| Key::of_ref(o)).collect();
+        let invalid: HashMap<Key<'_>, &Vec<ValidationError>, RandomState> = p
             .table
             .diagnostics
             .quarantined
             .iter()
-            .map(|q| (&q.object, &q.errors))
+            .map(|q| (Key::of_ref(&q.object), &q.errors))
             .collect();
-        (p.changed, valid, invalid)
+        (changed, invalid)
     });
     let mut quarantined = Vec::new();
-    let mut admitted: Vec<(usize, &Ingress)> = Vec::new();
+    let mut admitted: Vec<(usize, &Ingress)> = Vec::with_capacity(ingresses.len());
     for (index, ingress) in ingresses.iter().enumerate() {
-        let object = &refs[index];
-        if last_of.get(object) != Some(&index) {
+        let key = keys[index];
+        if last_of.get(&key) != Some(&index) {
             continue;
         }
         let errors = match &verdicts {
-            Some((changed, valid, _)) if !changed.contains(object) && valid.contains(object) => {
-                Vec::new()
-            }
-            Some((changed, _, invalid)) if !changed.contains(object) => match invalid.get(object) {
+            Some((changed, invalid)) if !changed.contains(&key) => match invalid.get(&key) {
                 Some(errors) => (*errors).clone(),
-                None => validate::validate_ingress(ingress),
+                None => Vec::new(),
             },
             _ => validate::validate_ingress(ingress),
         };
@@ -892,7 +896,7 @@ fn admit<'a>(ingresses: &[&'a Ingress], previous: Option<&Previous<'_>>) -> Admi
             admitted.push((index, ingress));
         } else {
             quarantined.push(Quarantined {
-                object: object.clone(),
+                object: ingress.object_ref(),
                 errors,
             });
         }
@@ -901,24 +905,24 @@ fn admit<'a>(ingresses: &[&'a Ingress], previous: Option<&Previous<'_>>) -> Admi
     // untimestamped keep input order.
     let older = |(ia, a): &(usize, &Ingress), (ib, b): &(usize, &Ingress)| {
         let age = |i: &usize, x: &Ingress| (x.metadata.creation_timestamp, *i);
-        model::by_age(age(ia, a), age(ib, b), || refs[*ia].cmp(&refs[*ib]))
+        model::by_age(age(ia, a), age(ib, b), || keys[*ia].cmp(&keys[*ib]))
     };
-    match &verdicts {
-        None => admitted.sort_by(older),
-        Some((changed, valid, _)) => {
-            // The unchanged Ingresses keep their previous order; only the others are sorted,
-            // then both merged.
+    match (&verdicts, previous) {
+        (Some((changed, _)), Some(p)) => {
+            // The unchanged Ingresses keep their previous order; only the changed ones are
+            // sorted, then both merged.
             let (mut fresh, _): (Vec<_>, Vec<_>) = admitted
                 .iter()
                 .copied()
-                .partition(|(i, _)| changed.contains(&refs[*i]) || !valid.contains(&refs[*i]));
+                .partition(|(i, _)| changed.contains(&keys[*i]));
             fresh.sort_by(|a, b| older(a, b));
-            let kept = previous
-                .map(|p| p.table.ingresses.as_slice())
-                .unwrap_or_default()
+            let kept = p
+                .table
+                .ingresses
                 .iter()
-                .filter(|object| !changed.contains(object))
-                .filter_map(|object| last_of.get(object).map(|&i| (i, ingresses[i])));
+                .map(Key::of_ref)
+                .filter(|key| !changed.contains(key))
+                .filter_map(|key| last_of.get(&key).map(|&i| (i, ingresses[i])));
             let mut merged = Vec::with_capacity(admitted.len());
             let mut fresh = fresh.into_iter().peekable();
             for kept in kept {
@@ -930,12 +934,39 @@ fn admit<'a>(ingresses: &[&'a Ingress], previous: Option<&Previous<'_>>) -> Admi
             merged.extend(fresh);
             admitted = merged;
         }
+        _ => admitted.sort_by(older),
     }
     Admitted {
-        refs: admitted.iter().map(|(i, _)| refs[*i].clone()).collect(),
+        refs: admitted.iter().map(|(_, i)| i.object_ref()).collect(),
         ordered: admitted.into_iter().map(|(_, ingress)| ingress).collect(),
         quarantined,
         warnings,
+    }
+}
+
+/// An Ingress's namespace and name, borrowed; ordered as its [`ObjectRef`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Key<'a> {
+    namespace: &'a str,
+    name: &'a str,
+}
+
+impl<'a> Key<'a> {
+    fn of(ingress: &'a Ingress) -> Key<'a> {
+        Key {
+            namespace: ingress.metadata.namespace(),
+            name: &ingress.metadata.name,
+        }
+    }
+
+    fn of_ref(object: &'a ObjectRef) -> Key<'a> {
+        Key {
+            namespace: object
+                .namespace
+                .as_deref()
+                .unwrap_or(model::DEFAULT_NAMESPACE),
+            name: &object.name,
+        }
     }
 }
 
@@ -1037,7 +1068,8 @@ fn assemble(
         hostless,
         catch_all: None,
         rule_count: 0,
-        tls: TlsTable::default(),
+        tls: Arc::default(),
+        tls_report: Arc::default(),
     };
 
     // With no host selected: the oldest rule-less Ingress's defaultBackend, else the host-less
@@ -1063,11 +1095,32 @@ fn assemble(
             })
         });
 
-    let with_refs: Vec<_> = ordered.iter().copied().zip(&refs).collect();
-    let (tls, report) = TlsTable::build(&with_refs);
-    table.tls = tls;
-    table.diagnostics.tls_conflicts = report.conflicts;
-    table.diagnostics.warnings.extend(report.warnings);
+    // The TLS table depends only on the Ingresses with TLS entries: shared when no changed
+    // Ingress had or has any.
+    let tls_unchanged = previous.is_some_and(|p| {
+        p.changed.iter().all(|object| !p.table.tls.involves(object))
+            && ordered
+                .iter()
+                .zip(&refs)
+                .all(|(ingress, object)| ingress.spec.tls.is_empty() || !p.changed.contains(object))
+    });
+    match previous {
+        Some(p) if tls_unchanged => {
+            table.tls = Arc::clone(&p.table.tls);
+            table.tls_report = Arc::clone(&p.table.tls_report);
+        }
+        _ => {
+            let with_refs: Vec<_> = ordered.iter().copied().zip(&refs).collect();
+            let (tls, report) = TlsTable::build(&with_refs);
+            table.tls = Arc::new(tls);
+            table.tls_report = Arc::new(report);
+        }
+    }
+    table.diagnostics.tls_conflicts = table.tls_report.conflicts.clone();
+    table
+        .diagnostics
+        .warnings
+        .extend(table.tls_report.warnings.iter().cloned());
     for key in &order {
         let vhost = Arc::clone(
             table

@@ -182,6 +182,7 @@ struct TlsEntry {
 /// Lookups allocate nothing.
 #[derive(Debug, Clone, Default)]
 pub struct TlsTable {
+    /// The Ingresses with TLS entries, oldest first.
     ingresses: Vec<ObjectRef>,
     secrets: Vec<SecretRef>,
     entries: Vec<TlsEntry>,
@@ -281,6 +282,11 @@ impl TlsTable {
     /// Every Secret some name gets its certificate from, each once.
     pub fn secrets(&self) -> &[SecretRef] {
         &self.secrets
+    }
+
+    /// Whether an Ingress with TLS entries contributed to the table.
+    pub(crate) fn involves(&self, ingress: &ObjectRef) -> bool {
+        self.ingresses.contains(ingress)
     }
 
     fn host<'a>(&'a self, entry: &'a TlsEntry) -> TlsHost<'a> {

@@ -13,8 +13,8 @@
 //!   canonicalising included;
 //!
 //! the requests one JSON object per line (`{"host": ..., "path": ...}`), as `examples/route`
-//! reads them. DIR defaults to `target/corpus`, S to the seed of the published figures. It prints the counts (Ingresses, hosts,
-//! paths, requests). For example:
+//! reads them. DIR defaults to `target/corpus`, S to the seed of the published figures. It
+//! prints the counts (Ingresses, hosts, paths, requests). For example:
 //!
 //! ```text
 //! cargo run --release --example gen -- --ingresses 1000

@@ -141,18 +141,22 @@ where
                 sender.send_request(request).await
             }
         };
-        let response = response.unwrap_or_else(|e| panic!("{host}{target}: {e}"));
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned());
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            location,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        answer(response.unwrap_or_else(|e| panic!("{host}{target}: {e}"))).await
+    }
+}
+
+/// Reads a response to the end.
+async fn answer(response: http::Response<hyper::body::Incoming>) -> Answer {
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .map(|l| l.to_str().unwrap().to_owned());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        location,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
 
@@ -171,18 +175,7 @@ async fn plain_get(addr: SocketAddr, host: &str, target: &str) -> Answer {
         .header(HOST, host)
         .body(empty())
         .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status();
-    let location = response
-        .headers()
-        .get(LOCATION)
-        .map(|l| l.to_str().unwrap().to_owned());
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        location,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    answer(sender.send_request(request).await.unwrap()).await
 }
 
 const SITES: &str = r#"

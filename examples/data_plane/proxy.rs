@@ -735,11 +735,10 @@ fn demo_secrets(
             }
         }
     }
+    let mut ca = shared.demo_ca.lock().unwrap();
     if wanted.is_empty() {
-        let ca = shared.demo_ca.lock().unwrap();
         return Ok((Vec::new(), ca.as_ref().map(|ca| ca.path.clone())));
     }
-    let mut ca = shared.demo_ca.lock().unwrap();
     if ca.is_none() {
         *ca = Some(DemoCa::new().map_err(|e| LoadError(vec![format!("demo CA: {e}")]))?);
     }

@@ -33,7 +33,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::{lowercase_name, Certificate, Secret, SecretRef, TlsTable, MAX_NAME, TLS_SECRET_TYPE};
+use super::{lowercase_name, Certificate, Secret, SecretRef, TlsTable, MAX_NAME};
 
 /// The key of a TLS Secret that holds the certificate chain.
 pub const TLS_CERT_KEY: &str = "tls.crt";
@@ -121,7 +121,6 @@ pub fn certified_key(
 ) -> Result<CertifiedKey, SecretError> {
     if !secret.is_tls() {
         let type_ = secret.type_.as_deref().unwrap_or("Opaque");
-        debug_assert_ne!(type_, TLS_SECRET_TYPE);
         return Err(SecretError::NotTls(type_.to_owned()));
     }
     let cert = secret_value(secret, TLS_CERT_KEY)?;
@@ -329,6 +328,7 @@ impl ResolvesServerCert for CertResolver {
 #[cfg(all(test, feature = "yaml"))]
 mod tests {
     use super::*;
+    use crate::tls::TLS_SECRET_TYPE;
     use crate::{Manifests, RouteTable, TableOptions};
     use base64::engine::general_purpose::STANDARD;
     use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ED25519};

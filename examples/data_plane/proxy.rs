@@ -865,13 +865,16 @@ fn log_request<B>(
     );
 }
 
-/// The host as the client sent it (`Host`, or the HTTP/2 `:authority`), port included.
+/// The host the request is routed on, as the client spelled it, port included: the target's
+/// authority (absolute-form, HTTP/2 `:authority`), which wins over `Host` (RFC 9112 §3.2.2),
+/// or else `Host`. Forwarding this one keeps the backend's host the routed one.
 fn request_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
-    headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| uri.authority().map(|a| a.to_string()))
+    uri.authority().map(|a| a.to_string()).or_else(|| {
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    })
 }
 
 /// A response the proxy writes itself.

@@ -534,6 +534,8 @@ fn check_port(port: &[u8]) -> Result<(), Rejection> {
 /// * Otherwise the `Host` header is used. A missing `Host` means "no host"
 ///   for HTTP/1.0 and is a 400 for later versions.
 /// * Several `Host` lines, an invalid host or userinfo are a 400.
+/// * An authority-form target (`host:port`, as CONNECT sends; `http` also
+///   reads `GET example.com` so) is a 400.
 ///
 /// `X-Forwarded-Host` and `Forwarded` are never consulted.
 pub fn request_host<B>(
@@ -548,6 +550,11 @@ pub fn request_host<B>(
     let version = req.version();
 
     if let Some(authority) = req.uri().authority() {
+        // Authority-form (`GET example.com` parses as one): not a path, and not
+        // a host to route on in place of `Host`.
+        if req.uri().scheme().is_none() {
+            return Err(bad("authority-form request target is not routable"));
+        }
         let from_uri = parse_host(authority.as_str(), opts)?;
         // RFC 9113 §8.3.1: `:authority` and `Host` must agree. RFC 9112 §3.2.2:
         // in HTTP/1.x the absolute-form target replaces `Host`.
@@ -1824,6 +1831,26 @@ mod tests {
         );
         let req = request(Version::HTTP_11, "*", &["a.com"]);
         assert!(canonicalize_request(&req, &opts()).is_err());
+    }
+
+    #[test]
+    fn authority_form_target_is_400() {
+        // `GET b.com` would otherwise route on b.com, not on the Host a.com, and path `/`.
+        for version in [Version::HTTP_10, Version::HTTP_11, Version::HTTP_2] {
+            for target in ["b.com", "b.com:443", "admin"] {
+                let req = request(version, target, &["a.com"]);
+                let err = canonicalize_request(&req, &opts()).unwrap_err();
+                assert_eq!(
+                    err.status(),
+                    RejectStatus::BadRequest,
+                    "{version:?} {target}"
+                );
+                assert!(err.reason().contains("authority-form"), "{err}");
+            }
+        }
+        // Absolute-form keeps routing on its authority.
+        let req = request(Version::HTTP_11, "http://b.com/x", &["a.com"]);
+        assert_eq!(routed_name(&req).as_deref(), Some("b.com"));
     }
 
     #[test]

@@ -291,6 +291,11 @@ fn http1_cases() -> Vec<Case> {
         case("absolute-form with userinfo", h11("http://user@app.test/admin", "app.test"), bad("userinfo in host")),
         case("absolute-form with an invalid Host", h11("http://app.test/admin", "app.test:x"), bad("invalid port")),
         case("absolute-form without Host", h11_with(b"http://app.test/admin", &[]), bad("missing Host header")),
+        // http reads a target that does not start with `/` as an authority: without the
+        // layer's refusal, these would be routed on it instead of on Host, with the path `/`.
+        case("authority-form GET", h11("www.wild.test", "app.test"), bad("authority-form request target is not routable")),
+        case("authority-form GET, a name", h11("admin", "app.test"), bad("authority-form request target is not routable")),
+        case("CONNECT", b"CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n".to_vec(), bad("authority-form request target is not routable")),
         case("asterisk-form", h11_with(b"*", &[b"Host: app.test"]), bad("asterisk-form")),
         // Hosts.
         case("missing Host", h11_with(b"/admin", &[]), bad("missing Host header")),
@@ -668,6 +673,7 @@ async fn raw_http1_requests_get_the_spec_outcome_and_the_right_backend() {
 /// the layer's reason for the disagreeing cases shows.
 struct H2Case {
     name: &'static str,
+    method: &'static str,
     uri: &'static str,
     hosts: &'static [&'static str],
     expect: Expect,
@@ -677,11 +683,19 @@ struct H2Case {
 fn h2_cases() -> Vec<H2Case> {
     let h2 = |name, uri, hosts, expect| H2Case {
         name,
+        method: "GET",
         uri,
         hosts,
         expect,
     };
     vec![
+        H2Case {
+            name: "CONNECT",
+            method: "CONNECT",
+            uri: "app.test:443",
+            hosts: &[],
+            expect: bad("authority-form request target is not routable"),
+        },
         h2("Host only", "/public/../admin", &["App.Test"], to("admin", "/admin", "app.test")),
         h2("Host only, two lines", "/admin", &["app.test", "www.wild.test"], bad("several Host header lines")),
         h2("neither authority nor Host", "/admin", &[], bad("missing Host header")),
@@ -721,6 +735,7 @@ async fn h2c_authority_and_host() {
             false => Version::HTTP_2,
         };
         let mut request = Request::builder()
+            .method(case.method)
             .version(version)
             .uri(case.uri)
             .body(Empty::<Bytes>::new())

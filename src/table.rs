@@ -54,7 +54,8 @@
 //!
 //! # How does it work?
 //!
-//! Hosts live in two hash maps, one for exact names and one for wildcard suffixes. Each virtual
+//! Hosts live in two hash maps, one for exact names and one for wildcard suffixes, each cut
+//! into shards of about 64 hosts that the versions of a table share. Each virtual
 //! host owns a segment trie over its rule paths: a node per path element, holding at most one
 //! winning `Exact` rule for the path without and with a trailing slash and one winning `Prefix`
 //! rule. Precedence and conflicts are settled once, at build time, so a lookup walks the request
@@ -62,6 +63,12 @@
 //! stops. Nodes with few children scan a short inline list; wider ones use a hash map. The hash
 //! maps use `foldhash` with a random per-process seed: the keys come from configuration, and a
 //! request cannot predict which lookups collide.
+//!
+//! [`RouteTable::update`] compiles again only the virtual hosts that the changed Ingresses had
+//! or have rules for (an index from each Ingress to its hosts says which), copies only the
+//! shards those hosts live in, and shares every other virtual host, the list of Ingresses when
+//! their order stays, and the TLS table when no changed Ingress has TLS. Diagnostics stay with
+//! the virtual hosts and are gathered on first use.
 //!
 //! A radix-tree router such as `matchit`, with routes `P`, `P/` and `P/{*rest}` per prefix, gives
 //! the same answers, but `matchit` 0.9 keeps a backtracking stack that allocates on every lookup
@@ -71,9 +78,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hash};
+use std::sync::{Arc, OnceLock};
 
 use foldhash::fast::RandomState;
+use hashbrown::hash_table::{Entry, HashTable};
 
 use crate::backend::Backend;
 use crate::canonical::{self, CanonicalOptions, CanonicalPath, PathMode, Rejection, RequestHost};
@@ -452,6 +461,8 @@ struct Target {
 struct CatchAll {
     backend: Backend,
     ingress: ObjectRef,
+    /// Taken from the host-less virtual host's fallback, not from an Ingress without rules.
+    hostless: bool,
 }
 
 #[derive(Debug, Default)]
@@ -517,6 +528,9 @@ struct VirtualHost {
     backends: Vec<Backend>,
     /// The Ingresses with rules for this host, oldest first.
     ingresses: Vec<ObjectRef>,
+    /// The index of the oldest Ingress's first rule for this host: with that Ingress's age,
+    /// where the host first appears, which orders the diagnostics.
+    first_rule: u32,
     fallback: Option<Target>,
     conflicts: Vec<Conflict>,
     warnings: Vec<Warning>,
@@ -596,8 +610,6 @@ impl<'a> HostKey<'a> {
     }
 }
 
-type HostMap = HashMap<Arc<str>, Arc<VirtualHost>, RandomState>;
-
 /// An immutable routing table compiled from Ingresses.
 ///
 /// Build it once with [`RouteTable::build`], look up many times with [`RouteTable::route`] or
@@ -607,18 +619,201 @@ type HostMap = HashMap<Arc<str>, Arc<VirtualHost>, RandomState>;
 #[derive(Debug)]
 pub struct RouteTable {
     options: TableOptions,
-    diagnostics: Diagnostics,
-    /// The admitted Ingresses, oldest first.
-    ingresses: Vec<ObjectRef>,
-    exact_hosts: HostMap,
-    wildcard_hosts: HostMap,
+    /// Collected from the parts below and the virtual hosts on first use.
+    diagnostics: OnceLock<Diagnostics>,
+    quarantined: Vec<Quarantined>,
+    /// Warnings about the input as a whole (replaced duplicates); they come first.
+    input_warnings: Vec<Warning>,
+    /// The admitted Ingresses, oldest first; shared with the next version when the order
+    /// stays.
+    ingresses: Arc<[ObjectRef]>,
+    exact_hosts: Sharded<HostEntry>,
+    /// By suffix: `*.example.com` is found under `example.com`.
+    wildcard_hosts: Sharded<HostEntry>,
     hostless: Option<Arc<VirtualHost>>,
+    /// The hosts each admitted Ingress has rules for: what changing it touches.
+    hosts_of: Sharded<IngressHosts>,
     catch_all: Option<CatchAll>,
     controller_default: Option<Backend>,
     rule_count: usize,
     tls: Arc<TlsTable>,
     /// What building the TLS table reported, kept to share it with the next version.
     tls_report: Arc<TlsReport>,
+}
+
+/// How many entries a shard of a [`Sharded`] map is meant to hold.
+const SHARD_SIZE: usize = 64;
+
+/// A hash table cut into shards that versions of a table share: cloning it copies one pointer
+/// per shard, and a change copies only the shard it lands in. Lookups hash once and pay one
+/// more pointer than a plain table.
+#[derive(Debug, Clone)]
+struct Sharded<T> {
+    hasher: RandomState,
+    /// Shards are picked by hash bits 32 and up, which neither the shards' bucket index (the
+    /// low bits) nor their control bytes (the top seven) use.
+    mask: usize,
+    shards: Vec<Arc<HashTable<T>>>,
+    len: usize,
+}
+
+impl<T: Clone> Sharded<T> {
+    fn new(hasher: RandomState, capacity: usize) -> Self {
+        let shards = (capacity / SHARD_SIZE)
+            .max(1)
+            .next_power_of_two()
+            .min(1 << 16);
+        Sharded {
+            hasher,
+            mask: shards - 1,
+            shards: (0..shards).map(|_| Arc::default()).collect(),
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn hash<K: Hash>(&self, key: K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> usize {
+        (hash >> 32) as usize & self.mask
+    }
+
+    #[inline]
+    fn find(&self, hash: u64, eq: impl FnMut(&T) -> bool) -> Option<&T> {
+        self.shards[self.shard(hash)].find(hash, eq)
+    }
+
+    /// Inserts or replaces the value `eq` finds; `rehash` hashes stored values as `hash` was.
+    fn insert(
+        &mut self,
+        hash: u64,
+        value: T,
+        eq: impl FnMut(&T) -> bool,
+        rehash: impl Fn(&T) -> u64,
+    ) {
+        let index = self.shard(hash);
+        match Arc::make_mut(&mut self.shards[index]).entry(hash, eq, &rehash) {
+            Entry::Occupied(mut entry) => *entry.get_mut() = value,
+            Entry::Vacant(entry) => {
+                entry.insert(value);
+                self.len += 1;
+            }
+        }
+        // Grown well past its shards (a table built small, then updated many times): spread
+        // out again, so that a change keeps copying a small shard.
+        if self.len > 4 * SHARD_SIZE * self.shards.len() && self.shards.len() < 1 << 16 {
+            let mut wider = Sharded::new(self.hasher.clone(), self.len);
+            for value in self.values() {
+                let hash = rehash(value);
+                let index = wider.shard(hash);
+                Arc::make_mut(&mut wider.shards[index]).insert_unique(hash, value.clone(), &rehash);
+            }
+            wider.len = self.len;
+            *self = wider;
+        }
+    }
+
+    /// Removes the value `eq` finds, copying its shard only when there is one.
+    fn remove(&mut self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<T> {
+        let index = self.shard(hash);
+        self.shards[index].find(hash, &mut eq)?;
+        let entry = Arc::make_mut(&mut self.shards[index])
+            .find_entry(hash, eq)
+            .ok()?;
+        self.len -= 1;
+        Some(entry.remove().0)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &T> {
+        self.shards.iter().flat_map(|shard| shard.iter())
+    }
+}
+
+/// A virtual host under its name (or wildcard suffix).
+#[derive(Debug, Clone)]
+struct HostEntry {
+    name: Arc<str>,
+    vhost: Arc<VirtualHost>,
+}
+
+impl Sharded<HostEntry> {
+    #[inline]
+    fn get(&self, name: &str) -> Option<&Arc<VirtualHost>> {
+        self.find(self.hash(name), |entry| &*entry.name == name)
+            .map(|entry| &entry.vhost)
+    }
+
+    fn put(&mut self, name: &str, vhost: Arc<VirtualHost>) {
+        let hasher = self.hasher.clone();
+        let entry = HostEntry {
+            name: name.into(),
+            vhost,
+        };
+        self.insert(
+            self.hash(name),
+            entry,
+            |entry| &*entry.name == name,
+            |entry| hasher.hash_one(&*entry.name),
+        );
+    }
+
+    fn delete(&mut self, name: &str) {
+        self.remove(self.hash(name), |entry| &*entry.name == name);
+    }
+}
+
+/// The hosts (as written, `None` for host-less rules) an admitted Ingress has rules for.
+#[derive(Debug, Clone)]
+struct IngressHosts {
+    namespace: Arc<str>,
+    name: Arc<str>,
+    hosts: Arc<[Option<Arc<str>>]>,
+}
+
+impl IngressHosts {
+    fn key(&self) -> Key<'_> {
+        Key {
+            namespace: &self.namespace,
+            name: &self.name,
+        }
+    }
+}
+
+impl Sharded<IngressHosts> {
+    fn get(&self, key: Key<'_>) -> Option<&IngressHosts> {
+        self.find(self.hash(key), |entry| entry.key() == key)
+    }
+
+    /// Records the hosts of `ingress`, which has rules.
+    fn put(&mut self, ingress: &Ingress) {
+        let key = Key::of(ingress);
+        let mut hosts: Vec<Option<Arc<str>>> = Vec::new();
+        for rule in &ingress.spec.rules {
+            let host = rule.host();
+            if !hosts.iter().any(|h| h.as_deref() == host) {
+                hosts.push(host.map(Into::into));
+            }
+        }
+        let entry = IngressHosts {
+            namespace: key.namespace.into(),
+            name: key.name.into(),
+            hosts: hosts.into(),
+        };
+        let hasher = self.hasher.clone();
+        self.insert(
+            self.hash(key),
+            entry,
+            |entry| entry.key() == key,
+            |entry| hasher.hash_one(entry.key()),
+        );
+    }
+
+    fn delete(&mut self, key: Key<'_>) {
+        self.remove(self.hash(key), |entry| entry.key() == key);
+    }
 }
 
 /// The segments of a path after its leading `/`, without the trailing `/`: `/a/b/` is `a`, `b`.
@@ -705,8 +900,49 @@ impl RouteTable {
     }
 
     /// What building the table found.
+    ///
+    /// Collected on first call (the virtual hosts keep their own findings, so that an update
+    /// need not gather every host's), in the order of the input: duplicates, TLS, then host by
+    /// host in order of first appearance, oldest Ingress first.
     pub fn diagnostics(&self) -> &Diagnostics {
-        &self.diagnostics
+        self.diagnostics.get_or_init(|| self.collect_diagnostics())
+    }
+
+    fn collect_diagnostics(&self) -> Diagnostics {
+        let rank: HashMap<&ObjectRef, usize, RandomState> = self
+            .ingresses
+            .iter()
+            .enumerate()
+            .map(|(rank, object)| (object, rank))
+            .collect();
+        let mut hosts: Vec<(usize, u32, &VirtualHost)> = self
+            .vhosts()
+            .map(|vhost| {
+                let first = vhost.ingresses.first().and_then(|o| rank.get(o));
+                (
+                    first.copied().unwrap_or(usize::MAX),
+                    vhost.first_rule,
+                    &**vhost,
+                )
+            })
+            .collect();
+        hosts.sort_unstable_by_key(|&(rank, rule, _)| (rank, rule));
+        let mut diagnostics = Diagnostics {
+            quarantined: self.quarantined.clone(),
+            conflicts: Vec::new(),
+            warnings: self.input_warnings.clone(),
+            tls_conflicts: self.tls_report.conflicts.clone(),
+        };
+        diagnostics
+            .warnings
+            .extend(self.tls_report.warnings.iter().cloned());
+        for (_, _, vhost) in hosts {
+            diagnostics
+                .conflicts
+                .extend(vhost.conflicts.iter().cloned());
+            diagnostics.warnings.extend(vhost.warnings.iter().cloned());
+        }
+        diagnostics
     }
 
     /// The Ingresses that contribute to the table, oldest first.
@@ -769,6 +1005,7 @@ impl RouteTable {
         })
     }
 
+    #[inline]
     fn select_host(&self, host: &str) -> Option<&Arc<VirtualHost>> {
         if let Some(v) = self.exact_hosts.get(host) {
             return Some(v);
@@ -789,10 +1026,24 @@ impl RouteTable {
     }
 
     fn vhosts(&self) -> impl Iterator<Item = &Arc<VirtualHost>> {
-        self.hostless
-            .iter()
-            .chain(self.exact_hosts.values())
-            .chain(self.wildcard_hosts.values())
+        self.hostless.iter().chain(
+            self.exact_hosts
+                .values()
+                .chain(self.wildcard_hosts.values())
+                .map(|entry| &entry.vhost),
+        )
+    }
+
+    /// Replaces (or, with `None`, removes) the virtual host of a rule host.
+    fn set_vhost(&mut self, key: HostKey<'_>, vhost: Option<VirtualHost>) {
+        let vhost = vhost.map(Arc::new);
+        match (key, vhost) {
+            (HostKey::Hostless, vhost) => self.hostless = vhost,
+            (HostKey::Exact(host), Some(vhost)) => self.exact_hosts.put(host, vhost),
+            (HostKey::Exact(host), None) => self.exact_hosts.delete(host),
+            (HostKey::Wildcard(suffix), Some(vhost)) => self.wildcard_hosts.put(suffix, vhost),
+            (HostKey::Wildcard(suffix), None) => self.wildcard_hosts.delete(suffix),
+        }
     }
 
     fn catch_all_match(&self) -> Option<RouteMatch<'_>> {
@@ -842,13 +1093,17 @@ struct Previous<'p> {
 /// The Ingresses a table is built from: valid ones oldest first, and what was left out.
 struct Admitted<'a> {
     ordered: Vec<&'a Ingress>,
-    refs: Vec<ObjectRef>,
+    refs: Arc<[ObjectRef]>,
+    /// Where each object of the input counts: its input index by namespace/name.
+    last_of: HashMap<Key<'a>, usize, RandomState>,
+    /// The rank in `ordered` of each input index; `None` for those left out.
+    rank_of: Vec<Option<usize>>,
     quarantined: Vec<Quarantined>,
     warnings: Vec<Warning>,
 }
 
 /// Drops duplicates and invalid Ingresses, and orders the rest oldest first. With `previous`,
-/// only changed Ingresses are validated again; the others keep their verdict.
+/// only changed Ingresses are validated again; the others keep their verdict and their order.
 fn admit<'a>(ingresses: &[&'a Ingress], previous: Option<&Previous<'_>>) -> Admitted<'a> {
     // Borrowed namespace/name keys: nothing is allocated per Ingress to tell them apart.
     let keys: Vec<Key<'a>> = ingresses.iter().map(|i| Key::of(i)).collect();
@@ -871,7 +1126,6 @@ fn admit<'a>(ingresses: &[&'a Ingress], previous: Option<&Previous<'_>>) -> Admi
             p.changed.iter().map(|o| Key::of_ref(o)).collect();
         let invalid: HashMap<Key<'_>, &Vec<ValidationError>, RandomState> = p
             .table
-            .diagnostics
             .quarantined
             .iter()
             .map(|q| (Key::of_ref(&q.object), &q.errors))
@@ -907,6 +1161,7 @@ fn admit<'a>(ingresses: &[&'a Ingress], previous: Option<&Previous<'_>>) -> Admi
         let age = |i: &usize, x: &Ingress| (x.metadata.creation_timestamp, *i);
         model::by_age(age(ia, a), age(ib, b), || keys[*ia].cmp(&keys[*ib]))
     };
+    let mut refs = None;
     match (&verdicts, previous) {
         (Some((changed, _)), Some(p)) => {
             // The unchanged Ingresses keep their previous order; only the changed ones are
@@ -933,12 +1188,27 @@ fn admit<'a>(ingresses: &[&'a Ingress], previous: Option<&Previous<'_>>) -> Admi
             }
             merged.extend(fresh);
             admitted = merged;
+            // An edit that keeps every Ingress in its place shares the list.
+            let same = admitted.len() == p.table.ingresses.len()
+                && admitted
+                    .iter()
+                    .zip(p.table.ingresses.iter())
+                    .all(|(&(i, _), object)| keys[i] == Key::of_ref(object));
+            if same {
+                refs = Some(Arc::clone(&p.table.ingresses));
+            }
         }
         _ => admitted.sort_by(older),
     }
+    let mut rank_of = vec![None; ingresses.len()];
+    for (rank, &(index, _)) in admitted.iter().enumerate() {
+        rank_of[index] = Some(rank);
+    }
     Admitted {
-        refs: admitted.iter().map(|(_, i)| i.object_ref()).collect(),
+        refs: refs.unwrap_or_else(|| admitted.iter().map(|(_, i)| i.object_ref()).collect()),
         ordered: admitted.into_iter().map(|(_, ingress)| ingress).collect(),
+        last_of,
+        rank_of,
         quarantined,
         warnings,
     }
@@ -970,7 +1240,8 @@ impl<'a> Key<'a> {
     }
 }
 
-/// Compiles admitted Ingresses into a table, reusing the untouched hosts of `previous`.
+/// Compiles admitted Ingresses into a table: every host, or with `previous` only the hosts of
+/// the changed Ingresses (before and after the change), sharing the rest.
 fn assemble(
     options: TableOptions,
     admitted: Admitted<'_>,
@@ -979,166 +1250,220 @@ fn assemble(
     let Admitted {
         ordered,
         refs,
+        last_of,
+        rank_of,
         quarantined,
         warnings,
     } = admitted;
-
-    // The hosts to compile: all of them, or those of the changed Ingresses, old and new.
-    let touched: Option<HashSet<HostKey<'_>, RandomState>> = previous.map(|p| {
-        let mut touched: HashSet<HostKey<'_>, RandomState> = HashSet::default();
-        for vhost in p.table.vhosts() {
-            if vhost.ingresses.iter().any(|i| p.changed.contains(i)) {
-                touched.insert(HostKey::of(vhost.host.as_deref()));
-            }
-        }
-        for (ingress, object) in ordered.iter().zip(&refs) {
-            if p.changed.contains(object) {
-                touched.extend(ingress.spec.rules.iter().map(|r| HostKey::of(r.host())));
-            }
-        }
-        touched
-    });
-    let compile = |key: &HostKey<'_>| touched.as_ref().is_none_or(|t| t.contains(key));
-
-    // Every host in order of first appearance (oldest Ingress first), with the Ingresses to
-    // compile it from.
-    let mut order: Vec<HostKey<'_>> = Vec::new();
-    let mut sources: HashMap<HostKey<'_>, Vec<usize>, RandomState> = HashMap::default();
-    for (rank, ingress) in ordered.iter().enumerate() {
-        for rule in &ingress.spec.rules {
-            let key = HostKey::of(rule.host());
-            let list = sources.entry(key).or_insert_with(|| {
-                order.push(key);
-                Vec::new()
-            });
-            if compile(&key) && list.last() != Some(&rank) {
-                list.push(rank);
-            }
-        }
-    }
-
-    let (mut exact_hosts, mut wildcard_hosts, mut hostless) = match previous {
-        Some(p) => (
-            p.table.exact_hosts.clone(),
-            p.table.wildcard_hosts.clone(),
-            p.table.hostless.clone(),
-        ),
-        None => (HostMap::default(), HostMap::default(), None),
-    };
-    if let Some(touched) = &touched {
-        for key in touched {
-            match key {
-                HostKey::Hostless => hostless = None,
-                HostKey::Exact(host) => {
-                    exact_hosts.remove(*host);
-                }
-                HostKey::Wildcard(suffix) => {
-                    wildcard_hosts.remove(*suffix);
-                }
-            }
-        }
-    }
-    for key in &order {
-        if !compile(key) {
-            continue;
-        }
-        let vhost = Arc::new(compile_host(*key, &sources[key], &ordered, &refs, &options));
-        match key {
-            HostKey::Hostless => hostless = Some(vhost),
-            HostKey::Exact(host) => {
-                exact_hosts.insert((*host).into(), vhost);
-            }
-            HostKey::Wildcard(suffix) => {
-                wildcard_hosts.insert((*suffix).into(), vhost);
-            }
-        }
-    }
-
-    let mut table = RouteTable {
-        controller_default: options.default_backend.clone(),
-        options,
-        diagnostics: Diagnostics {
-            quarantined,
-            warnings,
-            ..Diagnostics::default()
+    let mut table = match previous {
+        Some(p) => RouteTable {
+            exact_hosts: p.table.exact_hosts.clone(),
+            wildcard_hosts: p.table.wildcard_hosts.clone(),
+            hostless: p.table.hostless.clone(),
+            hosts_of: p.table.hosts_of.clone(),
+            rule_count: p.table.rule_count,
+            ..RouteTable::empty(options, refs, 0, 0)
         },
-        ingresses: Vec::new(),
-        exact_hosts,
-        wildcard_hosts,
-        hostless,
-        catch_all: None,
-        rule_count: 0,
-        tls: Arc::default(),
-        tls_report: Arc::default(),
+        None => {
+            let hosts: usize = ordered.iter().map(|i| i.spec.rules.len()).sum();
+            RouteTable::empty(options, refs, hosts, ordered.len())
+        }
     };
+    table.quarantined = quarantined;
+    table.input_warnings = warnings;
+
+    // The changed Ingresses that are in the new table, by rank.
+    let mut fresh: Vec<usize> = Vec::new();
+    match previous {
+        None => {
+            // Every host, with the ranks of the Ingresses that have rules for it.
+            let mut order: Vec<HostKey<'_>> = Vec::new();
+            let mut sources: HashMap<HostKey<'_>, Vec<usize>, RandomState> = HashMap::default();
+            for (rank, ingress) in ordered.iter().enumerate() {
+                for rule in &ingress.spec.rules {
+                    let key = HostKey::of(rule.host());
+                    let list = sources.entry(key).or_insert_with(|| {
+                        order.push(key);
+                        Vec::new()
+                    });
+                    if list.last() != Some(&rank) {
+                        list.push(rank);
+                    }
+                }
+                if !ingress.spec.rules.is_empty() {
+                    table.hosts_of.put(ingress);
+                }
+            }
+            for key in order {
+                let vhost = compile_host(
+                    key,
+                    &sources[&key],
+                    &ordered,
+                    &table.ingresses,
+                    &table.options,
+                );
+                table.rule_count += vhost.rules.len();
+                table.set_vhost(key, Some(vhost));
+            }
+        }
+        Some(p) => {
+            fresh = p
+                .changed
+                .iter()
+                .filter_map(|o| last_of.get(&Key::of_ref(o)))
+                .filter_map(|&index| rank_of[index])
+                .collect();
+            fresh.sort_unstable();
+            fresh.dedup();
+            // The hosts the changed Ingresses had rules for, and those they have now.
+            let mut touched: Vec<HostKey<'_>> = Vec::new();
+            for object in p.changed.iter() {
+                if let Some(entry) = p.table.hosts_of.get(Key::of_ref(object)) {
+                    touched.extend(entry.hosts.iter().map(|h| HostKey::of(h.as_deref())));
+                }
+            }
+            for &rank in &fresh {
+                touched.extend(
+                    ordered[rank]
+                        .spec
+                        .rules
+                        .iter()
+                        .map(|r| HostKey::of(r.host())),
+                );
+            }
+            let touched: HashSet<HostKey<'_>, RandomState> = touched.into_iter().collect();
+            for object in p.changed.iter() {
+                table.hosts_of.delete(Key::of_ref(object));
+            }
+            for &rank in &fresh {
+                if !ordered[rank].spec.rules.is_empty() {
+                    table.hosts_of.put(ordered[rank]);
+                }
+            }
+            for key in touched {
+                // The unchanged Ingresses that had rules for the host still have them; the
+                // changed ones that have them now join, in age order.
+                let old = p.table.vhost(key);
+                let mut sources: Vec<usize> = old
+                    .into_iter()
+                    .flat_map(|vhost| &vhost.ingresses)
+                    .filter(|object| !p.changed.contains(object))
+                    .filter_map(|object| last_of.get(&Key::of_ref(object)))
+                    .filter_map(|&index| rank_of[index])
+                    .collect();
+                sources.extend(fresh.iter().copied().filter(|&rank| {
+                    ordered[rank]
+                        .spec
+                        .rules
+                        .iter()
+                        .any(|r| HostKey::of(r.host()) == key)
+                }));
+                sources.sort_unstable();
+                sources.dedup();
+                if let Some(old) = old {
+                    table.rule_count -= old.rules.len();
+                }
+                let vhost = (!sources.is_empty()).then(|| {
+                    compile_host(key, &sources, &ordered, &table.ingresses, &table.options)
+                });
+                table.rule_count += vhost.as_ref().map_or(0, |v| v.rules.len());
+                table.set_vhost(key, vhost);
+            }
+        }
+    }
 
     // With no host selected: the oldest rule-less Ingress's defaultBackend, else the host-less
-    // virtual host's fallback.
-    table.catch_all = ordered
-        .iter()
-        .zip(&refs)
-        .filter(|(ingress, _)| ingress.spec.rules.is_empty())
-        .find_map(|(ingress, object)| {
-            let backend = ingress.spec.default_backend.as_ref()?;
-            let backend = Backend::from_ingress_backend(ingress.metadata.namespace(), backend)?;
-            Some(CatchAll {
-                backend,
-                ingress: object.clone(),
+    // virtual host's fallback. After an update, only a changed rule-less Ingress can change
+    // the first.
+    let rescan = previous.is_none_or(|p| {
+        p.table
+            .catch_all
+            .as_ref()
+            .is_some_and(|c| !c.hostless && p.changed.contains(&c.ingress))
+            || fresh.iter().any(|&rank| {
+                let spec = &ordered[rank].spec;
+                spec.rules.is_empty() && spec.default_backend.is_some()
             })
+    });
+    let ruleless = if rescan {
+        ordered
+            .iter()
+            .zip(table.ingresses.iter())
+            .filter(|(ingress, _)| ingress.spec.rules.is_empty())
+            .find_map(|(ingress, object)| {
+                let backend = ingress.spec.default_backend.as_ref()?;
+                let backend = Backend::from_ingress_backend(ingress.metadata.namespace(), backend)?;
+                Some(CatchAll {
+                    backend,
+                    ingress: object.clone(),
+                    hostless: false,
+                })
+            })
+    } else {
+        previous
+            .and_then(|p| p.table.catch_all.clone())
+            .filter(|c| !c.hostless)
+    };
+    table.catch_all = ruleless.or_else(|| {
+        let vhost = table.hostless.as_ref()?;
+        let target = vhost.fallback?;
+        Some(CatchAll {
+            backend: vhost.backends[target.backend as usize].clone(),
+            ingress: vhost.ingresses[target.ingress as usize].clone(),
+            hostless: true,
         })
-        .or_else(|| {
-            let vhost = table.hostless.as_ref()?;
-            let target = vhost.fallback?;
-            Some(CatchAll {
-                backend: vhost.backends[target.backend as usize].clone(),
-                ingress: vhost.ingresses[target.ingress as usize].clone(),
-            })
-        });
+    });
 
     // The TLS table depends only on the Ingresses with TLS entries: shared when no changed
     // Ingress had or has any.
-    let tls_unchanged = previous.is_some_and(|p| {
-        p.changed.iter().all(|object| !p.table.tls.involves(object))
-            && ordered
-                .iter()
-                .zip(&refs)
-                .all(|(ingress, object)| ingress.spec.tls.is_empty() || !p.changed.contains(object))
-    });
     match previous {
-        Some(p) if tls_unchanged => {
+        Some(p)
+            if p.changed.iter().all(|object| !p.table.tls.involves(object))
+                && fresh.iter().all(|&rank| ordered[rank].spec.tls.is_empty()) =>
+        {
             table.tls = Arc::clone(&p.table.tls);
             table.tls_report = Arc::clone(&p.table.tls_report);
         }
         _ => {
-            let with_refs: Vec<_> = ordered.iter().copied().zip(&refs).collect();
+            let with_refs: Vec<_> = ordered
+                .iter()
+                .copied()
+                .zip(table.ingresses.iter())
+                .collect();
             let (tls, report) = TlsTable::build(&with_refs);
             table.tls = Arc::new(tls);
             table.tls_report = Arc::new(report);
         }
     }
-    table.diagnostics.tls_conflicts = table.tls_report.conflicts.clone();
     table
-        .diagnostics
-        .warnings
-        .extend(table.tls_report.warnings.iter().cloned());
-    for key in &order {
-        let vhost = Arc::clone(
-            table
-                .vhost(*key)
-                .expect("every host in the order has a virtual host"),
-        );
-        table.rule_count += vhost.rules.len();
-        table
-            .diagnostics
-            .conflicts
-            .extend(vhost.conflicts.iter().cloned());
-        table
-            .diagnostics
-            .warnings
-            .extend(vhost.warnings.iter().cloned());
+}
+
+impl RouteTable {
+    /// A table without hosts, sized for about `hosts` hosts and `ingresses` Ingresses.
+    fn empty(
+        options: TableOptions,
+        ingresses: Arc<[ObjectRef]>,
+        hosts: usize,
+        with_rules: usize,
+    ) -> RouteTable {
+        let hasher = RandomState::default();
+        RouteTable {
+            controller_default: options.default_backend.clone(),
+            options,
+            diagnostics: OnceLock::new(),
+            quarantined: Vec::new(),
+            input_warnings: Vec::new(),
+            ingresses,
+            exact_hosts: Sharded::new(hasher.clone(), hosts),
+            wildcard_hosts: Sharded::new(hasher.clone(), hosts / 8),
+            hostless: None,
+            hosts_of: Sharded::new(hasher, with_rules),
+            catch_all: None,
+            rule_count: 0,
+            tls: Arc::default(),
+            tls_report: Arc::default(),
+        }
     }
-    table.ingresses = refs;
-    table
 }
 
 /// Compiles one virtual host from the Ingresses (ranks into `ordered`, oldest first) with
@@ -1155,6 +1480,16 @@ fn compile_host(
         HostKey::Exact(host) => Some(host.into()),
         HostKey::Wildcard(suffix) => Some(format!("*.{suffix}").into()),
     };
+    let first_rule = sources
+        .first()
+        .and_then(|&rank| {
+            ordered[rank]
+                .spec
+                .rules
+                .iter()
+                .position(|rule| HostKey::of(rule.host()) == key)
+        })
+        .unwrap_or_default();
     let mut builder = HostBuilder {
         vhost: VirtualHost {
             host,
@@ -1162,6 +1497,7 @@ fn compile_host(
             rules: Vec::new(),
             backends: Vec::new(),
             ingresses: sources.iter().map(|&rank| refs[rank].clone()).collect(),
+            first_rule: u32::try_from(first_rule).unwrap_or(u32::MAX),
             fallback: None,
             conflicts: Vec::new(),
             warnings: Vec::new(),
@@ -1474,6 +1810,93 @@ mod tests {
         fn shareable<T: Send + Sync + 'static>() {}
         shareable::<RouteTable>();
         shareable::<Diagnostics>();
+    }
+
+    #[test]
+    fn sharded_maps_spread_out_as_they_grow_and_share_untouched_shards() {
+        type Entry = (String, u32);
+        let mut map: Sharded<Entry> = Sharded::new(RandomState::default(), 0);
+        assert_eq!(map.shards.len(), 1);
+        let hasher = map.hasher.clone();
+        let rehash = |e: &Entry| hasher.hash_one(e.0.as_str());
+        for i in 0..5_000u32 {
+            let key = format!("k{i}");
+            let hash = map.hash(key.as_str());
+            map.insert(hash, (key.clone(), i), |e| e.0 == key, rehash);
+        }
+        assert_eq!(map.len, 5_000);
+        assert!(
+            map.shards.len() >= 5_000 / (4 * SHARD_SIZE),
+            "{}",
+            map.shards.len()
+        );
+        let before = map.clone();
+        for i in (0..5_000u32).step_by(2) {
+            let key = format!("k{i}");
+            let removed = map.remove(map.hash(key.as_str()), |e| e.0 == key);
+            assert_eq!(removed, Some((key, i)));
+        }
+        assert_eq!(map.len, 2_500);
+        assert_eq!(map.remove(map.hash("k0"), |e| e.0 == "k0"), None);
+        for i in 0..5_000u32 {
+            let key = format!("k{i}");
+            let found = map.find(map.hash(key.as_str()), |e| e.0 == key);
+            assert_eq!(found.map(|e| e.1), (i % 2 == 1).then_some(i), "{key}");
+            let old = before.find(before.hash(key.as_str()), |e| e.0 == key);
+            assert_eq!(old.map(|e| e.1), Some(i), "the clone keeps {key}");
+        }
+        // One change copies one shard; the others stay shared.
+        let mut next = map.clone();
+        next.remove(next.hash("k1"), |e| e.0 == "k1");
+        let shared = next
+            .shards
+            .iter()
+            .zip(&map.shards)
+            .filter(|(a, b)| Arc::ptr_eq(a, b))
+            .count();
+        assert_eq!(shared, map.shards.len() - 1);
+    }
+
+    #[test]
+    fn a_table_grown_one_ingress_at_a_time_equals_a_full_build() {
+        let ingresses: Vec<Ingress> = (0..600)
+            .map(|i| {
+                let json = format!(
+                    r#"{{"kind":"Ingress","metadata":{{"name":"i{i}","namespace":"n{}"}},
+                    "spec":{{"rules":[{{"host":"h{i}.example.com","http":{{"paths":[
+                      {{"path":"/","pathType":"Prefix","backend":{{"service":{{"name":"s","port":{{"number":80}}}}}}}}]}}}},
+                      {{"host":"*.w{}.example.com","http":{{"paths":[
+                      {{"path":"/a","pathType":"Exact","backend":{{"service":{{"name":"w","port":{{"number":80}}}}}}}}]}}}}]}}}}"#,
+                    i % 7,
+                    i % 50
+                );
+                serde_json::from_str(&json).unwrap()
+            })
+            .collect();
+        let mut table = RouteTable::build(&[], TableOptions::default());
+        for (i, ingress) in ingresses.iter().enumerate() {
+            table = table.update(&ingresses[..=i], &[ingress.object_ref()]);
+        }
+        let full = RouteTable::build(&ingresses, TableOptions::default());
+        assert!(table.exact_hosts.shards.len() > 1);
+        assert_eq!(table.diagnostics(), full.diagnostics());
+        assert_eq!(table.ingresses(), full.ingresses());
+        assert_eq!(table.rule_count(), full.rule_count());
+        for i in 0..600 {
+            let host = format!("h{i}.example.com");
+            let wild = format!("x.w{}.example.com", i % 50);
+            for (host, path) in [(host.as_str(), "/x"), (wild.as_str(), "/a")] {
+                let (a, b) = (table.route(Some(host), path), full.route(Some(host), path));
+                assert_eq!(
+                    a.map(|m| m.backend().clone()),
+                    b.map(|m| m.backend().clone())
+                );
+                assert_eq!(
+                    a.and_then(|m| m.ingress().cloned()),
+                    b.and_then(|m| m.ingress().cloned())
+                );
+            }
+        }
     }
 
     #[test]

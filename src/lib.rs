@@ -124,7 +124,7 @@ pub use backend::{Backend, ResourceBackend, ServiceBackend, ServicePort};
 pub use dispatch::{Controller, Dispatch, Dispatcher};
 #[cfg(feature = "tower")]
 pub use layer::{IngressLayer, IngressService};
-pub use load::{DocumentError, Manifests};
+pub use load::{DocumentError, Limit, LoadLimits, Manifests};
 pub use model::{Ingress, IngressClass, ObjectKind, ObjectRef, PathType};
 pub use reconcile::{Reconciler, SharedTable};
 pub use table::{

@@ -192,6 +192,12 @@ impl CanonicalHost {
         Some(CanonicalHost { buf, len })
     }
 
+    /// The host name's bytes: validated ASCII, so routing need not check them again.
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
     /// The host name, e.g. `a.foo.com`.
     pub fn as_str(&self) -> &str {
         let bytes = self.buf.get(..usize::from(self.len)).unwrap_or(&[]);
@@ -240,6 +246,15 @@ impl RequestHost {
     pub fn name(&self) -> Option<&str> {
         match self {
             RequestHost::Name(host) => Some(host.as_str()),
+            RequestHost::Ip | RequestHost::None => None,
+        }
+    }
+
+    /// [`RequestHost::name`] as bytes.
+    #[inline]
+    pub(crate) fn name_bytes(&self) -> Option<&[u8]> {
+        match self {
+            RequestHost::Name(host) => Some(host.as_bytes()),
             RequestHost::Ip | RequestHost::None => None,
         }
     }

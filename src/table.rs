@@ -739,10 +739,12 @@ struct HostEntry {
     vhost: Arc<VirtualHost>,
 }
 
+// Names are hashed as bytes: a request's canonical host is ASCII that need not be checked
+// again to be a `str`.
 impl Sharded<HostEntry> {
     #[inline]
-    fn get(&self, name: &str) -> Option<&Arc<VirtualHost>> {
-        self.find(self.hash(name), |entry| &*entry.name == name)
+    fn get(&self, name: &[u8]) -> Option<&Arc<VirtualHost>> {
+        self.find(self.hash(name), |entry| entry.name.as_bytes() == name)
             .map(|entry| &entry.vhost)
     }
 
@@ -753,15 +755,15 @@ impl Sharded<HostEntry> {
             vhost,
         };
         self.insert(
-            self.hash(name),
+            self.hash(name.as_bytes()),
             entry,
             |entry| &*entry.name == name,
-            |entry| hasher.hash_one(&*entry.name),
+            |entry| hasher.hash_one(entry.name.as_bytes()),
         );
     }
 
     fn delete(&mut self, name: &str) {
-        self.remove(self.hash(name), |entry| &*entry.name == name);
+        self.remove(self.hash(name.as_bytes()), |entry| &*entry.name == name);
     }
 }
 
@@ -967,6 +969,11 @@ impl RouteTable {
     /// literal); `path` is a canonical path without the query ([`canonical::canonical_path`]).
     /// `None` means no rule and no fallback routes the request (404). Allocates nothing.
     pub fn route(&self, host: Option<&str>, path: &str) -> Option<RouteMatch<'_>> {
+        self.route_bytes(host.map(str::as_bytes), path)
+    }
+
+    #[inline]
+    fn route_bytes(&self, host: Option<&[u8]>, path: &str) -> Option<RouteMatch<'_>> {
         match host.and_then(|h| self.select_host(h)) {
             Some(vhost) => match vhost.match_path(path) {
                 Some(rule) => Some(vhost.rule_match(rule)),
@@ -996,22 +1003,26 @@ impl RouteTable {
         &'t self,
         request: &'r http::Request<B>,
     ) -> Result<RoutedRequest<'t, 'r>, Rejection> {
-        let canonical = canonical::canonicalize_request(request, &self.options.canonical)?;
-        let route = self.route(canonical.host.name(), canonical.path.path());
-        Ok(RoutedRequest {
-            route,
-            host: canonical.host,
-            path: canonical.path,
-        })
+        // As `canonicalize_request`, with each part made where it stays: the inline host is
+        // large enough for every copy to show.
+        let options = &self.options.canonical;
+        let host = canonical::request_host(request, options)?;
+        let target = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |path_and_query| path_and_query.as_str());
+        let path = canonical::canonical_path(target, options)?;
+        let route = self.route_bytes(host.name_bytes(), path.path());
+        Ok(RoutedRequest { route, host, path })
     }
 
     #[inline]
-    fn select_host(&self, host: &str) -> Option<&Arc<VirtualHost>> {
+    fn select_host(&self, host: &[u8]) -> Option<&Arc<VirtualHost>> {
         if let Some(v) = self.exact_hosts.get(host) {
             return Some(v);
         }
-        match host.split_once('.') {
-            Some((label, suffix)) if !label.is_empty() => self.wildcard_hosts.get(suffix),
+        match host.iter().position(|&b| b == b'.') {
+            Some(dot) if dot > 0 => self.wildcard_hosts.get(host.get(dot + 1..)?),
             _ => None,
         }
     }
@@ -1020,8 +1031,8 @@ impl RouteTable {
     fn vhost(&self, key: HostKey<'_>) -> Option<&Arc<VirtualHost>> {
         match key {
             HostKey::Hostless => self.hostless.as_ref(),
-            HostKey::Exact(host) => self.exact_hosts.get(host),
-            HostKey::Wildcard(suffix) => self.wildcard_hosts.get(suffix),
+            HostKey::Exact(host) => self.exact_hosts.get(host.as_bytes()),
+            HostKey::Wildcard(suffix) => self.wildcard_hosts.get(suffix.as_bytes()),
         }
     }
 

@@ -174,7 +174,7 @@ impl Limit {
             Limit::DocumentBytes => "LoadLimits::max_document_bytes",
             Limit::ObjectBytes => "LoadLimits::max_object_bytes",
             Limit::Depth => "LoadLimits::max_depth",
-            Limit::AliasExpansion => "YAML alias expansion limit",
+            Limit::AliasExpansion => "alias expansion limit",
             Limit::Rules => "LoadLimits::max_rules",
             Limit::Paths => "LoadLimits::max_paths",
         }
@@ -834,8 +834,8 @@ impl Node<'_> {
         if cost > left {
             self.state.exceeded.set(Some(Limit::AliasExpansion));
             return Err(E::custom(
-                "YAML aliases expand the document to more than twice its size; not read \
-                 (a \"billion laughs\"?)",
+                "YAML aliases expand the document past twice its size (alias expansion limit, \
+                 against \"billion laughs\"); not read",
             ));
         }
         self.state.budget.set(left - cost);

@@ -1,0 +1,518 @@
+//! Hostile manifests: huge documents, deep nesting, alias bombs, huge Ingresses, long hosts and
+//! paths, floods of documents. Each must end in time linear in its size with an error that
+//! names the limit and the document, and must leave the objects around it loaded and routed.
+//!
+//! Times are never compared with a wall-clock deadline: each hostile input is timed at two
+//! sizes, four times apart, and the larger must take well under the sixteen times a quadratic
+//! cost would (best of several runs, so a busy machine does not make a test fail).
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ingress_router::validate::validate_ingress;
+use ingress_router::{Limit, LoadLimits, Manifests, RouteTable, TableOptions};
+
+const GOOD_YAML: &str = "kind: Ingress\nmetadata: {name: good, namespace: web}\nspec:\n  rules:\n  - host: good.example\n    http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: site, port: {number: 80}}}}\n";
+
+const GOOD_JSON: &str = r#"{"kind":"Ingress","metadata":{"name":"good","namespace":"web"},"spec":{"rules":[{"host":"good.example","http":{"paths":[{"path":"/","pathType":"Prefix","backend":{"service":{"name":"site","port":{"number":80}}}}]}}]}}"#;
+
+/// `hostile` between two good documents, as YAML.
+fn yaml_around(hostile: &str) -> String {
+    format!(
+        "{GOOD_YAML}---\n{hostile}\n---\n{}",
+        GOOD_YAML.replace("good", "after")
+    )
+}
+
+/// `hostile` between two good documents, as a JSON stream.
+fn json_around(hostile: &str) -> String {
+    format!(
+        "{GOOD_JSON}\n{hostile}\n{}",
+        GOOD_JSON.replace("good", "after")
+    )
+}
+
+/// The one error is `limit`'s, on the document in the middle, and both neighbours were read,
+/// are valid and route.
+fn assert_only_middle_rejected(manifests: &Manifests, limit: Limit) {
+    assert_eq!(manifests.errors.len(), 1, "{:#?}", manifests.errors);
+    let error = &manifests.errors[0];
+    assert_eq!((error.document, error.limit), (1, Some(limit)), "{error}");
+    assert!(error.message.contains(limit.name()), "{error}");
+    let names: Vec<_> = manifests
+        .ingresses
+        .iter()
+        .map(|i| i.metadata.name.as_str())
+        .collect();
+    assert_eq!(names, ["good", "after"]);
+    let table = RouteTable::build(&manifests.ingresses, TableOptions::default());
+    assert!(table.diagnostics().quarantined.is_empty());
+    for host in ["good.example", "after.example"] {
+        let route = table.route(Some(host), "/x").expect("routed");
+        assert_eq!(route.backend().to_string(), "service web/site:80");
+    }
+}
+
+/// The tests of this file run one at a time, so that their timings do not skew each other's.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn exclusive() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Loading `large` (`n` times the size of `small`, `n` ≥ 4) takes less than `2.5 n` times as
+/// long as loading `small`: linear is `n`, quadratic `n²`. Best of five runs each, interleaved.
+fn assert_linear(what: &str, small: &str, large: &str, load: impl Fn(&str) -> Manifests) {
+    let size_ratio = large.len() as f64 / small.len() as f64;
+    assert!(size_ratio >= 3.5, "{what}: {size_ratio}");
+    let time = |text: &str| {
+        let started = Instant::now();
+        drop(load(text));
+        started.elapsed()
+    };
+    let (mut small_time, mut large_time) = (Duration::MAX, Duration::MAX);
+    for _ in 0..5 {
+        small_time = small_time.min(time(small));
+        large_time = large_time.min(time(large));
+    }
+    let ratio = large_time.as_secs_f64() / small_time.as_secs_f64().max(1e-6);
+    assert!(
+        ratio < 2.5 * size_ratio,
+        "{what}: {large_time:?} for {} bytes against {small_time:?} for {}: {ratio:.1}×",
+        large.len(),
+        small.len()
+    );
+}
+
+/// An Ingress whose one annotation is `len` bytes long.
+fn ingress_with_annotation(len: usize) -> String {
+    format!(
+        "kind: Ingress\nmetadata:\n  name: huge\n  annotations:\n    note: {}\nspec: {{}}",
+        "x".repeat(len)
+    )
+}
+
+#[test]
+fn ten_megabyte_document_is_rejected_before_parsing() {
+    let _exclusive = exclusive();
+    let huge = ingress_with_annotation(10 << 20);
+    let m = Manifests::parse(&yaml_around(&huge));
+    assert_only_middle_rejected(&m, Limit::ObjectBytes);
+    assert_eq!(m.errors[0].line, Some(9));
+    assert!(
+        m.errors[0].message.starts_with("the object is 10485"),
+        "{}",
+        m.errors[0]
+    );
+
+    let json = format!(
+        r#"{{"kind":"Ingress","metadata":{{"name":"huge","annotations":{{"note":"{}"}}}}}}"#,
+        "x".repeat(10 << 20)
+    );
+    assert_only_middle_rejected(&Manifests::parse(&json_around(&json)), Limit::ObjectBytes);
+
+    // Rejecting it costs a scan of its text, linear in its size; parsing does not start.
+    assert_linear(
+        "10 MB YAML document",
+        &yaml_around(&ingress_with_annotation(10 << 18)),
+        &yaml_around(&huge),
+        Manifests::parse,
+    );
+    let quarter = json.replace(&"x".repeat(10 << 20), &"x".repeat(10 << 18));
+    assert_linear(
+        "10 MB JSON document",
+        &json_around(&quarter),
+        &json_around(&json),
+        Manifests::parse,
+    );
+}
+
+#[test]
+fn huge_list_document_is_bounded_by_the_document_limit() {
+    let _exclusive = exclusive();
+    // A list is measured item by item, so the document limit is what bounds its parse.
+    let mut limits = LoadLimits::default();
+    limits.max_document_bytes = 1 << 20;
+    let items = vec![GOOD_JSON.replace("good", "item"); (2 << 20) / GOOD_JSON.len()];
+    let list = format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(","));
+    let m = Manifests::parse_with(&json_around(&list), &limits);
+    assert_only_middle_rejected(&m, Limit::DocumentBytes);
+    // Within the limit, the same list is read.
+    limits.max_document_bytes = 4 << 20;
+    let m = Manifests::parse_with(&list, &limits);
+    assert_eq!((m.ingresses.len(), m.errors.len()), (items.len(), 0));
+}
+
+#[test]
+fn deep_yaml_flow_nesting() {
+    let _exclusive = exclusive();
+    let deep = |n: usize| format!("kind: Ingress\nx: {}", "[".repeat(n));
+    let m = Manifests::parse(&yaml_around(&deep(1_000_000)));
+    assert_only_middle_rejected(&m, Limit::Depth);
+    assert!(
+        m.errors[0].message.contains("deeper than 64"),
+        "{}",
+        m.errors[0]
+    );
+    assert_linear(
+        "YAML flow nesting",
+        &yaml_around(&deep(125_000)),
+        &yaml_around(&deep(1_000_000)),
+        Manifests::parse,
+    );
+}
+
+#[test]
+fn deep_yaml_block_nesting() {
+    let _exclusive = exclusive();
+    // Nested block sequences on one line (`- - - x`) and nested block maps by indentation.
+    let dashes = |n: usize| format!("kind: Ingress\nx:\n{}y", "- ".repeat(n));
+    let m = Manifests::parse(&yaml_around(&dashes(100_000)));
+    assert_only_middle_rejected(&m, Limit::Depth);
+    let mut indented = String::from("kind: Ingress\nx:\n");
+    for depth in 1..200 {
+        indented += &" ".repeat(depth);
+        indented += "x:\n";
+    }
+    assert_only_middle_rejected(&Manifests::parse(&yaml_around(&indented)), Limit::Depth);
+    assert_linear(
+        "YAML block nesting",
+        &yaml_around(&dashes(25_000)),
+        &yaml_around(&dashes(100_000)),
+        Manifests::parse,
+    );
+}
+
+#[test]
+fn deep_json_nesting() {
+    let _exclusive = exclusive();
+    let deep = |n: usize| {
+        format!(
+            r#"{{"kind":"Ingress","x":{}}}"#,
+            "[".repeat(n) + &"]".repeat(n)
+        )
+    };
+    let m = Manifests::parse(&json_around(&deep(1_000_000)));
+    assert_only_middle_rejected(&m, Limit::Depth);
+    // Unbalanced, the deep value runs to the end of the input: the good one before it is read.
+    let unbalanced = format!(
+        "{GOOD_JSON}\n{{\"kind\":\"Ingress\",\"x\":{}",
+        "[".repeat(1_000_000)
+    );
+    let m = Manifests::parse(&unbalanced);
+    assert_eq!(m.ingresses.len(), 1);
+    assert_eq!(
+        (m.errors[0].document, m.errors[0].limit),
+        (1, Some(Limit::Depth))
+    );
+    assert_linear(
+        "JSON nesting",
+        &json_around(&deep(125_000)),
+        &json_around(&deep(1_000_000)),
+        Manifests::parse,
+    );
+}
+
+#[test]
+fn billion_laughs() {
+    let _exclusive = exclusive();
+    let bomb = |levels: usize| {
+        let mut text = String::from("kind: Ingress\nmetadata: {name: lol}\nl0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..levels {
+            let p = i - 1;
+            let refs = vec![format!("*l{p}"); 10].join(", ");
+            text += &format!("l{i}: &l{i} [{refs}]\n");
+        }
+        text
+    };
+    let m = Manifests::parse(&yaml_around(&bomb(9)));
+    assert_only_middle_rejected(&m, Limit::AliasExpansion);
+    assert!(m.errors[0].message.contains("aliases"), "{}", m.errors[0]);
+}
+
+#[test]
+fn many_aliases_of_one_long_list() {
+    let _exclusive = exclusive();
+    // Few alias jumps, each repeating the whole list: quadratic without a bound on expansion.
+    let bomb = |n: usize| {
+        format!(
+            "kind: Ingress\nmetadata: {{name: lol}}\nlist: &l [{}]\nrefs: [{}]",
+            "lol, ".repeat(n),
+            "*l, ".repeat(n)
+        )
+    };
+    let m = Manifests::parse(&yaml_around(&bomb(100_000)));
+    assert_only_middle_rejected(&m, Limit::AliasExpansion);
+    // Rejecting it takes about as long as reading the same document with every alias written
+    // out as a plain scalar of the same length: both are linear in the document's size.
+    let plain = bomb(100_000).replace("*l,", "ll,");
+    let hostile = bomb(100_000);
+    let (mut bomb_time, mut plain_time) = (Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        let started = Instant::now();
+        drop(Manifests::parse(&hostile));
+        bomb_time = bomb_time.min(started.elapsed());
+        let started = Instant::now();
+        drop(Manifests::parse(&plain));
+        plain_time = plain_time.min(started.elapsed());
+    }
+    assert!(
+        bomb_time < plain_time * 4,
+        "{bomb_time:?} against {plain_time:?} without aliases"
+    );
+    assert_linear(
+        "aliases of a long list",
+        &yaml_around(&bomb(25_000)),
+        &yaml_around(&bomb(100_000)),
+        Manifests::parse,
+    );
+}
+
+/// An Ingress with `rules` rules of `paths` paths each, as JSON.
+fn big_ingress(name: &str, rules: usize, paths: usize) -> String {
+    let rules: Vec<String> = (0..rules)
+        .map(|r| {
+            let paths: Vec<String> = (0..paths)
+                .map(|p| {
+                    format!(
+                        r#"{{"path":"/p{p}","pathType":"Exact","backend":{{"service":{{"name":"s","port":{{"number":80}}}}}}}}"#
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"host":"h{r}.example","http":{{"paths":[{}]}}}}"#,
+                paths.join(",")
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"kind":"Ingress","metadata":{{"name":"{name}","namespace":"big"}},"spec":{{"rules":[{}]}}}}"#,
+        rules.join(",")
+    )
+}
+
+#[test]
+fn hundred_thousand_rules_in_one_ingress() {
+    let _exclusive = exclusive();
+    // Host-only rules are small: 100 000 of them fit in the object limit.
+    let rules = |n: usize| {
+        let rules: Vec<String> = (0..n)
+            .map(|r| format!(r#"{{"host":"h{r}.example"}}"#))
+            .collect();
+        format!(
+            r#"{{"kind":"Ingress","metadata":{{"name":"many","namespace":"big"}},"spec":{{"rules":[{}]}}}}"#,
+            rules.join(",")
+        )
+    };
+    let many = rules(100_000);
+    assert!(many.len() < 3 << 20);
+    let m = Manifests::parse(&json_around(&many));
+    assert_only_middle_rejected(&m, Limit::Rules);
+    assert_eq!(
+        m.errors[0].message,
+        "Ingress big/many: spec.rules: Too many: 100000: must have at most 10000 items \
+         (LoadLimits::max_rules)"
+    );
+    assert_linear(
+        "100 000 rules",
+        &json_around(&rules(25_000)),
+        &json_around(&many),
+        Manifests::parse,
+    );
+}
+
+#[test]
+fn hundred_thousand_paths_in_one_rule() {
+    let _exclusive = exclusive();
+    let huge = big_ingress("paths", 1, 100_000);
+    // Far over the object limit: rejected before parsing.
+    let m = Manifests::parse(&json_around(&huge));
+    assert_only_middle_rejected(&m, Limit::ObjectBytes);
+    // With the size limits raised, the path limit stops it before it is deserialised.
+    let mut limits = LoadLimits::default();
+    limits.max_object_bytes = 64 << 20;
+    let m = Manifests::parse_with(&json_around(&huge), &limits);
+    assert_only_middle_rejected(&m, Limit::Paths);
+    assert!(m.errors[0]
+        .message
+        .starts_with("Ingress big/paths: spec.rules[0].http.paths: Too many: 100000: must have at most 50000 items"),
+        "{}", m.errors[0]);
+    // And the same spread over rules counts the same.
+    let spread = big_ingress("spread", 100, 1_000);
+    let m = Manifests::parse_with(&json_around(&spread), &limits);
+    assert_only_middle_rejected(&m, Limit::Paths);
+    assert!(
+        m.errors[0]
+            .message
+            .contains("spec.rules[50].http.paths: Too many: 100000"),
+        "{}",
+        m.errors[0]
+    );
+}
+
+#[test]
+fn large_ingress_within_raised_limits_is_read_in_linear_time() {
+    let _exclusive = exclusive();
+    let mut limits = LoadLimits::default();
+    limits.max_object_bytes = 64 << 20;
+    limits.max_rules = 100_000;
+    let load = |text: &str| {
+        let m = Manifests::parse_with(text, &limits);
+        assert_eq!(
+            (m.ingresses.len(), m.errors.len()),
+            (1, 0),
+            "{:?}",
+            m.errors
+        );
+        assert!(validate_ingress(&m.ingresses[0]).is_empty());
+        m
+    };
+    assert_linear(
+        "one Ingress, many rules",
+        &big_ingress("rules", 5_000, 1),
+        &big_ingress("rules", 20_000, 1),
+        load,
+    );
+    // Compiled too, when the paths share a host.
+    let build = |text: &str| {
+        let m = load(text);
+        let table = RouteTable::build(&m.ingresses, TableOptions::default());
+        assert!(table.diagnostics().quarantined.is_empty());
+        assert!(table.route(Some("h0.example"), "/p1").is_some());
+        m
+    };
+    assert_linear(
+        "one Ingress, many paths",
+        &big_ingress("paths", 1, 5_000),
+        &big_ingress("paths", 1, 20_000),
+        build,
+    );
+}
+
+#[test]
+fn very_long_hosts_are_quarantined_by_validation() {
+    let _exclusive = exclusive();
+    let long_host = |len: usize| {
+        format!(
+            "kind: Ingress\nmetadata: {{name: long, namespace: big}}\nspec:\n  rules:\n  - host: {}.example\n    http:\n      paths:\n      - {{path: /, pathType: Prefix, backend: {{service: {{name: s, port: {{number: 80}}}}}}}}",
+            "a.".repeat(len / 2)
+        )
+    };
+    let text = yaml_around(&long_host(1 << 20));
+    let m = Manifests::parse(&text);
+    assert!(m.errors.is_empty(), "{:?}", m.errors);
+    let table = RouteTable::build(&m.ingresses, TableOptions::default());
+    let quarantined = &table.diagnostics().quarantined;
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].object.name, "long");
+    assert_eq!(quarantined[0].errors[0].field, "spec.rules[0].host");
+    assert!(
+        quarantined[0].errors[0]
+            .message()
+            .ends_with("must be no more than 253 characters"),
+        "{}",
+        quarantined[0].errors[0].message().len()
+    );
+    for host in ["good.example", "after.example"] {
+        assert!(table.route(Some(host), "/").is_some());
+    }
+    assert_linear(
+        "long host",
+        &yaml_around(&long_host(1 << 18)),
+        &text,
+        |text| {
+            let m = Manifests::parse(text);
+            drop(RouteTable::build(&m.ingresses, TableOptions::default()));
+            m
+        },
+    );
+}
+
+#[test]
+fn very_long_paths_never_match_and_leave_the_others_alone() {
+    let _exclusive = exclusive();
+    let long_path = |len: usize| {
+        format!(
+            "kind: Ingress\nmetadata: {{name: long, namespace: big}}\nspec:\n  rules:\n  - host: long.example\n    http:\n      paths:\n      - {{path: /{}, pathType: Prefix, backend: {{service: {{name: s, port: {{number: 80}}}}}}}}",
+            "seg/".repeat(len / 4)
+        )
+    };
+    let text = yaml_around(&long_path(1 << 20));
+    let m = Manifests::parse(&text);
+    assert!(m.errors.is_empty(), "{:?}", m.errors);
+    let table = RouteTable::build(&m.ingresses, TableOptions::default());
+    let warnings = &table.diagnostics().warnings;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.object.name == "long" && w.field == "spec.rules[0].http.paths[0].path"),
+        "{warnings:?}"
+    );
+    for host in ["good.example", "after.example"] {
+        assert!(table.route(Some(host), "/").is_some());
+    }
+    assert_linear(
+        "long path",
+        &yaml_around(&long_path(1 << 18)),
+        &text,
+        |text| {
+            let m = Manifests::parse(text);
+            drop(RouteTable::build(&m.ingresses, TableOptions::default()));
+            m
+        },
+    );
+}
+
+#[test]
+fn very_many_documents() {
+    let _exclusive = exclusive();
+    // Documents of a kind that is skipped, and documents that are each an error.
+    let stream =
+        |n: usize, document: &str| format!("{GOOD_YAML}{}", format!("---\n{document}\n").repeat(n));
+    let m = Manifests::parse(&stream(100_000, "kind: ConfigMap"));
+    assert_eq!(
+        (m.ingresses.len(), m.skipped, m.errors.len()),
+        (1, 100_000, 0)
+    );
+    assert_linear(
+        "many documents",
+        &stream(25_000, "kind: ConfigMap"),
+        &stream(100_000, "kind: ConfigMap"),
+        Manifests::parse,
+    );
+    // Past max_objects, one error and nothing more.
+    let mut limits = LoadLimits::default();
+    limits.max_objects = 1_000;
+    let m = Manifests::parse_with(&stream(100_000, "7"), &limits);
+    assert_eq!(m.ingresses.len(), 1);
+    assert_eq!(m.errors.len(), 1_000);
+    let last = m.errors.last().unwrap();
+    assert_eq!((last.document, last.limit), (1_000, Some(Limit::Objects)));
+    assert!(last.message.contains("LoadLimits::max_objects"), "{last}");
+    // Empty documents cost nothing and count for nothing.
+    let m = Manifests::parse_with(&format!("{}{GOOD_YAML}", "---\n".repeat(100_000)), &limits);
+    assert_eq!((m.ingresses.len(), m.errors.len()), (1, 0));
+}
+
+#[test]
+fn input_limit_bounds_what_a_reader_gives() {
+    let _exclusive = exclusive();
+    let mut limits = LoadLimits::default();
+    limits.max_input_bytes = 1 << 20;
+    // A file that never ends: only the limit is read.
+    let head = format!("{GOOD_YAML}---\n");
+    let endless = std::io::Read::chain(head.as_bytes(), std::io::repeat(b'x'));
+    let m = Manifests::read(endless, &limits).unwrap();
+    assert_eq!(m.ingresses.len(), 1);
+    assert_eq!(m.errors.len(), 1);
+    assert_eq!(
+        (m.errors[0].document, m.errors[0].limit),
+        (1, Some(Limit::InputBytes))
+    );
+    assert!(m.errors[0].message.contains("LoadLimits::max_input_bytes"));
+    // The same from text.
+    let text = format!("{GOOD_YAML}---\n{}", "x".repeat(2 << 20));
+    let m = Manifests::parse_with(&text, &limits);
+    assert_eq!(m.ingresses.len(), 1);
+    assert_eq!(m.errors[0].limit, Some(Limit::InputBytes));
+}

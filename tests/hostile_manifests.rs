@@ -6,6 +6,8 @@
 //! sizes, four times apart, and the larger must take well under the sixteen times a quadratic
 //! cost would (best of several runs, so a busy machine does not make a test fail).
 
+#![cfg(feature = "yaml")]
+
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 

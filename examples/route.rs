@@ -381,8 +381,11 @@ fn run() -> Result<ExitCode, String> {
     let args = parse_args()?;
     let mut files = Vec::new();
     for file in &args.files {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
-        files.push((file.clone(), Manifests::parse(&text)));
+        // Within the loader's default limits: a runaway file is cut, not read whole.
+        let read = std::fs::File::open(file)
+            .and_then(|f| Manifests::read(f, &ingress_router::LoadLimits::default()))
+            .map_err(|e| format!("{file}: {e}"))?;
+        files.push((file.clone(), read));
     }
     let ingresses: Vec<Ingress> = files
         .iter()

@@ -415,9 +415,10 @@ pub fn read_files(files: &[PathBuf]) -> Result<Manifests, LoadError> {
     let mut manifests = Manifests::default();
     let mut errors = Vec::new();
     for file in files {
-        match std::fs::read_to_string(file) {
-            Ok(text) => {
-                let read = Manifests::parse(&text);
+        // Read within the loader's default limits: a runaway file is cut, not read whole.
+        let limits = ingress_router::LoadLimits::default();
+        match std::fs::File::open(file).and_then(|f| Manifests::read(f, &limits)) {
+            Ok(read) => {
                 errors.extend(
                     read.errors
                         .iter()

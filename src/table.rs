@@ -477,8 +477,28 @@ struct Node {
 
 #[derive(Debug)]
 enum Children {
-    Few(Vec<(Box<str>, Id)>),
+    Few(Vec<Child>),
     Many(HashMap<Box<str>, Id, RandomState>),
+}
+
+/// A child in a short list: the segment's length and first eight bytes tell it from its
+/// siblings without following a pointer, and are the whole segment for most path elements.
+#[derive(Debug)]
+struct Child {
+    head: u64,
+    len: u32,
+    id: Id,
+    /// The bytes after the first eight; empty (and not allocated) for short segments.
+    tail: Box<[u8]>,
+}
+
+/// A segment's first eight bytes, zero-padded.
+#[inline]
+fn head(segment: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = segment.len().min(8);
+    bytes[..n].copy_from_slice(&segment[..n]);
+    u64::from_le_bytes(bytes)
 }
 
 impl Default for Children {
@@ -494,19 +514,44 @@ impl Children {
     #[inline]
     fn get(&self, segment: &str) -> Option<Id> {
         match self {
-            Children::Few(list) => list
-                .iter()
-                .find(|(s, _)| &**s == segment)
-                .map(|&(_, id)| id),
+            Children::Few(list) => {
+                let bytes = segment.as_bytes();
+                let (head, len) = (head(bytes), bytes.len());
+                list.iter()
+                    .find(|c| {
+                        c.head == head
+                            && c.len as usize == len
+                            && (len <= 8 || *c.tail == bytes[8..])
+                    })
+                    .map(|c| c.id)
+            }
             Children::Many(map) => map.get(segment).copied(),
         }
     }
 
     fn insert(&mut self, segment: &str, id: Id) {
         match self {
-            Children::Few(list) if list.len() < FEW_CHILDREN => list.push((segment.into(), id)),
+            Children::Few(list) if list.len() < FEW_CHILDREN => {
+                let bytes = segment.as_bytes();
+                list.push(Child {
+                    head: head(bytes),
+                    len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+                    id,
+                    tail: bytes.get(8..).unwrap_or_default().into(),
+                });
+            }
             Children::Few(list) => {
-                let mut map: HashMap<Box<str>, Id, RandomState> = list.drain(..).collect();
+                let mut map: HashMap<Box<str>, Id, RandomState> = list
+                    .drain(..)
+                    .map(|child| {
+                        let mut bytes = child.head.to_le_bytes().to_vec();
+                        bytes.truncate((child.len as usize).min(8));
+                        bytes.extend_from_slice(&child.tail);
+                        let segment = String::from_utf8(bytes)
+                            .expect("segments are cut from a str at `/` bytes");
+                        (segment.into_boxed_str(), child.id)
+                    })
+                    .collect();
                 map.insert(segment.into(), id);
                 *self = Children::Many(map);
             }
@@ -1714,7 +1759,15 @@ impl HostBuilder<'_> {
             node.exact = exact;
             node.exact_slash = exact_slash;
             node.prefix = prefix;
+            // The table lives long and grows no more: no spare capacity.
+            if let Children::Few(list) = &mut node.children {
+                list.shrink_to_fit();
+            }
         }
+        let vhost = &mut self.vhost;
+        vhost.nodes.shrink_to_fit();
+        vhost.rules.shrink_to_fit();
+        vhost.backends.shrink_to_fit();
     }
 
     /// Picks a slot's winner. Candidates with the same trailing-slash form are identical rules:
@@ -1921,5 +1974,36 @@ mod tests {
             assert_eq!(children.get(&format!("s{i}")), Some(i));
         }
         assert_eq!(children.get("s20"), None);
+
+        // In the short list: segments alike in their first eight bytes or their length.
+        let mut children = Children::default();
+        let segments = [
+            "",
+            "a",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghj",
+            "abcdefgh\u{e9}",
+            "b\0",
+        ];
+        for (i, segment) in segments.iter().enumerate() {
+            children.insert(segment, i as Id);
+        }
+        assert!(matches!(children, Children::Few(_)));
+        for (i, segment) in segments.iter().enumerate() {
+            assert_eq!(children.get(segment), Some(i as Id), "{segment:?}");
+        }
+        for absent in ["b", "abcdefg", "abcdefghij", "abcdefgha", "\0"] {
+            assert_eq!(children.get(absent), None, "{absent:?}");
+        }
+        // Moving to a map keeps every segment whole.
+        for i in 0..8u32 {
+            children.insert(&format!("long-segment-{i}"), 100 + i);
+        }
+        assert!(matches!(children, Children::Many(_)));
+        for (i, segment) in segments.iter().enumerate() {
+            assert_eq!(children.get(segment), Some(i as Id), "{segment:?}");
+        }
+        assert_eq!(children.get("long-segment-7"), Some(107));
     }
 }

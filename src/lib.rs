@@ -94,6 +94,23 @@
 //!
 //! See [`table`] for the full matching rules and [`canonical`] for request canonicalisation.
 //!
+//! # Limits
+//!
+//! Manifests come from tenants and requests from the internet, so both are read within limits
+//! that bound time and memory; going over one is an error for that document or request only.
+//!
+//! - [`LoadLimits`], for manifests ([`Manifests::parse_with`], [`Manifests::read`]): bytes per
+//!   input (512 MiB), per document (32 MiB, room for a `kubectl get -o yaml` List) and per
+//!   object (3 MiB, the apiserver's request limit); documents and list items per input
+//!   (1 000 000); nesting depth (64); rules (10 000) and paths (50 000) per Ingress. YAML
+//!   aliases may not expand a document past twice its size. Each limit is checked before the
+//!   work it bounds, and a document over one is a [`DocumentError`] naming the limit
+//!   ([`DocumentError::limit`]) while the objects around it are still read.
+//! - [`canonical::CanonicalOptions`], for requests, set in [`TableOptions::canonical`] and so
+//!   obeyed by [`RouteTable::route_request`] and the tower layer: paths of at most 8 KiB and
+//!   256 segments (else 414), hosts of at most 253 bytes (else 400). Canonicalisation takes
+//!   time linear in the request's size whatever the limits.
+//!
 //! # Features
 //!
 //! - `yaml` (default): read YAML manifests with `serde_norway`. JSON is always available.

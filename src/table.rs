@@ -495,10 +495,14 @@ struct Child {
 /// A segment's first eight bytes, zero-padded.
 #[inline]
 fn head(segment: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    let n = segment.len().min(8);
-    bytes[..n].copy_from_slice(&segment[..n]);
-    u64::from_le_bytes(bytes)
+    match segment.first_chunk::<8>() {
+        Some(bytes) => u64::from_le_bytes(*bytes),
+        // Shifts, not a copy of a variable length, which would call `memcpy`.
+        None => segment
+            .iter()
+            .rev()
+            .fold(0, |head, &b| (head << 8) | u64::from(b)),
+    }
 }
 
 impl Default for Children {

@@ -841,13 +841,15 @@ impl Sharded<IngressHosts> {
     /// Records the hosts of `ingress`, which has rules.
     fn put(&mut self, ingress: &Ingress) {
         let key = Key::of(ingress);
-        let mut hosts: Vec<Option<Arc<str>>> = Vec::new();
-        for rule in &ingress.spec.rules {
-            let host = rule.host();
-            if !hosts.iter().any(|h| h.as_deref() == host) {
-                hosts.push(host.map(Into::into));
-            }
-        }
+        let mut seen: HashSet<Option<&str>, RandomState> = HashSet::default();
+        let hosts: Vec<Option<Arc<str>>> = ingress
+            .spec
+            .rules
+            .iter()
+            .map(|rule| rule.host())
+            .filter(|&host| seen.insert(host))
+            .map(|host| host.map(Into::into))
+            .collect();
         let entry = IngressHosts {
             namespace: key.namespace.into(),
             name: key.name.into(),
@@ -1336,20 +1338,9 @@ fn assemble(
     let mut fresh: Vec<usize> = Vec::new();
     match previous {
         None => {
-            // Every host, with the ranks of the Ingresses that have rules for it.
-            let mut order: Vec<HostKey<'_>> = Vec::new();
-            let mut sources: HashMap<HostKey<'_>, Vec<usize>, RandomState> = HashMap::default();
-            for (rank, ingress) in ordered.iter().enumerate() {
-                for rule in &ingress.spec.rules {
-                    let key = HostKey::of(rule.host());
-                    let list = sources.entry(key).or_insert_with(|| {
-                        order.push(key);
-                        Vec::new()
-                    });
-                    if list.last() != Some(&rank) {
-                        list.push(rank);
-                    }
-                }
+            // Every host, with its rules.
+            let (order, rules) = rules_by_host(&ordered, 0..ordered.len(), |_| true);
+            for ingress in &ordered {
                 if !ingress.spec.rules.is_empty() {
                     table.hosts_of.put(ingress);
                 }
@@ -1357,7 +1348,7 @@ fn assemble(
             for key in order {
                 let vhost = compile_host(
                     key,
-                    &sources[&key],
+                    &rules[&key],
                     &ordered,
                     &table.ingresses,
                     &table.options,
@@ -1400,31 +1391,26 @@ fn assemble(
                     table.hosts_of.put(ordered[rank]);
                 }
             }
-            for key in touched {
-                // The unchanged Ingresses that had rules for the host still have them; the
-                // changed ones that have them now join, in age order.
-                let old = p.table.vhost(key);
-                let mut sources: Vec<usize> = old
-                    .into_iter()
-                    .flat_map(|vhost| &vhost.ingresses)
-                    .filter(|object| !p.changed.contains(object))
-                    .filter_map(|object| last_of.get(&Key::of_ref(object)))
-                    .filter_map(|&index| rank_of[index])
-                    .collect();
-                sources.extend(fresh.iter().copied().filter(|&rank| {
-                    ordered[rank]
-                        .spec
-                        .rules
-                        .iter()
-                        .any(|r| HostKey::of(r.host()) == key)
-                }));
-                sources.sort_unstable();
-                sources.dedup();
-                if let Some(old) = old {
+            // The unchanged Ingresses that had rules for a touched host still have them; the
+            // changed ones that have them now join. Each is read once, in age order.
+            let mut contributors: Vec<usize> = touched
+                .iter()
+                .filter_map(|&key| p.table.vhost(key))
+                .flat_map(|vhost| &vhost.ingresses)
+                .filter(|object| !p.changed.contains(object))
+                .filter_map(|object| last_of.get(&Key::of_ref(object)))
+                .filter_map(|&index| rank_of[index])
+                .chain(fresh.iter().copied())
+                .collect();
+            contributors.sort_unstable();
+            contributors.dedup();
+            let (_, rules) = rules_by_host(&ordered, contributors, |key| touched.contains(key));
+            for &key in &touched {
+                if let Some(old) = p.table.vhost(key) {
                     table.rule_count -= old.rules.len();
                 }
-                let vhost = (!sources.is_empty()).then(|| {
-                    compile_host(key, &sources, &ordered, &table.ingresses, &table.options)
+                let vhost = rules.get(&key).map(|rules| {
+                    compile_host(key, rules, &ordered, &table.ingresses, &table.options)
                 });
                 table.rule_count += vhost.as_ref().map_or(0, |v| v.rules.len());
                 table.set_vhost(key, vhost);
@@ -1526,11 +1512,42 @@ impl RouteTable {
     }
 }
 
-/// Compiles one virtual host from the Ingresses (ranks into `ordered`, oldest first) with
-/// rules for it.
+/// Each host's rules as (rank in `ordered`, rule index), in age and then rule order, over the
+/// Ingresses at `ranks` (ascending), for the hosts `keep` accepts; and the hosts in order of
+/// first appearance. One pass over those Ingresses' rules, however many hosts they name.
+#[allow(clippy::type_complexity)]
+fn rules_by_host<'i>(
+    ordered: &[&'i Ingress],
+    ranks: impl IntoIterator<Item = usize>,
+    keep: impl Fn(&HostKey<'i>) -> bool,
+) -> (
+    Vec<HostKey<'i>>,
+    HashMap<HostKey<'i>, Vec<(usize, usize)>, RandomState>,
+) {
+    let mut order = Vec::new();
+    let mut rules: HashMap<HostKey<'i>, Vec<(usize, usize)>, RandomState> = HashMap::default();
+    for rank in ranks {
+        for (index, rule) in ordered[rank].spec.rules.iter().enumerate() {
+            let key = HostKey::of(rule.host());
+            if keep(&key) {
+                rules
+                    .entry(key)
+                    .or_insert_with(|| {
+                        order.push(key);
+                        Vec::new()
+                    })
+                    .push((rank, index));
+            }
+        }
+    }
+    (order, rules)
+}
+
+/// Compiles one virtual host from its rules: (rank into `ordered`, rule index), in age and
+/// then rule order.
 fn compile_host(
     key: HostKey<'_>,
-    sources: &[usize],
+    rules: &[(usize, usize)],
     ordered: &[&Ingress],
     refs: &[ObjectRef],
     options: &TableOptions,
@@ -1540,23 +1557,15 @@ fn compile_host(
         HostKey::Exact(host) => Some(host.into()),
         HostKey::Wildcard(suffix) => Some(format!("*.{suffix}").into()),
     };
-    let first_rule = sources
-        .first()
-        .and_then(|&rank| {
-            ordered[rank]
-                .spec
-                .rules
-                .iter()
-                .position(|rule| HostKey::of(rule.host()) == key)
-        })
-        .unwrap_or_default();
+    let by_ingress: Vec<&[(usize, usize)]> = rules.chunk_by(|a, b| a.0 == b.0).collect();
+    let first_rule = rules.first().map_or(0, |&(_, index)| index);
     let mut builder = HostBuilder {
         vhost: VirtualHost {
             host,
             nodes: vec![Node::default()],
             rules: Vec::new(),
             backends: Vec::new(),
-            ingresses: sources.iter().map(|&rank| refs[rank].clone()).collect(),
+            ingresses: by_ingress.iter().map(|r| refs[r[0].0].clone()).collect(),
             first_rule: u32::try_from(first_rule).unwrap_or(u32::MAX),
             fallback: None,
             conflicts: Vec::new(),
@@ -1566,8 +1575,11 @@ fn compile_host(
         backend_ids: HashMap::default(),
         options,
     };
-    for (local, &rank) in sources.iter().enumerate() {
-        builder.add_ingress(key, local as Id, ordered[rank]);
+    let mut indices = Vec::new();
+    for (local, group) in by_ingress.iter().enumerate() {
+        indices.clear();
+        indices.extend(group.iter().map(|&(_, index)| index));
+        builder.add_ingress(local as Id, ordered[group[0].0], &indices);
     }
     builder.settle();
     builder.vhost
@@ -1634,18 +1646,19 @@ impl HostBuilder<'_> {
         (self.vhost.nodes.len() - 1) as Id
     }
 
-    /// Adds the rules of `ingress` (local rank `local`) for this host.
-    fn add_ingress(&mut self, key: HostKey<'_>, local: Id, ingress: &Ingress) {
+    /// Adds the rules of `ingress` (local rank `local`) at `rule_indices`, which are this
+    /// host's.
+    fn add_ingress(&mut self, local: Id, ingress: &Ingress, rule_indices: &[usize]) {
         let namespace = ingress.metadata.namespace();
         let default_backend = ingress
             .spec
             .default_backend
             .as_ref()
             .and_then(|b| Backend::from_ingress_backend(namespace, b));
-        for (rule_index, rule) in ingress.spec.rules.iter().enumerate() {
-            if HostKey::of(rule.host()) != key {
+        for &rule_index in rule_indices {
+            let Some(rule) = ingress.spec.rules.get(rule_index) else {
                 continue;
-            }
+            };
             if self.vhost.fallback.is_none() {
                 if let Some(backend) = default_backend.clone() {
                     self.vhost.fallback = Some(Target {

@@ -389,6 +389,22 @@ fn large_ingress_within_raised_limits_is_read_in_linear_time() {
         &big_ingress("paths", 1, 20_000),
         build,
     );
+    // And when every rule names a host of its own: each host reads only its own rules.
+    let build_hosts = |text: &str| {
+        let m = load(text);
+        let table = RouteTable::build(&m.ingresses, TableOptions::default());
+        assert!(table.route(Some("h1.example"), "/p0").is_some());
+        // Replaced by an edit: every host of the old and the new version is compiled again.
+        let next = table.update(&m.ingresses, &[m.ingresses[0].object_ref()]);
+        assert_eq!(next.rule_count(), table.rule_count());
+        m
+    };
+    assert_linear(
+        "one Ingress, many hosts",
+        &big_ingress("hosts", 2_000, 1),
+        &big_ingress("hosts", 8_000, 1),
+        build_hosts,
+    );
 }
 
 #[test]

@@ -114,7 +114,7 @@ use tower_service::Service;
 
 use crate::canonical::{RejectStatus, Rejection};
 use crate::reconcile::SharedTable;
-use crate::table::MatchedRoute;
+use crate::table::{MatchedRoute, OwnedKey};
 use crate::tls::TlsInfo;
 
 /// Why [`IngressService`] answered a request itself instead of calling the inner service.
@@ -412,7 +412,7 @@ impl<S> IngressService<S> {
 /// What routing decided for one request.
 enum Decided {
     Forward {
-        matched: MatchedRoute,
+        matched: OwnedKey,
         rewrite: Option<String>,
     },
     Refuse(Refusal, Option<Rejection>),
@@ -456,7 +456,7 @@ where
                         Decided::Redirect(config.location(host, &routed.path.path_and_query()))
                     }
                     (_, Some(route)) => Decided::Forward {
-                        matched: MatchedRoute::of(&table, route),
+                        matched: MatchedRoute::key_of(route),
                         rewrite: routed
                             .path
                             .is_modified()
@@ -486,7 +486,9 @@ where
                         return ResponseFuture::refused(response);
                     }
                 }
-                request.extensions_mut().insert(matched);
+                request
+                    .extensions_mut()
+                    .insert(MatchedRoute::with_key(table, matched));
                 ResponseFuture {
                     kind: FutureKind::Inner {
                         future: self.inner.call(request),

@@ -179,7 +179,7 @@ impl fmt::Debug for MatchKey<'_> {
 
 /// A [`MatchKey`] that owns its virtual host.
 #[derive(Clone)]
-enum OwnedKey {
+pub(crate) enum OwnedKey {
     Rule(Arc<VirtualHost>, Id),
     Fallback(Arc<VirtualHost>),
     CatchAll,
@@ -267,10 +267,18 @@ impl MatchedRoute {
 
     /// For a `route` known to come from `table`.
     pub(crate) fn of(table: &Arc<RouteTable>, route: RouteMatch<'_>) -> MatchedRoute {
-        MatchedRoute {
-            table: Arc::clone(table),
-            key: OwnedKey::of(route.key),
-        }
+        MatchedRoute::with_key(Arc::clone(table), MatchedRoute::key_of(route))
+    }
+
+    /// What [`MatchedRoute::with_key`] needs of a route, without borrowing its table.
+    pub(crate) fn key_of(route: RouteMatch<'_>) -> OwnedKey {
+        OwnedKey::of(route.key)
+    }
+
+    /// For a key from [`MatchedRoute::key_of`] of a route of `table`; takes the table's `Arc`
+    /// over instead of counting one more.
+    pub(crate) fn with_key(table: Arc<RouteTable>, key: OwnedKey) -> MatchedRoute {
+        MatchedRoute { table, key }
     }
 
     /// Keeps `route` together with its table; `None` when `route` came from another table.
@@ -569,7 +577,7 @@ impl Children {
 /// The rules for one host (or for the host-less rules), compiled on their own so that a table
 /// can share them with the next version when they do not change.
 #[derive(Debug)]
-struct VirtualHost {
+pub(crate) struct VirtualHost {
     /// The host as written (`*.example.com` for a wildcard), `None` for the host-less rules.
     host: Option<Box<str>>,
     nodes: Vec<Node>,

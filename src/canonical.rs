@@ -608,6 +608,29 @@ pub fn request_host<B>(
     }
 }
 
+/// [`request_host`] into `out`: for the common request (no authority in the target, one
+/// `Host` line holding a host name) the name is canonicalised where it stays, without copying
+/// the inline buffer around.
+pub(crate) fn request_host_into<B>(
+    req: &Request<B>,
+    opts: &CanonicalOptions,
+    out: &mut RequestHost,
+) -> Result<(), Rejection> {
+    if req.uri().authority().is_none() {
+        let mut host_lines = req.headers().get_all(http::header::HOST).iter();
+        if let (Some(value), None) = (host_lines.next(), host_lines.next()) {
+            *out = RequestHost::Name(CanonicalHost::EMPTY);
+            if let RequestHost::Name(host) = out {
+                if fast_host(value.as_bytes(), opts, host).is_some() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    *out = request_host(req, opts)?;
+    Ok(())
+}
+
 fn host_header_str(value: &http::HeaderValue) -> Result<&str, Rejection> {
     value
         .to_str()
@@ -625,6 +648,14 @@ pub struct CanonicalPath<'a> {
 }
 
 impl<'a> CanonicalPath<'a> {
+    /// `/`, unmodified: a placeholder to be overwritten.
+    pub(crate) const ROOT: CanonicalPath<'static> = CanonicalPath {
+        path: Cow::Borrowed("/"),
+        query: None,
+        received: "/",
+        modified: false,
+    };
+
     /// The path to match and forward, e.g. `/a/b`.
     pub fn path(&self) -> &str {
         &self.path

@@ -1065,14 +1065,19 @@ impl RouteTable {
         // As `canonicalize_request`, with each part made where it stays: the inline host is
         // large enough for every copy to show.
         let options = &self.options.canonical;
-        let host = canonical::request_host(request, options)?;
+        let mut routed = RoutedRequest {
+            route: None,
+            host: RequestHost::None,
+            path: CanonicalPath::ROOT,
+        };
+        canonical::request_host_into(request, options, &mut routed.host)?;
         let target = request
             .uri()
             .path_and_query()
             .map_or("/", |path_and_query| path_and_query.as_str());
-        let path = canonical::canonical_path(target, options)?;
-        let route = self.route_bytes(host.name_bytes(), path.path());
-        Ok(RoutedRequest { route, host, path })
+        routed.path = canonical::canonical_path(target, options)?;
+        routed.route = self.route_bytes(routed.host.name_bytes(), routed.path.path());
+        Ok(routed)
     }
 
     #[inline]
@@ -1892,6 +1897,43 @@ mod tests {
         assert_eq!(diagnostics.warnings.len(), 1, "{diagnostics:?}");
         assert_eq!(diagnostics.warnings[0].object.name, "old");
         assert!(diagnostics.warnings[0].message.contains("never selected"));
+    }
+
+    #[test]
+    fn route_request_canonicalises_as_canonicalize_request() {
+        use http::{Request, Version};
+        let table = RouteTable::build(&[], TableOptions::default());
+        let options = CanonicalOptions::default();
+        let cases: &[(Version, &str, &[&str])] = &[
+            (Version::HTTP_11, "/a", &["example.com"]),
+            (Version::HTTP_11, "/a/../b", &["Example.COM:8080"]),
+            (Version::HTTP_11, "/", &["example.com."]),
+            (Version::HTTP_11, "/", &["10.0.0.1:80"]),
+            (Version::HTTP_11, "/", &["[::1]"]),
+            (Version::HTTP_11, "/", &["a.com", "b.com"]),
+            (Version::HTTP_11, "/", &[]),
+            (Version::HTTP_10, "/", &[]),
+            (Version::HTTP_11, "/", &["bad host"]),
+            (Version::HTTP_11, "/", &["example.com:99999"]),
+            (Version::HTTP_11, "http://a.com/x", &["b.com"]),
+            (Version::HTTP_2, "http://a.com/x", &["b.com"]),
+            (Version::HTTP_2, "http://a.com/x", &["A.com:80"]),
+            (Version::HTTP_11, "/%2e%2E/x", &["example.com"]),
+            (Version::HTTP_11, "/a%2Fb", &["example.com"]),
+        ];
+        for &(version, uri, hosts) in cases {
+            let mut builder = Request::builder().version(version).uri(uri);
+            for &host in hosts {
+                builder = builder.header(http::header::HOST, host);
+            }
+            let request = builder.body(()).unwrap();
+            let expected = canonical::canonicalize_request(&request, &options)
+                .map(|c| (c.host, c.path.path().to_owned()));
+            let routed = table
+                .route_request(&request)
+                .map(|r| (r.host, r.path.path().to_owned()));
+            assert_eq!(routed, expected, "{version:?} {uri} {hosts:?}");
+        }
     }
 
     #[test]

@@ -438,21 +438,24 @@ where
         let decided = match table.route_request(&request) {
             Err(rejection) => Decided::Refuse(Refusal::of(&rejection), Some(rejection)),
             Ok(routed) => {
-                let host = routed.host.name();
+                // Only asked for when there is TLS to consider: it checks the name is UTF-8.
+                let host = || routed.host.name();
+                let tls_hosts = !table.tls().is_empty();
                 match (tls, routed.route) {
                     (Some(tls), _)
                         if config.sni_host_check
-                            && !table.tls().same_certificate(tls.server_name(), host) =>
+                            && !table.tls().same_certificate(tls.server_name(), host()) =>
                     {
                         Decided::Refuse(Refusal::Misdirected, None)
                     }
                     (_, None) => Decided::Refuse(Refusal::NoRoute, None),
                     (None, Some(_))
                         if config.ssl_redirect
-                            && host.is_some_and(|h| table.tls().lookup(h).is_some())
+                            && tls_hosts
+                            && host().is_some_and(|h| table.tls().lookup(h).is_some())
                             && !config.exempt(routed.path.path()) =>
                     {
-                        let host = host.unwrap_or_default();
+                        let host = host().unwrap_or_default();
                         Decided::Redirect(config.location(host, &routed.path.path_and_query()))
                     }
                     (_, Some(route)) => Decided::Forward {

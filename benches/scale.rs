@@ -21,6 +21,8 @@
 //! - `route_request`: `RouteTable::route_request` on an `http::Request<()>` as received,
 //!   canonicalisation included;
 //! - `floor`: a host map of `matchit` routers, no canonicalisation, no precedence, no fallback;
+//! - `floor_request`: the same floor reading the `http::Request` that `route_request` reads (its
+//!   `Host` header and path as received), the least any router of requests pays;
 //! - `linear`: a scan of every rule, as controllers without an index do (up to 10 000 Ingresses;
 //!   checked against the table on 1 000 cold requests and the hot mix before it is measured).
 //!
@@ -311,6 +313,12 @@ fn lookups(c: &mut Criterion, name: &str, scale: &Scale, mix: fn(&Fixture) -> &M
         let fixture = scale.fixture();
         cycle(b, &mix(fixture).canonical, |(host, path)| {
             black_box(fixture.floor.route(host.as_deref(), path));
+        });
+    });
+    group.bench_function(BenchmarkId::new("floor_request", size), |b| {
+        let fixture = scale.fixture();
+        cycle(b, &mix(fixture).requests, |request| {
+            black_box(fixture.floor.route_request(request));
         });
     });
     if size <= LINEAR_MAX {

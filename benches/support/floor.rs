@@ -60,4 +60,14 @@ impl Floor {
         };
         router.at(path).ok().map(|m| *m.value)
     }
+
+    /// [`Floor::route`] on a request's `Host` header and path as received: what reading a
+    /// request costs any router, without checking or canonicalising anything.
+    pub fn route_request<B>(&self, request: &http::Request<B>) -> Option<usize> {
+        let host = request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        self.route(host, request.uri().path())
+    }
 }

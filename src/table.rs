@@ -480,7 +480,35 @@ struct Node {
     exact_slash: Option<Id>,
     /// Winning Prefix rule whose path (trailing `/` ignored) ends at this node.
     prefix: Option<Id>,
-    children: Children,
+    children: Kids,
+}
+
+/// A compiled node's children: a run of the virtual host's child list (all of a host's short
+/// lists sit side by side, so a lookup that goes down the trie mostly stays in the cache lines
+/// it has read), or a hash map for wide nodes.
+#[derive(Debug)]
+enum Kids {
+    Few { start: u32, len: u32 },
+    Many(Box<HashMap<Box<str>, Id, RandomState>>),
+}
+
+impl Default for Kids {
+    fn default() -> Self {
+        Kids::Few { start: 0, len: 0 }
+    }
+}
+
+impl Kids {
+    #[inline]
+    fn get(&self, segment: &str, list: &[Child]) -> Option<Id> {
+        match self {
+            Kids::Few { start, len } => {
+                let run = list.get(*start as usize..(*start + *len) as usize)?;
+                Child::find(run, segment)
+            }
+            Kids::Many(map) => map.get(segment).copied(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -522,21 +550,26 @@ impl Default for Children {
 // Beyond this many children a hash lookup beats comparing segments one by one.
 const FEW_CHILDREN: usize = 8;
 
+impl Child {
+    /// The child for `segment` among `list`.
+    #[inline]
+    fn find(list: &[Child], segment: &str) -> Option<Id> {
+        let bytes = segment.as_bytes();
+        let (head, len) = (head(bytes), bytes.len());
+        list.iter()
+            .find(|c| {
+                c.head == head && c.len as usize == len && (len <= 8 || *c.tail == bytes[8..])
+            })
+            .map(|c| c.id)
+    }
+}
+
+/// A node's children while its virtual host is built.
 impl Children {
     #[inline]
     fn get(&self, segment: &str) -> Option<Id> {
         match self {
-            Children::Few(list) => {
-                let bytes = segment.as_bytes();
-                let (head, len) = (head(bytes), bytes.len());
-                list.iter()
-                    .find(|c| {
-                        c.head == head
-                            && c.len as usize == len
-                            && (len <= 8 || *c.tail == bytes[8..])
-                    })
-                    .map(|c| c.id)
-            }
+            Children::Few(list) => Child::find(list, segment),
             Children::Many(map) => map.get(segment).copied(),
         }
     }
@@ -581,6 +614,8 @@ pub(crate) struct VirtualHost {
     /// The host as written (`*.example.com` for a wildcard), `None` for the host-less rules.
     host: Option<Box<str>>,
     nodes: Vec<Node>,
+    /// The children of every node with few of them, node after node.
+    children: Vec<Child>,
     rules: Vec<Rule>,
     backends: Vec<Backend>,
     /// The Ingresses with rules for this host, oldest first.
@@ -603,7 +638,7 @@ impl VirtualHost {
         let mut node = &self.nodes[0];
         let mut best = node.prefix;
         for segment in segments {
-            match node.children.get(segment) {
+            match node.children.get(segment, &self.children) {
                 Some(child) => {
                     node = &self.nodes[child as usize];
                     best = node.prefix.or(best);
@@ -1576,6 +1611,7 @@ fn compile_host(
         vhost: VirtualHost {
             host,
             nodes: vec![Node::default()],
+            children: Vec::new(),
             rules: Vec::new(),
             backends: Vec::new(),
             ingresses: by_ingress.iter().map(|r| refs[r[0].0].clone()).collect(),
@@ -1585,6 +1621,7 @@ fn compile_host(
             warnings: Vec::new(),
         },
         slots: vec![Slots::default()],
+        children: vec![Children::default()],
         backend_ids: HashMap::default(),
         options,
     };
@@ -1640,6 +1677,8 @@ struct Slots {
 struct HostBuilder<'o> {
     vhost: VirtualHost,
     slots: Vec<Slots>,
+    /// Each node's children, laid out in the virtual host when it is settled.
+    children: Vec<Children>,
     backend_ids: HashMap<Backend, Id, RandomState>,
     options: &'o TableOptions,
 }
@@ -1656,6 +1695,7 @@ impl HostBuilder<'_> {
     fn node(&mut self) -> Id {
         self.vhost.nodes.push(Node::default());
         self.slots.push(Slots::default());
+        self.children.push(Children::default());
         (self.vhost.nodes.len() - 1) as Id
     }
 
@@ -1751,13 +1791,11 @@ impl HostBuilder<'_> {
         let (segments, trailing) = segments(path);
         let mut node: Id = 0;
         for segment in segments {
-            node = match self.vhost.nodes[node as usize].children.get(segment) {
+            node = match self.children[node as usize].get(segment) {
                 Some(child) => child,
                 None => {
                     let child = self.node();
-                    self.vhost.nodes[node as usize]
-                        .children
-                        .insert(segment, child);
+                    self.children[node as usize].insert(segment, child);
                     child
                 }
             };
@@ -1776,7 +1814,8 @@ impl HostBuilder<'_> {
     /// Picks each slot's winner, records conflicts, and moves winners into the rule list.
     fn settle(&mut self) {
         let slots = std::mem::take(&mut self.slots);
-        for (node, slots) in slots.into_iter().enumerate() {
+        let children = std::mem::take(&mut self.children);
+        for (node, (slots, children)) in slots.into_iter().zip(children).enumerate() {
             let Slots {
                 exact,
                 exact_slash,
@@ -1789,13 +1828,21 @@ impl HostBuilder<'_> {
             node.exact = exact;
             node.exact_slash = exact_slash;
             node.prefix = prefix;
-            // The table lives long and grows no more: no spare capacity.
-            if let Children::Few(list) = &mut node.children {
-                list.shrink_to_fit();
-            }
+            node.children = match children {
+                Children::Few(list) => {
+                    let list_len = self.vhost.children.len();
+                    let start = u32::try_from(list_len).expect("fewer children than nodes");
+                    let len = u32::try_from(list.len()).expect("a few children");
+                    self.vhost.children.extend(list);
+                    Kids::Few { start, len }
+                }
+                Children::Many(map) => Kids::Many(Box::new(map)),
+            };
         }
+        // The table lives long and grows no more: no spare capacity.
         let vhost = &mut self.vhost;
         vhost.nodes.shrink_to_fit();
+        vhost.children.shrink_to_fit();
         vhost.rules.shrink_to_fit();
         vhost.backends.shrink_to_fit();
     }

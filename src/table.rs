@@ -489,6 +489,8 @@ struct Node {
 #[derive(Debug)]
 enum Kids {
     Few { start: u32, len: u32 },
+    // Boxed: wide nodes are rare, and every node stays small.
+    #[allow(clippy::box_collection)]
     Many(Box<HashMap<Box<str>, Id, RandomState>>),
 }
 

@@ -488,7 +488,10 @@ struct Node {
 /// it has read), or a hash map for wide nodes.
 #[derive(Debug)]
 enum Kids {
-    Few { start: u32, len: u32 },
+    Few {
+        start: u32,
+        len: u32,
+    },
     // Boxed: wide nodes are rare, and every node stays small.
     #[allow(clippy::box_collection)]
     Many(Box<HashMap<Box<str>, Id, RandomState>>),

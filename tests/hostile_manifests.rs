@@ -8,8 +8,12 @@
 
 #![cfg(feature = "yaml")]
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+#[path = "common/linear.rs"]
+mod linear;
+
+use linear::{assert_linear, exclusive};
 
 use ingress_router::validate::validate_ingress;
 use ingress_router::{Limit, LoadLimits, Manifests, RouteTable, TableOptions};
@@ -55,35 +59,9 @@ fn assert_only_middle_rejected(manifests: &Manifests, limit: Limit) {
     }
 }
 
-/// The tests of this file run one at a time, so that their timings do not skew each other's.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn exclusive() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Loading `large` (`n` times the size of `small`, `n` ≥ 4) takes less than `2.5 n` times as
-/// long as loading `small`: linear is `n`, quadratic `n²`. Best of five runs each, interleaved.
-fn assert_linear(what: &str, small: &str, large: &str, load: impl Fn(&str) -> Manifests) {
-    let size_ratio = large.len() as f64 / small.len() as f64;
-    assert!(size_ratio >= 3.5, "{what}: {size_ratio}");
-    let time = |text: &str| {
-        let started = Instant::now();
-        drop(load(text));
-        started.elapsed()
-    };
-    let (mut small_time, mut large_time) = (Duration::MAX, Duration::MAX);
-    for _ in 0..5 {
-        small_time = small_time.min(time(small));
-        large_time = large_time.min(time(large));
-    }
-    let ratio = large_time.as_secs_f64() / small_time.as_secs_f64().max(1e-6);
-    assert!(
-        ratio < 2.5 * size_ratio,
-        "{what}: {large_time:?} for {} bytes against {small_time:?} for {}: {ratio:.1}×",
-        large.len(),
-        small.len()
-    );
+/// Loading `large` takes time linear in its size, against loading `small`.
+fn assert_loads_linearly(what: &str, small: &str, large: &str, load: impl Fn(&str) -> Manifests) {
+    assert_linear(what, small, large, 1, |text| drop(load(text)));
 }
 
 /// An Ingress whose one annotation is `len` bytes long.
@@ -114,14 +92,14 @@ fn ten_megabyte_document_is_rejected_before_parsing() {
     assert_only_middle_rejected(&Manifests::parse(&json_around(&json)), Limit::ObjectBytes);
 
     // Rejecting it costs a scan of its text, linear in its size; parsing does not start.
-    assert_linear(
+    assert_loads_linearly(
         "10 MB YAML document",
         &yaml_around(&ingress_with_annotation(10 << 18)),
         &yaml_around(&huge),
         Manifests::parse,
     );
     let quarter = json.replace(&"x".repeat(10 << 20), &"x".repeat(10 << 18));
-    assert_linear(
+    assert_loads_linearly(
         "10 MB JSON document",
         &json_around(&quarter),
         &json_around(&json),
@@ -156,7 +134,7 @@ fn deep_yaml_flow_nesting() {
         "{}",
         m.errors[0]
     );
-    assert_linear(
+    assert_loads_linearly(
         "YAML flow nesting",
         &yaml_around(&deep(125_000)),
         &yaml_around(&deep(1_000_000)),
@@ -177,7 +155,7 @@ fn deep_yaml_block_nesting() {
         indented += "x:\n";
     }
     assert_only_middle_rejected(&Manifests::parse(&yaml_around(&indented)), Limit::Depth);
-    assert_linear(
+    assert_loads_linearly(
         "YAML block nesting",
         &yaml_around(&dashes(25_000)),
         &yaml_around(&dashes(100_000)),
@@ -207,7 +185,7 @@ fn deep_json_nesting() {
         (m.errors[0].document, m.errors[0].limit),
         (1, Some(Limit::Depth))
     );
-    assert_linear(
+    assert_loads_linearly(
         "JSON nesting",
         &json_around(&deep(125_000)),
         &json_around(&deep(1_000_000)),
@@ -262,7 +240,7 @@ fn many_aliases_of_one_long_list() {
         bomb_time < plain_time * 4,
         "{bomb_time:?} against {plain_time:?} without aliases"
     );
-    assert_linear(
+    assert_loads_linearly(
         "aliases of a long list",
         &yaml_around(&bomb(25_000)),
         &yaml_around(&bomb(100_000)),
@@ -315,7 +293,7 @@ fn hundred_thousand_rules_in_one_ingress() {
         "Ingress big/many: spec.rules: Too many: 100000: must have at most 10000 items \
          (LoadLimits::max_rules)"
     );
-    assert_linear(
+    assert_loads_linearly(
         "100 000 rules",
         &json_around(&rules(25_000)),
         &json_around(&many),
@@ -369,7 +347,7 @@ fn large_ingress_within_raised_limits_is_read_in_linear_time() {
         assert!(validate_ingress(&m.ingresses[0]).is_empty());
         m
     };
-    assert_linear(
+    assert_loads_linearly(
         "one Ingress, many rules",
         &big_ingress("rules", 5_000, 1),
         &big_ingress("rules", 20_000, 1),
@@ -383,7 +361,7 @@ fn large_ingress_within_raised_limits_is_read_in_linear_time() {
         assert!(table.route(Some("h0.example"), "/p1").is_some());
         m
     };
-    assert_linear(
+    assert_loads_linearly(
         "one Ingress, many paths",
         &big_ingress("paths", 1, 5_000),
         &big_ingress("paths", 1, 20_000),
@@ -399,7 +377,7 @@ fn large_ingress_within_raised_limits_is_read_in_linear_time() {
         assert_eq!(next.rule_count(), table.rule_count());
         m
     };
-    assert_linear(
+    assert_loads_linearly(
         "one Ingress, many hosts",
         &big_ingress("hosts", 2_000, 1),
         &big_ingress("hosts", 8_000, 1),
@@ -434,7 +412,7 @@ fn very_long_hosts_are_quarantined_by_validation() {
     for host in ["good.example", "after.example"] {
         assert!(table.route(Some(host), "/").is_some());
     }
-    assert_linear(
+    assert_loads_linearly(
         "long host",
         &yaml_around(&long_host(1 << 18)),
         &text,
@@ -469,7 +447,7 @@ fn very_long_paths_never_match_and_leave_the_others_alone() {
     for host in ["good.example", "after.example"] {
         assert!(table.route(Some(host), "/").is_some());
     }
-    assert_linear(
+    assert_loads_linearly(
         "long path",
         &yaml_around(&long_path(1 << 18)),
         &text,
@@ -492,7 +470,7 @@ fn very_many_documents() {
         (m.ingresses.len(), m.skipped, m.errors.len()),
         (1, 100_000, 0)
     );
-    assert_linear(
+    assert_loads_linearly(
         "many documents",
         &stream(25_000, "kind: ConfigMap"),
         &stream(100_000, "kind: ConfigMap"),

@@ -557,6 +557,17 @@ pub fn request_host<B>(
     req: &Request<B>,
     opts: &CanonicalOptions,
 ) -> Result<RequestHost, Rejection> {
+    let mut host = RequestHost::None;
+    request_host_into(req, opts, &mut host)?;
+    Ok(host)
+}
+
+/// [`request_host`] for the requests [`request_host_into`] leaves: absolute-form targets,
+/// `Host` lines missing or repeated, and hosts that are not plain names.
+fn request_host_full<B>(
+    req: &Request<B>,
+    opts: &CanonicalOptions,
+) -> Result<RequestHost, Rejection> {
     let mut host_lines = req.headers().get_all(http::header::HOST).iter();
     let host_header = host_lines.next();
     if host_lines.next().is_some() {
@@ -594,15 +605,9 @@ pub fn request_host<B>(
     }
 
     match host_header {
-        Some(value) => {
-            // Host names take the fast path straight from the header bytes;
-            // anything else is checked to be visible ASCII first.
-            let mut host = CanonicalHost::EMPTY;
-            if fast_host(value.as_bytes(), opts, &mut host).is_some() {
-                return Ok(RequestHost::Name(host));
-            }
-            parse_host_full(host_header_str(value)?, opts).map(RequestHost::from)
-        }
+        // `request_host_into` tried the fast path on the header bytes already; anything else
+        // is checked to be visible ASCII first.
+        Some(value) => parse_host_full(host_header_str(value)?, opts).map(RequestHost::from),
         None if version == Version::HTTP_10 || version == Version::HTTP_09 => Ok(RequestHost::None),
         None => Err(bad("missing Host header")),
     }
@@ -627,7 +632,7 @@ pub(crate) fn request_host_into<B>(
             }
         }
     }
-    *out = request_host(req, opts)?;
+    *out = request_host_full(req, opts)?;
     Ok(())
 }
 

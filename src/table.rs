@@ -518,7 +518,7 @@ impl Kids {
 
 #[derive(Debug)]
 enum Children {
-    Few(Vec<Child>),
+    Few(Vec<(Box<str>, Id)>),
     Many(HashMap<Box<str>, Id, RandomState>),
 }
 
@@ -556,6 +556,16 @@ impl Default for Children {
 const FEW_CHILDREN: usize = 8;
 
 impl Child {
+    fn new(segment: &str, id: Id) -> Child {
+        let bytes = segment.as_bytes();
+        Child {
+            head: head(bytes),
+            len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+            id,
+            tail: bytes.get(8..).unwrap_or_default().into(),
+        }
+    }
+
     /// The child for `segment` among `list`.
     #[inline]
     fn find(list: &[Child], segment: &str) -> Option<Id> {
@@ -574,34 +584,19 @@ impl Children {
     #[inline]
     fn get(&self, segment: &str) -> Option<Id> {
         match self {
-            Children::Few(list) => Child::find(list, segment),
+            Children::Few(list) => list
+                .iter()
+                .find(|(s, _)| **s == *segment)
+                .map(|&(_, id)| id),
             Children::Many(map) => map.get(segment).copied(),
         }
     }
 
     fn insert(&mut self, segment: &str, id: Id) {
         match self {
-            Children::Few(list) if list.len() < FEW_CHILDREN => {
-                let bytes = segment.as_bytes();
-                list.push(Child {
-                    head: head(bytes),
-                    len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
-                    id,
-                    tail: bytes.get(8..).unwrap_or_default().into(),
-                });
-            }
+            Children::Few(list) if list.len() < FEW_CHILDREN => list.push((segment.into(), id)),
             Children::Few(list) => {
-                let mut map: HashMap<Box<str>, Id, RandomState> = list
-                    .drain(..)
-                    .map(|child| {
-                        let mut bytes = child.head.to_le_bytes().to_vec();
-                        bytes.truncate((child.len as usize).min(8));
-                        bytes.extend_from_slice(&child.tail);
-                        let segment = String::from_utf8(bytes)
-                            .expect("segments are cut from a str at `/` bytes");
-                        (segment.into_boxed_str(), child.id)
-                    })
-                    .collect();
+                let mut map: HashMap<Box<str>, Id, RandomState> = list.drain(..).collect();
                 map.insert(segment.into(), id);
                 *self = Children::Many(map);
             }
@@ -1838,7 +1833,9 @@ impl HostBuilder<'_> {
                     let list_len = self.vhost.children.len();
                     let start = u32::try_from(list_len).expect("fewer children than nodes");
                     let len = u32::try_from(list.len()).expect("a few children");
-                    self.vhost.children.extend(list);
+                    self.vhost
+                        .children
+                        .extend(list.iter().map(|(segment, id)| Child::new(segment, *id)));
                     Kids::Few { start, len }
                 }
                 Children::Many(map) => Kids::Many(Box::new(map)),
@@ -2079,6 +2076,30 @@ mod tests {
                     b.and_then(|m| m.ingress().cloned())
                 );
             }
+        }
+    }
+
+    #[test]
+    fn compiled_child_lists_tell_segments_apart_by_length_head_and_tail() {
+        let segments = [
+            "",
+            "a",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghj",
+            "abcdefgh\u{e9}",
+            "b\0",
+        ];
+        let list: Vec<Child> = segments
+            .iter()
+            .enumerate()
+            .map(|(i, segment)| Child::new(segment, i as Id))
+            .collect();
+        for (i, segment) in segments.iter().enumerate() {
+            assert_eq!(Child::find(&list, segment), Some(i as Id), "{segment:?}");
+        }
+        for absent in ["b", "abcdefg", "abcdefghij", "abcdefgha", "\0"] {
+            assert_eq!(Child::find(&list, absent), None, "{absent:?}");
         }
     }
 

@@ -60,7 +60,8 @@
 //! winning `Exact` rule for the path without and with a trailing slash and one winning `Prefix`
 //! rule. Precedence and conflicts are settled once, at build time, so a lookup walks the request
 //! path once, remembering the deepest `Prefix` it passed, and finishes at the node where the walk
-//! stops. Nodes with few children scan a short inline list; wider ones use a hash map. The hash
+//! stops. Nodes with few children scan a short list of entries that hold each child node itself,
+//! so a lookup reads one entry per path element; wider ones use a hash map. The hash
 //! maps use `foldhash` with a random per-process seed: the keys come from configuration, and a
 //! request cannot predict which lookups collide.
 //!
@@ -494,7 +495,7 @@ enum Kids {
     },
     // Boxed: wide nodes are rare, and every node stays small.
     #[allow(clippy::box_collection)]
-    Many(Box<HashMap<Box<str>, Id, RandomState>>),
+    Many(Box<HashMap<Box<str>, Node, RandomState>>),
 }
 
 impl Default for Kids {
@@ -505,13 +506,13 @@ impl Default for Kids {
 
 impl Kids {
     #[inline]
-    fn get(&self, segment: &str, list: &[Child]) -> Option<Id> {
+    fn get<'a>(&'a self, segment: &str, list: &'a [Child]) -> Option<&'a Node> {
         match self {
             Kids::Few { start, len } => {
                 let run = list.get(*start as usize..(*start + *len) as usize)?;
                 Child::find(run, segment)
             }
-            Kids::Many(map) => map.get(segment).copied(),
+            Kids::Many(map) => map.get(segment),
         }
     }
 }
@@ -524,13 +525,14 @@ enum Children {
 
 /// A child in a short list: the segment's length and first eight bytes tell it from its
 /// siblings without following a pointer, and are the whole segment for most path elements.
+/// The child node itself is kept in the entry, so that a lookup reads one entry per segment.
 #[derive(Debug)]
 struct Child {
     head: u64,
     len: u32,
-    id: Id,
     /// The bytes after the first eight; empty (and not allocated) for short segments.
     tail: Box<[u8]>,
+    node: Node,
 }
 
 /// A segment's first eight bytes, zero-padded.
@@ -556,26 +558,26 @@ impl Default for Children {
 const FEW_CHILDREN: usize = 8;
 
 impl Child {
-    fn new(segment: &str, id: Id) -> Child {
+    fn new(segment: &str, node: Node) -> Child {
         let bytes = segment.as_bytes();
         Child {
             head: head(bytes),
             len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
-            id,
             tail: bytes.get(8..).unwrap_or_default().into(),
+            node,
         }
     }
 
     /// The child for `segment` among `list`.
     #[inline]
-    fn find(list: &[Child], segment: &str) -> Option<Id> {
+    fn find<'a>(list: &'a [Child], segment: &str) -> Option<&'a Node> {
         let bytes = segment.as_bytes();
         let (head, len) = (head(bytes), bytes.len());
         list.iter()
             .find(|c| {
                 c.head == head && c.len as usize == len && (len <= 8 || *c.tail == bytes[8..])
             })
-            .map(|c| c.id)
+            .map(|c| &c.node)
     }
 }
 
@@ -613,8 +615,9 @@ impl Children {
 pub(crate) struct VirtualHost {
     /// The host as written (`*.example.com` for a wildcard), `None` for the host-less rules.
     host: Option<Box<str>>,
-    nodes: Vec<Node>,
-    /// The children of every node with few of them, node after node.
+    /// The node of the empty path; the others are kept by their parents.
+    root: Node,
+    /// The children of every node with few of them, each node's side by side.
     children: Vec<Child>,
     rules: Vec<Rule>,
     backends: Vec<Backend>,
@@ -635,12 +638,12 @@ impl VirtualHost {
             return None;
         }
         let (segments, trailing) = segments(path);
-        let mut node = &self.nodes[0];
+        let mut node = &self.root;
         let mut best = node.prefix;
         for segment in segments {
             match node.children.get(segment, &self.children) {
                 Some(child) => {
-                    node = &self.nodes[child as usize];
+                    node = child;
                     best = node.prefix.or(best);
                 }
                 None => return best,
@@ -1610,7 +1613,7 @@ fn compile_host(
     let mut builder = HostBuilder {
         vhost: VirtualHost {
             host,
-            nodes: vec![Node::default()],
+            root: Node::default(),
             children: Vec::new(),
             rules: Vec::new(),
             backends: Vec::new(),
@@ -1693,10 +1696,9 @@ impl HostBuilder<'_> {
     }
 
     fn node(&mut self) -> Id {
-        self.vhost.nodes.push(Node::default());
         self.slots.push(Slots::default());
         self.children.push(Children::default());
-        (self.vhost.nodes.len() - 1) as Id
+        (self.slots.len() - 1) as Id
     }
 
     /// Adds the rules of `ingress` (local rank `local`) at `rule_indices`, which are this
@@ -1815,35 +1817,54 @@ impl HostBuilder<'_> {
     fn settle(&mut self) {
         let slots = std::mem::take(&mut self.slots);
         let children = std::mem::take(&mut self.children);
-        for (node, (slots, children)) in slots.into_iter().zip(children).enumerate() {
-            let Slots {
-                exact,
-                exact_slash,
-                prefix,
-            } = slots;
-            let exact = self.winner(exact, PathType::Exact);
-            let exact_slash = self.winner(exact_slash, PathType::Exact);
-            let prefix = self.winner(prefix, PathType::Prefix);
-            let node = &mut self.vhost.nodes[node];
-            node.exact = exact;
-            node.exact_slash = exact_slash;
-            node.prefix = prefix;
-            node.children = match children {
+        // Winners in node order, which orders the conflicts and warnings.
+        let mut nodes: Vec<Option<Node>> = slots
+            .into_iter()
+            .map(|slots| {
+                Some(Node {
+                    exact: self.winner(slots.exact, PathType::Exact),
+                    exact_slash: self.winner(slots.exact_slash, PathType::Exact),
+                    prefix: self.winner(slots.prefix, PathType::Prefix),
+                    children: Kids::default(),
+                })
+            })
+            .collect();
+        // A child is numbered after its parent: going backwards, every node's children are
+        // complete when it takes them in.
+        for (id, children) in children.into_iter().enumerate().rev() {
+            let mut take = |child: Id| {
+                nodes
+                    .get_mut(child as usize)
+                    .and_then(Option::take)
+                    .expect("a child is numbered after its parent, and has one parent")
+            };
+            let kids = match children {
                 Children::Few(list) => {
                     let list_len = self.vhost.children.len();
                     let start = u32::try_from(list_len).expect("fewer children than nodes");
                     let len = u32::try_from(list.len()).expect("a few children");
-                    self.vhost
-                        .children
-                        .extend(list.iter().map(|(segment, id)| Child::new(segment, *id)));
+                    self.vhost.children.extend(
+                        list.iter()
+                            .map(|(segment, child)| Child::new(segment, take(*child))),
+                    );
                     Kids::Few { start, len }
                 }
-                Children::Many(map) => Kids::Many(Box::new(map)),
+                Children::Many(map) => Kids::Many(Box::new(
+                    map.into_iter()
+                        .map(|(segment, child)| (segment, take(child)))
+                        .collect(),
+                )),
             };
+            if let Some(Some(node)) = nodes.get_mut(id) {
+                node.children = kids;
+            }
         }
+        self.vhost.root = nodes
+            .first_mut()
+            .and_then(Option::take)
+            .expect("the root is never a child");
         // The table lives long and grows no more: no spare capacity.
         let vhost = &mut self.vhost;
-        vhost.nodes.shrink_to_fit();
         vhost.children.shrink_to_fit();
         vhost.rules.shrink_to_fit();
         vhost.backends.shrink_to_fit();
@@ -2093,13 +2114,20 @@ mod tests {
         let list: Vec<Child> = segments
             .iter()
             .enumerate()
-            .map(|(i, segment)| Child::new(segment, i as Id))
+            .map(|(i, segment)| {
+                let node = Node {
+                    exact: Some(i as Id),
+                    ..Node::default()
+                };
+                Child::new(segment, node)
+            })
             .collect();
         for (i, segment) in segments.iter().enumerate() {
-            assert_eq!(Child::find(&list, segment), Some(i as Id), "{segment:?}");
+            let found = Child::find(&list, segment).and_then(|node| node.exact);
+            assert_eq!(found, Some(i as Id), "{segment:?}");
         }
         for absent in ["b", "abcdefg", "abcdefghij", "abcdefgha", "\0"] {
-            assert_eq!(Child::find(&list, absent), None, "{absent:?}");
+            assert!(Child::find(&list, absent).is_none(), "{absent:?}");
         }
     }
 

@@ -2132,17 +2132,22 @@ mod tests {
         }
     }
 
+    /// Segments alike in their length or their first eight bytes.
+    const LOOKALIKE_SEGMENTS: [&str; 7] = [
+        "",
+        "a",
+        "abcdefgh",
+        "abcdefghi",
+        "abcdefghj",
+        "abcdefgh\u{e9}",
+        "b\0",
+    ];
+    /// Segments none of [`LOOKALIKE_SEGMENTS`] is, though each is like some of them.
+    const ABSENT_SEGMENTS: [&str; 5] = ["b", "abcdefg", "abcdefghij", "abcdefgha", "\0"];
+
     #[test]
     fn compiled_child_lists_tell_segments_apart_by_length_head_and_tail() {
-        let segments = [
-            "",
-            "a",
-            "abcdefgh",
-            "abcdefghi",
-            "abcdefghj",
-            "abcdefgh\u{e9}",
-            "b\0",
-        ];
+        let segments = LOOKALIKE_SEGMENTS;
         let mut tails = Vec::new();
         let list: Vec<Child> = segments
             .iter()
@@ -2159,7 +2164,7 @@ mod tests {
             let found = Child::find(&list, &tails, segment).and_then(|node| node.exact.get());
             assert_eq!(found, Some(i as Id), "{segment:?}");
         }
-        for absent in ["b", "abcdefg", "abcdefghij", "abcdefgha", "\0"] {
+        for absent in ABSENT_SEGMENTS {
             assert!(Child::find(&list, &tails, absent).is_none(), "{absent:?}");
         }
     }
@@ -2178,15 +2183,7 @@ mod tests {
 
         // In the short list: segments alike in their first eight bytes or their length.
         let mut children = Children::default();
-        let segments = [
-            "",
-            "a",
-            "abcdefgh",
-            "abcdefghi",
-            "abcdefghj",
-            "abcdefgh\u{e9}",
-            "b\0",
-        ];
+        let segments = LOOKALIKE_SEGMENTS;
         for (i, segment) in segments.iter().enumerate() {
             children.insert(segment, i as Id);
         }
@@ -2194,7 +2191,7 @@ mod tests {
         for (i, segment) in segments.iter().enumerate() {
             assert_eq!(children.get(segment), Some(i as Id), "{segment:?}");
         }
-        for absent in ["b", "abcdefg", "abcdefghij", "abcdefgha", "\0"] {
+        for absent in ABSENT_SEGMENTS {
             assert_eq!(children.get(absent), None, "{absent:?}");
         }
         // Moving to a map keeps every segment whole.

@@ -64,6 +64,24 @@ fn assert_loads_linearly(what: &str, small: &str, large: &str, load: impl Fn(&st
     assert_linear(what, small, large, 1, |text| drop(load(text)));
 }
 
+/// `good.example` and `after.example` route in `table`, built from `large`; parsing and
+/// building take time linear in the input, `small` against `large`.
+fn assert_neighbours_route_and_build_linearly(
+    table: &RouteTable,
+    what: &str,
+    small: &str,
+    large: &str,
+) {
+    for host in ["good.example", "after.example"] {
+        assert!(table.route(Some(host), "/").is_some());
+    }
+    assert_loads_linearly(what, small, large, |text| {
+        let m = Manifests::parse(text);
+        drop(RouteTable::build(&m.ingresses, TableOptions::default()));
+        m
+    });
+}
+
 /// An Ingress whose one annotation is `len` bytes long.
 fn ingress_with_annotation(len: usize) -> String {
     format!(
@@ -409,18 +427,11 @@ fn very_long_hosts_are_quarantined_by_validation() {
         "{}",
         quarantined[0].errors[0].message().len()
     );
-    for host in ["good.example", "after.example"] {
-        assert!(table.route(Some(host), "/").is_some());
-    }
-    assert_loads_linearly(
+    assert_neighbours_route_and_build_linearly(
+        &table,
         "long host",
         &yaml_around(&long_host(1 << 18)),
         &text,
-        |text| {
-            let m = Manifests::parse(text);
-            drop(RouteTable::build(&m.ingresses, TableOptions::default()));
-            m
-        },
     );
 }
 
@@ -444,18 +455,11 @@ fn very_long_paths_never_match_and_leave_the_others_alone() {
             .any(|w| w.object.name == "long" && w.field == "spec.rules[0].http.paths[0].path"),
         "{warnings:?}"
     );
-    for host in ["good.example", "after.example"] {
-        assert!(table.route(Some(host), "/").is_some());
-    }
-    assert_loads_linearly(
+    assert_neighbours_route_and_build_linearly(
+        &table,
         "long path",
         &yaml_around(&long_path(1 << 18)),
         &text,
-        |text| {
-            let m = Manifests::parse(text);
-            drop(RouteTable::build(&m.ingresses, TableOptions::default()));
-            m
-        },
     );
 }
 

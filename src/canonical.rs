@@ -713,10 +713,13 @@ pub fn canonical_path<'a>(
     target: &'a str,
     opts: &CanonicalOptions,
 ) -> Result<CanonicalPath<'a>, Rejection> {
-    match fast_canonical_path(target, opts) {
-        Some(path) => Ok(path),
-        None => canonical_path_full(target, opts),
+    if let Some(path) = fast_canonical_path(target, opts) {
+        return Ok(path);
     }
+    if let Some(path) = rewrite_path(target, opts) {
+        return Ok(path);
+    }
+    canonical_path_full(target, opts)
 }
 
 /// [`PATH_NEXT`] state: at the start of a segment, just after a `/`.
@@ -822,8 +825,20 @@ fn fast_canonical_path<'a>(target: &'a str, opts: &CanonicalOptions) -> Option<C
     if path_end > opts.max_segments && count_slashes(bytes.get(..path_end)?) > opts.max_segments {
         return None;
     }
+    let (path, query, received) = split_at_path_end(target, path_end)?;
+    Some(CanonicalPath {
+        path: Cow::Borrowed(path),
+        query,
+        received,
+        modified: false,
+    })
+}
+
+/// `target` split at the end of its path (a `?`, a `#` or the end) into the path, the query
+/// and the path and query without the fragment, as by [`split_target`].
+fn split_at_path_end(target: &str, path_end: usize) -> Option<(&str, Option<&str>, &str)> {
     let (path, after) = target.split_at_checked(path_end)?;
-    let (query, received) = match after.as_bytes().first() {
+    match after.as_bytes().first() {
         Some(b'?') => {
             let query_end = after
                 .as_bytes()
@@ -831,15 +846,136 @@ fn fast_canonical_path<'a>(target: &'a str, opts: &CanonicalOptions) -> Option<C
                 .position(|&b| b == b'#')
                 .unwrap_or(after.len());
             let query = after.get(1..query_end)?;
-            (Some(query), target.get(..path_end + query_end)?)
+            Some((path, Some(query), target.get(..path_end + query_end)?))
         }
-        _ => (None, path),
+        _ => Some((path, None, path)),
+    }
+}
+
+/// The rewrites of [`canonical_path_full`] in [`PathMode::Normalize`] in one pass: dot
+/// segments, runs of `/`, `\` separators and percent-escapes, on a path whose every byte and
+/// escape is accepted and that is within the limits.
+///
+/// The output is written only from the first byte that changes, so a path that turns out
+/// canonical (one with upper-case escapes, say) is borrowed and nothing is allocated. Answers
+/// `None` whenever the full pass might reject the path, so that its reasons stay the only
+/// ones.
+fn rewrite_path<'a>(target: &'a str, opts: &CanonicalOptions) -> Option<CanonicalPath<'a>> {
+    if opts.mode != PathMode::Normalize {
+        return None;
+    }
+    let bytes = target.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return None;
+    }
+    // `None` while the path read so far is unchanged: the output is then `bytes[..i]`.
+    let mut out: Option<Vec<u8>> = None;
+    let changed_from = |i: usize| -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(bytes.len());
+        out.extend_from_slice(bytes.get(..i)?);
+        Some(out)
     };
+    // Where the `/` opening the current segment is in the output, as in [`rebuild`].
+    let mut seg_start = 0;
+    let mut lead = Lead::Empty;
+    let mut segments = 1usize;
+    let mut i = 1;
+    let path_end = loop {
+        if i > opts.max_path_len {
+            return None;
+        }
+        let Some(&b) = bytes.get(i) else {
+            break i;
+        };
+        match b {
+            b'?' | b'#' => break i,
+            b'/' | b'\\' => {
+                // An empty or dot segment ends, or a `\` separates.
+                if out.is_none() && (b == b'\\' || lead != Lead::Other) {
+                    out = Some(changed_from(i)?);
+                }
+                match out.as_mut() {
+                    Some(out) => {
+                        end_segment(out, seg_start, lead);
+                        seg_start = out.len();
+                        out.push(b'/');
+                    }
+                    None => seg_start = i,
+                }
+                segments += 1;
+                lead = Lead::Empty;
+                i += 1;
+            }
+            b'%' => {
+                let (hi, lo) = (*bytes.get(i + 1)?, *bytes.get(i + 2)?);
+                let tok = match (hex_value(hi)? << 4) | hex_value(lo)? {
+                    0 | b'/' | b'\\' => return None,
+                    value if is_unreserved(value) => Tok::Decoded(value),
+                    value => Tok::Kept {
+                        value,
+                        lower: hi.is_ascii_lowercase() || lo.is_ascii_lowercase(),
+                    },
+                };
+                if out.is_none() && !matches!(tok, Tok::Kept { lower: false, .. }) {
+                    out = Some(changed_from(i)?);
+                }
+                if let Some(out) = out.as_mut() {
+                    match tok {
+                        Tok::Decoded(value) => out.push(value),
+                        Tok::Kept { value, .. } => {
+                            out.extend_from_slice(&[b'%', hex_digit(value >> 4), hex_digit(value)]);
+                        }
+                        Tok::Sep(_) | Tok::Lit(_) => {}
+                    }
+                }
+                lead = lead.step(tok).ok()?;
+                i += 3;
+            }
+            b'!'..=b'~' => {
+                if let Some(out) = out.as_mut() {
+                    out.push(b);
+                }
+                lead = lead.step(Tok::Lit(b)).ok()?;
+                i += 1;
+            }
+            _ => return None,
+        }
+    };
+    let (path, query, received) = split_at_path_end(target, path_end)?;
+    // A final dot segment is dropped, and its directory keeps a trailing slash.
+    if out.is_none() && lead.is_dots() {
+        out = Some(changed_from(path_end)?);
+    }
+    let Some(mut out) = out else {
+        return (segments <= opts.max_segments).then_some(CanonicalPath {
+            path: Cow::Borrowed(path),
+            query,
+            received,
+            modified: false,
+        });
+    };
+    end_segment(&mut out, seg_start, lead);
+    if lead.is_dots() {
+        out.push(b'/');
+    }
+    out.dedup_by(|a, b| *a == b'/' && *b == b'/');
+    if count_slashes(&out) > opts.max_segments {
+        return None;
+    }
+    let out = String::from_utf8(out).ok()?;
+    if out == path {
+        return Some(CanonicalPath {
+            path: Cow::Borrowed(path),
+            query,
+            received,
+            modified: false,
+        });
+    }
     Some(CanonicalPath {
-        path: Cow::Borrowed(path),
+        path: Cow::Owned(out),
         query,
         received,
-        modified: false,
+        modified: true,
     })
 }
 
@@ -1939,6 +2075,9 @@ mod tests {
             if let Some(fast) = fast_canonical_path(target, &o) {
                 assert_eq!(Ok(fast), full, "{target:?} {o:?}");
             }
+            if let Some(rewritten) = rewrite_path(target, &o) {
+                assert_eq!(Ok(rewritten), full, "{target:?} {o:?}");
+            }
             assert_eq!(canonical_path(target, &o), full, "{target:?} {o:?}");
         }
     }
@@ -2062,11 +2201,37 @@ mod tests {
         ] {
             assert!(fast_canonical_path(target, &opts()).is_some(), "{target:?}");
         }
-        // Everything that changes or is rejected takes the full pass.
+        // Everything that changes or is rejected leaves the fast path.
         for target in [
             "/a%41", "/a//b", "/a\\b", "/..;x", "/%2e", "/a/.", "/a/..", "/.", "//", "",
         ] {
             assert!(fast_canonical_path(target, &opts()).is_none(), "{target:?}");
+        }
+        // The common rewrites, and canonical escapes, take the one-pass rewrite ...
+        for (target, expected, modified) in [
+            ("/a%41?x=1", "/aA", true),
+            ("/a//b", "/a/b", true),
+            ("/a\\b/", "/a/b/", true),
+            ("/x/../a/./b", "/a/b", true),
+            ("/a/b/..", "/a/", true),
+            ("//a//..//b", "/a/b", true),
+            ("/%2e%2E/a", "/a", true),
+            ("/a%3b/%7e", "/a%3B/~", true),
+            ("/a%20b/%3B", "/a%20b/%3B", false),
+        ] {
+            let path = rewrite_path(target, &opts()).expect(target);
+            assert_eq!(
+                (path.path(), path.is_modified()),
+                (expected, modified),
+                "{target:?}"
+            );
+            assert_fast_and_full_paths_agree(target);
+        }
+        // ... and whatever is rejected is left to the full pass, for its reasons.
+        for target in [
+            "/..;x", "/a%2Fb", "/a%00", "/a%zz", "/a%4", "/a b", "/\u{e9}", "", "*",
+        ] {
+            assert!(rewrite_path(target, &opts()).is_none(), "{target:?}");
         }
     }
 
@@ -2206,6 +2371,8 @@ mod tests {
                 // Mostly canonical: segments, dot segments, a query and a fragment.
                 "(/(\\.{0,3}[a-c;]{0,9}|\\.{1,2};?|%2[eEfF]|\\\\)){0,7}/?(\\?[a-c/.%?]{0,5})?(#[a-c?]{0,3})?",
                 "(/[a-c;.]{1,9}){0,7}/?(\\?[a-c/.%?]{0,5})?(#[a-c?]{0,3})?",
+                // Rewrites: escapes of every kind, dot segments, runs of `/`, `\`.
+                "((/|\\\\)(\\.{1,2}|[a-c;]{0,3}|%[0-7][0-9a-fA-F]){0,3}){0,8}(\\?[a-c%]{0,3})?",
             ],
         ) {
             assert_fast_and_full_paths_agree(&target);

@@ -636,6 +636,56 @@ pub(crate) fn request_host_into<B>(
     Ok(())
 }
 
+/// The name in a request's one `Host` line (no authority in the target), with a valid port
+/// and one trailing dot taken off, when it is not longer than `opts.max_host_len`: e.g.
+/// `Example.com` for `Example.com.:8080`. The name itself is not checked; it is canonical when
+/// it equals a name [`is_canonical_name`] accepts, and that is all it may be used for.
+#[inline]
+pub(crate) fn plain_host_name<'r, B>(
+    req: &'r Request<B>,
+    opts: &CanonicalOptions,
+) -> Option<&'r [u8]> {
+    if req.uri().authority().is_some() {
+        return None;
+    }
+    let mut host_lines = req.headers().get_all(http::header::HOST).iter();
+    let (Some(value), None) = (host_lines.next(), host_lines.next()) else {
+        return None;
+    };
+    let bytes = value.as_bytes();
+    // A port has at most five digits, so its `:` is among the last six bytes.
+    let tail = bytes.len().saturating_sub(6);
+    let name = match bytes.get(tail..)?.iter().rposition(|&b| b == b':') {
+        Some(colon) => {
+            let (name, port) = bytes.split_at_checked(tail + colon)?;
+            check_port(port.get(1..)?).ok()?;
+            name
+        }
+        None => bytes,
+    };
+    let name = name.strip_suffix(b".").unwrap_or(name);
+    (name.len() <= opts.max_host_len.min(MAX_DNS_NAME)).then_some(name)
+}
+
+/// Whether `name` is its own canonical host name: what [`plain_host_name`] gives for it may be
+/// routed on without being checked again.
+pub(crate) fn is_canonical_name(name: &str) -> bool {
+    let opts = CanonicalOptions::default();
+    matches!(canonical_host(name, &opts), Ok(RequestHost::Name(host)) if host.as_str() == name)
+}
+
+/// `out` set to the name `name`, already known to be canonical.
+#[inline]
+pub(crate) fn set_canonical_name(out: &mut RequestHost, name: &[u8]) {
+    *out = RequestHost::Name(CanonicalHost::EMPTY);
+    if let RequestHost::Name(host) = out {
+        if let (Some(buf), Ok(len)) = (host.buf.get_mut(..name.len()), u8::try_from(name.len())) {
+            buf.copy_from_slice(name);
+            host.len = len;
+        }
+    }
+}
+
 fn host_header_str(value: &http::HeaderValue) -> Result<&str, Rejection> {
     value
         .to_str()

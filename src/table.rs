@@ -862,6 +862,8 @@ impl<T: Clone> Sharded<T> {
 struct HostEntry {
     name: Arc<str>,
     vhost: Arc<VirtualHost>,
+    /// Whether the name is its own canonical host name (see `canonical::is_canonical_name`).
+    canonical: bool,
 }
 
 // Names are hashed as bytes: a request's canonical host is ASCII that need not be checked
@@ -873,11 +875,20 @@ impl Sharded<HostEntry> {
             .map(|entry| &entry.vhost)
     }
 
+    /// [`Self::get`] on a name that is only routed on unchecked when it is canonical.
+    #[inline]
+    fn get_canonical(&self, name: &[u8]) -> Option<&Arc<VirtualHost>> {
+        self.find(self.hash(name), |entry| entry.name.as_bytes() == name)
+            .filter(|entry| entry.canonical)
+            .map(|entry| &entry.vhost)
+    }
+
     fn put(&mut self, name: &str, vhost: Arc<VirtualHost>) {
         let hasher = self.hasher.clone();
         let entry = HostEntry {
             name: name.into(),
             vhost,
+            canonical: canonical::is_canonical_name(name),
         };
         self.insert(
             self.hash(name.as_bytes()),
@@ -1102,12 +1113,7 @@ impl RouteTable {
     #[inline]
     fn route_bytes(&self, host: Option<&[u8]>, path: &str) -> Option<RouteMatch<'_>> {
         match host.and_then(|h| self.select_host(h)) {
-            Some(vhost) => match vhost.match_path(path) {
-                Some(rule) => Some(vhost.rule_match(rule)),
-                None => vhost
-                    .fallback_match()
-                    .or_else(|| self.controller_default_match()),
-            },
+            Some(vhost) => self.route_in(vhost, path),
             None => {
                 if let Some(vhost) = &self.hostless {
                     if let Some(rule) = vhost.match_path(path) {
@@ -1117,6 +1123,17 @@ impl RouteTable {
                 self.catch_all_match()
                     .or_else(|| self.controller_default_match())
             }
+        }
+    }
+
+    /// A canonical path on the virtual host the request's host selected.
+    #[inline]
+    fn route_in<'t>(&'t self, vhost: &'t Arc<VirtualHost>, path: &str) -> Option<RouteMatch<'t>> {
+        match vhost.match_path(path) {
+            Some(rule) => Some(vhost.rule_match(rule)),
+            None => vhost
+                .fallback_match()
+                .or_else(|| self.controller_default_match()),
         }
     }
 
@@ -1138,11 +1155,21 @@ impl RouteTable {
             host: RequestHost::None,
             path: CanonicalPath::ROOT,
         };
-        canonical::request_host_into(request, options, &mut routed.host)?;
         let target = request
             .uri()
             .path_and_query()
             .map_or("/", |path_and_query| path_and_query.as_str());
+        // Most requests name one of the table's hosts exactly, port and trailing dot aside; a
+        // name equal to a canonical one is canonical, and need not be checked byte by byte.
+        let named = canonical::plain_host_name(request, options)
+            .and_then(|name| Some((name, self.exact_hosts.get_canonical(name)?)));
+        if let Some((name, vhost)) = named {
+            canonical::set_canonical_name(&mut routed.host, name);
+            routed.path = canonical::canonical_path(target, options)?;
+            routed.route = self.route_in(vhost, routed.path.path());
+            return Ok(routed);
+        }
+        canonical::request_host_into(request, options, &mut routed.host)?;
         routed.path = canonical::canonical_path(target, options)?;
         routed.route = self.route_bytes(routed.host.name_bytes(), routed.path.path());
         Ok(routed)
@@ -2035,6 +2062,118 @@ mod tests {
                 .route_request(&request)
                 .map(|r| (r.host, r.path.path().to_owned()));
             assert_eq!(routed, expected, "{version:?} {uri} {hosts:?}");
+        }
+    }
+
+    /// Hosts of every shape a table may hold: plain, nested, numeric-looking, and one that is
+    /// not its own canonical name (all-numeric labels are left to the full host parser).
+    const TRUSTED_HOSTS: [&str; 5] = ["x.com", "a-b.x.com", "123", "0-0.0", "1-2.3"];
+
+    fn trusted_hosts_table(canonical: CanonicalOptions) -> RouteTable {
+        let ingresses: Vec<String> = TRUSTED_HOSTS
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                format!(
+                    r#"{{"kind":"Ingress","metadata":{{"name":"i{i}","namespace":"n","creationTimestamp":"2024-01-01T00:00:00Z"}},
+                    "spec":{{"rules":[{{"host":"{host}","http":{{"paths":[
+                      {{"path":"/a","pathType":"Prefix","backend":{{"service":{{"name":"s{i}","port":{{"number":80}}}}}}}}]}}}}]}}}}"#
+                )
+            })
+            .collect();
+        let manifests = crate::Manifests::from_json(&format!("[{}]", ingresses.join(",")));
+        assert!(manifests.errors.is_empty(), "{:?}", manifests.errors);
+        let options = TableOptions {
+            canonical,
+            ..TableOptions::default()
+        };
+        RouteTable::build(&manifests.ingresses, options)
+    }
+
+    /// `route_request` answers what canonicalising the request and routing the result does,
+    /// whether or not it took the unchecked path for a host of the table.
+    fn assert_route_request_is_canonical_routing(table: &RouteTable, hosts: &[&str], target: &str) {
+        use http::Request;
+        let mut builder = Request::builder().uri(target);
+        for &host in hosts {
+            builder = builder.header(http::header::HOST, host);
+        }
+        let Ok(request) = builder.body(()) else {
+            return;
+        };
+        let routed = table.route_request(&request).map(|r| {
+            let route = r
+                .route
+                .map(|m| (m.backend().clone(), m.rule().map(|r| r.path)));
+            (r.host, r.path.path().to_owned(), route)
+        });
+        let expected =
+            canonical::canonicalize_request(&request, &table.options.canonical).map(|c| {
+                let route = table
+                    .route(c.host.name(), c.path.path())
+                    .map(|m| (m.backend().clone(), m.rule().map(|r| r.path)));
+                (c.host, c.path.path().to_owned(), route)
+            });
+        assert_eq!(routed, expected, "{hosts:?} {target:?}");
+    }
+
+    #[test]
+    fn hosts_of_the_table_are_routed_unchecked_only_when_canonical() {
+        assert!(canonical::is_canonical_name("x.com"));
+        assert!(canonical::is_canonical_name("a-b.x.com"));
+        assert!(!canonical::is_canonical_name("123"));
+        assert!(!canonical::is_canonical_name("X.com"));
+        let table = trusted_hosts_table(CanonicalOptions::default());
+        assert_eq!(table.rule_count(), TRUSTED_HOSTS.len());
+        for host in [
+            "x.com",
+            "X.COM",
+            "x.com.",
+            "x.com:8080",
+            "x.com.:1",
+            "x.com:",
+            "x.com:65536",
+            "x.com:+1",
+            "x.com..",
+            ".x.com",
+            "x.com:80:80",
+            "a-b.x.com:443",
+            "123",
+            "123:80",
+            "0-0.0",
+            "1-2.3.",
+            "[::1]:80",
+            "x.com:99999",
+        ] {
+            assert_route_request_is_canonical_routing(&table, &[host], "/a/b");
+            assert_route_request_is_canonical_routing(&table, &[host], "/a/../a%2Fb");
+        }
+        assert_route_request_is_canonical_routing(&table, &["x.com", "x.com"], "/a");
+        assert_route_request_is_canonical_routing(&table, &["y.com"], "http://x.com/a");
+        let short = trusted_hosts_table(CanonicalOptions {
+            max_host_len: 4,
+            ..CanonicalOptions::default()
+        });
+        for host in ["x.com", "x.com.", "123", "x.co"] {
+            assert_route_request_is_canonical_routing(&short, &[host], "/a");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn route_request_is_canonical_routing_on_random_hosts(
+            host in proptest::prop_oneof![
+                "(x|X|a-b\\.x|123|0-0|1-2)(\\.(com|COM|0|3))?\\.{0,2}(:[0-9+]{0,6})?",
+                "[a-bxX0-9.:\\-\\[\\]_ ]{0,12}",
+            ],
+            target in "/(a|A|\\.\\.|%41|%2F)?(/[a.]{0,2}){0,2}",
+            max_host_len in proptest::prop_oneof![proptest::strategy::Just(253usize), 0usize..8],
+        ) {
+            let table = trusted_hosts_table(CanonicalOptions {
+                max_host_len,
+                ..CanonicalOptions::default()
+            });
+            assert_route_request_is_canonical_routing(&table, &[&host], &target);
         }
     }
 

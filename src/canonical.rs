@@ -674,6 +674,16 @@ pub(crate) fn is_canonical_name(name: &str) -> bool {
     matches!(canonical_host(name, &opts), Ok(RequestHost::Name(host)) if host.as_str() == name)
 }
 
+/// Whether `label` is a label of some canonical host name: 1 to 63 bytes of lower-case
+/// letters, digits, `-` and `_`.
+#[inline]
+pub(crate) fn is_canonical_label(label: &[u8]) -> bool {
+    (1..=MAX_LABEL).contains(&label.len())
+        && label
+            .iter()
+            .all(|&b| b != 0 && HOST_BYTE[usize::from(b)] == b)
+}
+
 /// `out` set to the name `name`, already known to be canonical.
 #[inline]
 pub(crate) fn set_canonical_name(out: &mut RequestHost, name: &[u8]) {

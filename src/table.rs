@@ -875,12 +875,10 @@ impl Sharded<HostEntry> {
             .map(|entry| &entry.vhost)
     }
 
-    /// [`Self::get`] on a name that is only routed on unchecked when it is canonical.
+    /// The entry for `name`.
     #[inline]
-    fn get_canonical(&self, name: &[u8]) -> Option<&Arc<VirtualHost>> {
+    fn entry(&self, name: &[u8]) -> Option<&HostEntry> {
         self.find(self.hash(name), |entry| entry.name.as_bytes() == name)
-            .filter(|entry| entry.canonical)
-            .map(|entry| &entry.vhost)
     }
 
     fn put(&mut self, name: &str, vhost: Arc<VirtualHost>) {
@@ -1162,7 +1160,7 @@ impl RouteTable {
         // Most requests name one of the table's hosts exactly, port and trailing dot aside; a
         // name equal to a canonical one is canonical, and need not be checked byte by byte.
         let named = canonical::plain_host_name(request, options)
-            .and_then(|name| Some((name, self.exact_hosts.get_canonical(name)?)));
+            .and_then(|name| Some((name, self.select_canonical_host(name)?)));
         if let Some((name, vhost)) = named {
             canonical::set_canonical_name(&mut routed.host, name);
             routed.path = canonical::canonical_path(target, options)?;
@@ -1173,6 +1171,20 @@ impl RouteTable {
         routed.path = canonical::canonical_path(target, options)?;
         routed.route = self.route_bytes(routed.host.name_bytes(), routed.path.path());
         Ok(routed)
+    }
+
+    /// [`Self::select_host`] for a name that has not been checked: `Some` only when the name
+    /// is canonical, which it is when it equals an exact host that is its own canonical name,
+    /// or is a canonical label followed by such a wildcard suffix. `None` may still be routed
+    /// once canonicalised.
+    #[inline]
+    fn select_canonical_host(&self, name: &[u8]) -> Option<&Arc<VirtualHost>> {
+        if let Some(entry) = self.exact_hosts.entry(name) {
+            return entry.canonical.then_some(&entry.vhost);
+        }
+        let dot = name.iter().position(|&b| b == b'.')?;
+        let entry = self.wildcard_hosts.entry(name.get(dot + 1..)?)?;
+        (entry.canonical && canonical::is_canonical_label(name.get(..dot)?)).then_some(&entry.vhost)
     }
 
     #[inline]
@@ -2067,7 +2079,17 @@ mod tests {
 
     /// Hosts of every shape a table may hold: plain, nested, numeric-looking, and one that is
     /// not its own canonical name (all-numeric labels are left to the full host parser).
-    const TRUSTED_HOSTS: [&str; 5] = ["x.com", "a-b.x.com", "123", "0-0.0", "1-2.3"];
+    const TRUSTED_HOSTS: [&str; 9] = [
+        "x.com",
+        "a-b.x.com",
+        "123",
+        "0-0.0",
+        "1-2.3",
+        "*.x.com",
+        "*.0-0.0",
+        "*.3",
+        "*.b.c",
+    ];
 
     fn trusted_hosts_table(canonical: CanonicalOptions) -> RouteTable {
         let ingresses: Vec<String> = TRUSTED_HOSTS
@@ -2144,6 +2166,19 @@ mod tests {
             "1-2.3.",
             "[::1]:80",
             "x.com:99999",
+            "y.x.com",
+            "Y.x.com",
+            "y.X.com",
+            "y_-9.x.com:80",
+            "y..x.com",
+            "a.b.x.com",
+            "7.3",
+            "1.2.3",
+            "a.3",
+            "a.b.c",
+            "-.b.c",
+            "1-2.0-0.0",
+            "1.0-0.0",
         ] {
             assert_route_request_is_canonical_routing(&table, &[host], "/a/b");
             assert_route_request_is_canonical_routing(&table, &[host], "/a/../a%2Fb");
@@ -2164,6 +2199,7 @@ mod tests {
         fn route_request_is_canonical_routing_on_random_hosts(
             host in proptest::prop_oneof![
                 "(x|X|a-b\\.x|123|0-0|1-2)(\\.(com|COM|0|3))?\\.{0,2}(:[0-9+]{0,6})?",
+                "([a-zA-Z0-9_\\-]{0,3}\\.)?([a-z0-9_\\-]{0,3}\\.){0,2}(x\\.com|0-0\\.0|3|b\\.c|B\\.c)\\.?(:[0-9]{1,2})?",
                 "[a-bxX0-9.:\\-\\[\\]_ ]{0,12}",
             ],
             target in "/(a|A|\\.\\.|%41|%2F)?(/[a.]{0,2}){0,2}",

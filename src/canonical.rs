@@ -1002,17 +1002,18 @@ fn rewrite_path<'a>(target: &'a str, opts: &CanonicalOptions) -> Option<Canonica
         }
     };
     let (path, query, received) = split_at_path_end(target, path_end)?;
+    let unchanged = || CanonicalPath {
+        path: Cow::Borrowed(path),
+        query,
+        received,
+        modified: false,
+    };
     // A final dot segment is dropped, and its directory keeps a trailing slash.
     if out.is_none() && lead.is_dots() {
         out = Some(changed_from(path_end)?);
     }
     let Some(mut out) = out else {
-        return (segments <= opts.max_segments).then_some(CanonicalPath {
-            path: Cow::Borrowed(path),
-            query,
-            received,
-            modified: false,
-        });
+        return (segments <= opts.max_segments).then(unchanged);
     };
     end_segment(&mut out, seg_start, lead);
     if lead.is_dots() {
@@ -1024,12 +1025,7 @@ fn rewrite_path<'a>(target: &'a str, opts: &CanonicalOptions) -> Option<Canonica
     }
     let out = String::from_utf8(out).ok()?;
     if out == path {
-        return Some(CanonicalPath {
-            path: Cow::Borrowed(path),
-            query,
-            received,
-            modified: false,
-        });
+        return Some(unchanged());
     }
     Some(CanonicalPath {
         path: Cow::Owned(out),

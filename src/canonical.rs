@@ -621,19 +621,30 @@ pub(crate) fn request_host_into<B>(
     opts: &CanonicalOptions,
     out: &mut RequestHost,
 ) -> Result<(), Rejection> {
-    if req.uri().authority().is_none() {
-        let mut host_lines = req.headers().get_all(http::header::HOST).iter();
-        if let (Some(value), None) = (host_lines.next(), host_lines.next()) {
-            *out = RequestHost::Name(CanonicalHost::EMPTY);
-            if let RequestHost::Name(host) = out {
-                if fast_host(value.as_bytes(), opts, host).is_some() {
-                    return Ok(());
-                }
+    if let Some(value) = sole_host_line(req) {
+        *out = RequestHost::Name(CanonicalHost::EMPTY);
+        if let RequestHost::Name(host) = out {
+            if fast_host(value.as_bytes(), opts, host).is_some() {
+                return Ok(());
             }
         }
     }
     *out = request_host_full(req, opts)?;
     Ok(())
+}
+
+/// The request's one `Host` line, when that is what it is routed on: no authority in the
+/// target and exactly one `Host` line.
+#[inline]
+fn sole_host_line<B>(req: &Request<B>) -> Option<&http::HeaderValue> {
+    if req.uri().authority().is_some() {
+        return None;
+    }
+    let mut host_lines = req.headers().get_all(http::header::HOST).iter();
+    match (host_lines.next(), host_lines.next()) {
+        (Some(value), None) => Some(value),
+        _ => None,
+    }
 }
 
 /// The name in a request's one `Host` line (no authority in the target), with a valid port
@@ -645,14 +656,7 @@ pub(crate) fn plain_host_name<'r, B>(
     req: &'r Request<B>,
     opts: &CanonicalOptions,
 ) -> Option<&'r [u8]> {
-    if req.uri().authority().is_some() {
-        return None;
-    }
-    let mut host_lines = req.headers().get_all(http::header::HOST).iter();
-    let (Some(value), None) = (host_lines.next(), host_lines.next()) else {
-        return None;
-    };
-    let bytes = value.as_bytes();
+    let bytes = sole_host_line(req)?.as_bytes();
     // A port has at most five digits, so its `:` is among the last six bytes.
     let tail = bytes.len().saturating_sub(6);
     let name = match bytes.get(tail..)?.iter().rposition(|&b| b == b':') {
@@ -967,26 +971,12 @@ fn rewrite_path<'a>(target: &'a str, opts: &CanonicalOptions) -> Option<Canonica
                 i += 1;
             }
             b'%' => {
-                let (hi, lo) = (*bytes.get(i + 1)?, *bytes.get(i + 2)?);
-                let tok = match (hex_value(hi)? << 4) | hex_value(lo)? {
-                    0 | b'/' | b'\\' => return None,
-                    value if is_unreserved(value) => Tok::Decoded(value),
-                    value => Tok::Kept {
-                        value,
-                        lower: hi.is_ascii_lowercase() || lo.is_ascii_lowercase(),
-                    },
-                };
+                let tok = escape_tok(*bytes.get(i + 1)?, *bytes.get(i + 2)?).ok()?;
                 if out.is_none() && !matches!(tok, Tok::Kept { lower: false, .. }) {
                     out = Some(changed_from(i)?);
                 }
                 if let Some(out) = out.as_mut() {
-                    match tok {
-                        Tok::Decoded(value) => out.push(value),
-                        Tok::Kept { value, .. } => {
-                            out.extend_from_slice(&[b'%', hex_digit(value >> 4), hex_digit(value)]);
-                        }
-                        Tok::Sep(_) | Tok::Lit(_) => {}
-                    }
+                    push_tok(out, tok);
                 }
                 lead = lead.step(tok).ok()?;
                 i += 3;
@@ -1181,20 +1171,36 @@ impl<'a> Tokens<'a> {
         let (Some(hi), Some(lo)) = (hi, lo) else {
             return Err(bad("malformed percent-encoding in path"));
         };
-        let (Some(hi_val), Some(lo_val)) = (hex_value(hi), hex_value(lo)) else {
-            return Err(bad("malformed percent-encoding in path"));
-        };
         self.pos += 2;
-        match (hi_val << 4) | lo_val {
-            0 => Err(bad("encoded NUL in path")),
-            b'/' => Err(bad("encoded slash in path")),
-            b'\\' => Err(bad("encoded backslash in path")),
-            value if is_unreserved(value) => Ok(Tok::Decoded(value)),
-            value => Ok(Tok::Kept {
-                value,
-                lower: hi.is_ascii_lowercase() || lo.is_ascii_lowercase(),
-            }),
+        escape_tok(hi, lo)
+    }
+}
+
+/// The token of the escape `%` `hi` `lo`.
+fn escape_tok(hi: u8, lo: u8) -> Result<Tok, Rejection> {
+    let (Some(hi_val), Some(lo_val)) = (hex_value(hi), hex_value(lo)) else {
+        return Err(bad("malformed percent-encoding in path"));
+    };
+    match (hi_val << 4) | lo_val {
+        0 => Err(bad("encoded NUL in path")),
+        b'/' => Err(bad("encoded slash in path")),
+        b'\\' => Err(bad("encoded backslash in path")),
+        value if is_unreserved(value) => Ok(Tok::Decoded(value)),
+        value => Ok(Tok::Kept {
+            value,
+            lower: hi.is_ascii_lowercase() || lo.is_ascii_lowercase(),
+        }),
+    }
+}
+
+/// Appends what a byte or escape becomes in the canonical path; separators are the caller's.
+fn push_tok(out: &mut Vec<u8>, tok: Tok) {
+    match tok {
+        Tok::Lit(b) | Tok::Decoded(b) => out.push(b),
+        Tok::Kept { value, .. } => {
+            out.extend_from_slice(&[b'%', hex_digit(value >> 4), hex_digit(value)]);
         }
+        Tok::Sep(_) => {}
     }
 }
 
@@ -1312,10 +1318,7 @@ fn rebuild(rest: &[u8], capacity: usize) -> Result<Vec<u8>, Rejection> {
                 lead = Lead::Empty;
                 continue;
             }
-            Tok::Lit(b) | Tok::Decoded(b) => out.push(b),
-            Tok::Kept { value, .. } => {
-                out.extend_from_slice(&[b'%', hex_digit(value >> 4), hex_digit(value)]);
-            }
+            Tok::Lit(_) | Tok::Decoded(_) | Tok::Kept { .. } => push_tok(&mut out, tok),
         }
         lead = lead.step(tok)?;
     }

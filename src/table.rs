@@ -871,8 +871,7 @@ struct HostEntry {
 impl Sharded<HostEntry> {
     #[inline]
     fn get(&self, name: &[u8]) -> Option<&Arc<VirtualHost>> {
-        self.find(self.hash(name), |entry| entry.name.as_bytes() == name)
-            .map(|entry| &entry.vhost)
+        self.entry(name).map(|entry| &entry.vhost)
     }
 
     /// The entry for `name`.

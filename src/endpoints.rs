@@ -12,8 +12,7 @@
 //!    as the API says) is one destination. Slices of `addressType: FQDN` are not used.
 //!
 //! ```
-//! use ingress_router::endpoints::Endpoints;
-//! use ingress_router::{Backend, Manifests};
+//! use ingress_router::{Backend, Endpoints, Manifests};
 //!
 //! let objects = Manifests::parse(r#"
 //! apiVersion: v1
@@ -42,130 +41,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use foldhash::fast::RandomState;
 
 use crate::backend::{ServiceBackend, ServicePort};
-use crate::model::ObjectMeta;
-
-/// The label that ties an EndpointSlice to its Service.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
-
-/// A Service (`v1`): the fields a data plane needs to resolve a backend.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Service {
-    /// Name and namespace.
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    /// The ports and type.
-    #[serde(default)]
-    pub spec: ServiceSpec,
-}
-
-/// What a Service exposes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceSpec {
-    /// `ClusterIP`, `NodePort`, `LoadBalancer` or `ExternalName`; unset means `ClusterIP`.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub service_type: Option<String>,
-    /// The Service's ports.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ports: Vec<ServicePortSpec>,
-    /// The DNS name an `ExternalName` Service stands for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_name: Option<String>,
-}
-
-/// One port of a Service.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServicePortSpec {
-    /// The port's name; required when the Service has several ports.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The port number the Service exposes (what an Ingress's `port.number` names).
-    #[serde(default)]
-    pub port: i32,
-    /// The port on the endpoints, by number or by container port name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_port: Option<IntOrString>,
-    /// `TCP` (the default), `UDP` or `SCTP`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<String>,
-}
-
-/// A Kubernetes `IntOrString`: a port number or a port name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum IntOrString {
-    /// A number.
-    Int(i64),
-    /// A name.
-    String(String),
-}
-
-/// An EndpointSlice (`discovery.k8s.io/v1`): some of the endpoints of one Service.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EndpointSlice {
-    /// Name, namespace and the `kubernetes.io/service-name` label.
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    /// `IPv4`, `IPv6` or `FQDN`.
-    #[serde(default)]
-    pub address_type: String,
-    /// The endpoints.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub endpoints: Vec<Endpoint>,
-    /// The ports every endpoint of the slice listens on.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ports: Vec<EndpointPort>,
-}
-
-/// One endpoint (usually a Pod) of an EndpointSlice.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Endpoint {
-    /// The endpoint's addresses, all for the same backend.
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    /// Whether it takes traffic.
-    #[serde(default)]
-    pub conditions: EndpointConditions,
-}
-
-/// An endpoint's state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EndpointConditions {
-    /// Ready for traffic; unset counts as ready.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ready: Option<bool>,
-    /// Serving (possibly while terminating).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub serving: Option<bool>,
-    /// Terminating.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub terminating: Option<bool>,
-}
-
-/// A port of an EndpointSlice.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EndpointPort {
-    /// The Service port's name; empty or unset for an unnamed Service port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The port number on the endpoints.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<i32>,
-    /// `TCP` (the default), `UDP` or `SCTP`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<String>,
-}
+use crate::hosts::Sharded;
+use crate::model::{EndpointSlice, Service};
 
 /// Why a Service backend has no address to send to (a data plane answers `503`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -219,97 +103,118 @@ struct Resolved {
     ports: Vec<(i32, String, Vec<SocketAddr>)>,
 }
 
+/// A Service under its namespace and name.
+#[derive(Debug, Clone)]
+struct Entry {
+    namespace: Arc<str>,
+    name: Arc<str>,
+    resolved: Arc<Resolved>,
+}
+
 /// The ready addresses of every Service port, compiled from Services and EndpointSlices.
-#[derive(Debug, Default)]
+///
+/// Cut into shards that versions share: [`Endpoints::with_service`] makes the next version
+/// after one Service or its slices changed, copying only the shard that Service is in, so a
+/// change is as cheap with ten thousand Services as with ten.
+#[derive(Debug, Clone)]
 pub struct Endpoints {
-    services: HashMap<(String, String), Resolved>,
+    services: Sharded<Entry>,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            services: Sharded::new(RandomState::default(), 0),
+        }
+    }
 }
 
 impl Endpoints {
     /// Compiles `services` and `slices`. A later object with the same namespace and name
     /// replaces an earlier one.
     pub fn new(services: &[Service], slices: &[EndpointSlice]) -> Endpoints {
-        // Slice ports by (namespace, service, port name): the addresses behind each.
         let mut slices_by_name: BTreeMap<(&str, &str), &EndpointSlice> = BTreeMap::new();
         for slice in slices {
             slices_by_name.insert((slice.metadata.namespace(), &slice.metadata.name), slice);
         }
-        let mut ready: HashMap<(&str, &str, &str), Vec<SocketAddr>> = HashMap::new();
+        // Each Service's slices, by namespace and service name.
+        let mut of_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
         for slice in slices_by_name.values() {
-            let Some(service) = slice.metadata.labels.get(SERVICE_NAME_LABEL) else {
-                continue;
-            };
-            if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
-                continue;
-            }
-            for port in &slice.ports {
-                let Some(number) = port.port.and_then(|p| u16::try_from(p).ok()) else {
-                    continue;
-                };
-                if !matches!(port.protocol.as_deref(), None | Some("TCP")) {
-                    continue;
-                }
-                let key = (
-                    slice.metadata.namespace(),
-                    service.as_str(),
-                    port.name.as_deref().unwrap_or(""),
-                );
-                let addresses = ready.entry(key).or_default();
-                for endpoint in &slice.endpoints {
-                    if endpoint.conditions.ready == Some(false) {
-                        continue;
-                    }
-                    for address in &endpoint.addresses {
-                        if let Ok(ip) = address.parse::<IpAddr>() {
-                            let socket = SocketAddr::new(ip, number);
-                            if !addresses.contains(&socket) {
-                                addresses.push(socket);
-                            }
-                        }
-                    }
-                }
+            if let Some(service) = slice.service_name() {
+                of_service
+                    .entry((slice.metadata.namespace(), service))
+                    .or_default()
+                    .push(slice);
             }
         }
-
-        let mut resolved = HashMap::new();
+        let mut by_name: BTreeMap<(&str, &str), &Service> = BTreeMap::new();
         for service in services {
-            let namespace = service.metadata.namespace();
-            let name = service.metadata.name.as_str();
-            let external_name = (service.spec.service_type.as_deref() == Some("ExternalName"))
-                .then(|| service.spec.external_name.clone().unwrap_or_default());
-            let ports = service
-                .spec
-                .ports
-                .iter()
-                .filter(|p| matches!(p.protocol.as_deref(), None | Some("TCP")))
-                .map(|p| {
-                    let port_name = p.name.clone().unwrap_or_default();
-                    let addresses = ready
-                        .get(&(namespace, name, port_name.as_str()))
-                        .cloned()
-                        .unwrap_or_default();
-                    (p.port, port_name, addresses)
-                })
-                .collect();
-            resolved.insert(
-                (namespace.to_owned(), name.to_owned()),
-                Resolved {
-                    external_name,
-                    ports,
-                },
+            by_name.insert(
+                (service.metadata.namespace(), &service.metadata.name),
+                service,
             );
         }
-        Endpoints { services: resolved }
+        let mut endpoints = Endpoints {
+            services: Sharded::new(RandomState::default(), by_name.len()),
+        };
+        for ((namespace, name), service) in by_name {
+            let slices = of_service
+                .get(&(namespace, name))
+                .map_or(&[][..], Vec::as_slice);
+            endpoints.put(namespace, name, Some(resolve_service(service, slices)));
+        }
+        endpoints
     }
 
-    /// The ready addresses of `backend`, in the order the slices list them.
+    /// The next version after the Service `namespace/name` or its slices changed: `service` is
+    /// its current object (`None`: deleted), `slices` every EndpointSlice labelled with its
+    /// name in its namespace. Every other Service is shared with `self`.
+    pub fn with_service(
+        &self,
+        namespace: &str,
+        name: &str,
+        service: Option<&Service>,
+        slices: &[&EndpointSlice],
+    ) -> Endpoints {
+        let mut next = self.clone();
+        next.put(namespace, name, service.map(|s| resolve_service(s, slices)));
+        next
+    }
+
+    fn put(&mut self, namespace: &str, name: &str, resolved: Option<Resolved>) {
+        let hash = self.services.hash((namespace, name));
+        let eq = |e: &Entry| &*e.namespace == namespace && &*e.name == name;
+        match resolved {
+            None => {
+                self.services.remove(hash, eq);
+            }
+            Some(resolved) => {
+                let hasher = self.services.hasher.clone();
+                let entry = Entry {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    resolved: Arc::new(resolved),
+                };
+                self.services.insert(hash, entry, eq, |e: &Entry| {
+                    hasher.hash_one((&*e.namespace, &*e.name))
+                });
+            }
+        }
+    }
+
+    fn get(&self, namespace: &str, name: &str) -> Option<&Resolved> {
+        let hash = self.services.hash((namespace, name));
+        self.services
+            .find(hash, |e| &*e.namespace == namespace && &*e.name == name)
+            .map(|e| &*e.resolved)
+    }
+
+    /// The ready addresses of `backend`, in the order the slices list them. Allocates only
+    /// for an error.
     pub fn resolve(&self, backend: &ServiceBackend) -> Result<&[SocketAddr], Unresolved> {
         let namespace = || backend.namespace.clone();
         let name = || backend.name.clone();
-        let Some(service) = self
-            .services
-            .get(&(backend.namespace.clone(), backend.name.clone()))
-        else {
+        let Some(service) = self.get(&backend.namespace, &backend.name) else {
             return Err(Unresolved::NoService {
                 namespace: namespace(),
                 name: name(),
@@ -350,16 +255,68 @@ impl Endpoints {
     }
 }
 
+/// One Service's ports and the ready addresses behind each, from the slices labelled with its
+/// name (in its namespace).
+fn resolve_service(service: &Service, slices: &[&EndpointSlice]) -> Resolved {
+    // The ready addresses by slice port name.
+    let mut ready: HashMap<&str, Vec<SocketAddr>> = HashMap::new();
+    for slice in slices {
+        if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+            continue;
+        }
+        for port in &slice.ports {
+            let Some(number) = port.port.and_then(|p| u16::try_from(p).ok()) else {
+                continue;
+            };
+            if !matches!(port.protocol.as_deref(), None | Some("TCP")) {
+                continue;
+            }
+            let addresses = ready.entry(port.name.as_deref().unwrap_or("")).or_default();
+            for endpoint in &slice.endpoints {
+                if endpoint.conditions.ready == Some(false) {
+                    continue;
+                }
+                for address in &endpoint.addresses {
+                    if let Ok(ip) = address.parse::<IpAddr>() {
+                        let socket = SocketAddr::new(ip, number);
+                        if !addresses.contains(&socket) {
+                            addresses.push(socket);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let external_name = (service.spec.service_type.as_deref() == Some("ExternalName"))
+        .then(|| service.spec.external_name.clone().unwrap_or_default());
+    let ports = service
+        .spec
+        .ports
+        .iter()
+        .filter(|p| matches!(p.protocol.as_deref(), None | Some("TCP")))
+        .map(|p| {
+            let port_name = p.name.clone().unwrap_or_default();
+            let addresses = ready.get(port_name.as_str()).cloned().unwrap_or_default();
+            (p.port, port_name, addresses)
+        })
+        .collect();
+    Resolved {
+        external_name,
+        ports,
+    }
+}
+
 impl fmt::Display for Endpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut names: Vec<_> = self.services.keys().collect();
-        names.sort();
-        for (namespace, name) in names {
-            let service = &self.services[&(namespace.clone(), name.clone())];
-            for (number, port_name, addresses) in &service.ports {
+        let mut entries: Vec<&Entry> = self.services.values().collect();
+        entries.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        for entry in entries {
+            for (number, port_name, addresses) in &entry.resolved.ports {
                 writeln!(
                     f,
-                    "{namespace}/{name}:{number} ({port_name}): {} ready",
+                    "{}/{}:{number} ({port_name}): {} ready",
+                    entry.namespace,
+                    entry.name,
                     addresses.len()
                 )?;
             }

@@ -1,10 +1,11 @@
-//! tower middleware that routes every request with a [`RouteTable`](crate::RouteTable) (feature `tower`).
+//! tower middleware that routes every request with a controller's current
+//! [`Snapshot`](crate::Snapshot) (feature `tower`).
 //!
 //! [`IngressLayer`] wraps any `tower::Service<http::Request<_>>` — an axum `Router`, a hyper
 //! proxy, a `service_fn` — in an [`IngressService`]. For each request it:
 //!
-//! 1. takes one snapshot of the current table from its [`SharedTable`];
-//! 2. canonicalises the host and path ([`crate::canonical`]) and answers `400` or `414` itself
+//! 1. takes the current snapshot from its [`SharedSnapshot`];
+//! 2. canonicalises the host and path ([`canonical_path`](crate::canonical_path)) and answers `400` or `414` itself
 //!    when the request cannot be routed safely;
 //! 3. on a TLS connection, answers `421 Misdirected Request` when the certificate chosen for
 //!    the connection's SNI is not the one the request's host gets (see below);
@@ -21,7 +22,7 @@
 //! The layer learns that a request came over TLS, and with which SNI, from a [`TlsInfo`] in the
 //! request's extensions: a server that terminates TLS inserts one into every request of the
 //! connection (`TlsInfo::new(sni)`, cloned per request). A request without one is taken to be
-//! plain HTTP. Both checks use the table's [`TlsTable`](crate::TlsTable), compiled from the
+//! plain HTTP. Both checks use the snapshot's [`TlsTable`](crate::TlsTable), compiled from the
 //! same Ingresses as its routes.
 //!
 //! - **ssl-redirect** (on by default, as in ingress-nginx): a plain-HTTP request that routes,
@@ -53,8 +54,7 @@
 //! ```
 //! use std::convert::Infallible;
 //! use http::{Request, Response, StatusCode};
-//! use ingress_router::layer::IngressLayer;
-//! use ingress_router::{Manifests, MatchedRoute, RouteTable, SharedTable, TableOptions};
+//! use ingress_router::{IngressLayer, Manifests, MatchedRoute, SharedSnapshot, Snapshot, TableOptions};
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
 //! # tokio_test_block_on(async {
@@ -68,7 +68,7 @@
 //!       paths:
 //!       - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 8080}}}}
 //! "#);
-//! let table = SharedTable::new(RouteTable::build(&manifests.ingresses, TableOptions::default()));
+//! let table = SharedSnapshot::new(Snapshot::build(&manifests.ingresses, TableOptions::default()));
 //!
 //! let service = ServiceBuilder::new()
 //!     .layer(IngressLayer::new(table.clone()))
@@ -113,8 +113,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::canonical::{RejectStatus, Rejection};
-use crate::reconcile::SharedTable;
-use crate::table::{MatchedRoute, OwnedKey};
+use crate::snapshot::{MatchedRoute, SharedSnapshot};
+use crate::table::OwnedKey;
 use crate::tls::TlsInfo;
 
 /// Why [`IngressService`] answered a request itself instead of calling the inner service.
@@ -291,17 +291,18 @@ impl Config {
     }
 }
 
-/// A [`Layer`] that routes requests with a [`SharedTable`]; see the [module docs](self).
+/// A [`Layer`] that routes requests with a [`SharedSnapshot`]; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct IngressLayer {
-    table: SharedTable,
+    table: SharedSnapshot,
     config: Arc<Config>,
 }
 
 impl IngressLayer {
-    /// Routes with `table`: a [`SharedTable`] (swap tables in through any clone of it) or a
-    /// plain [`RouteTable`](crate::RouteTable) that never changes.
-    pub fn new(table: impl Into<SharedTable>) -> IngressLayer {
+    /// Routes with `table`: a [`SharedSnapshot`] (swap snapshots in through any clone of it),
+    /// or a [`Snapshot`](crate::Snapshot) or plain [`RouteTable`](crate::RouteTable) that never
+    /// changes.
+    pub fn new(table: impl Into<SharedSnapshot>) -> IngressLayer {
         IngressLayer {
             table: table.into(),
             config: Arc::new(Config::default()),
@@ -350,8 +351,8 @@ impl IngressLayer {
         self
     }
 
-    /// The table handle requests are routed with.
-    pub fn table(&self) -> &SharedTable {
+    /// The snapshot handle requests are routed with.
+    pub fn snapshot(&self) -> &SharedSnapshot {
         &self.table
     }
 }
@@ -373,18 +374,18 @@ impl<S> Layer<S> for IngressLayer {
 #[derive(Debug, Clone)]
 pub struct IngressService<S> {
     inner: S,
-    table: SharedTable,
+    table: SharedSnapshot,
     config: Arc<Config>,
 }
 
 impl<S> IngressService<S> {
     /// Wraps `inner`, routing with `table`.
-    pub fn new(inner: S, table: impl Into<SharedTable>) -> IngressService<S> {
+    pub fn new(inner: S, table: impl Into<SharedSnapshot>) -> IngressService<S> {
         IngressLayer::new(table).layer(inner)
     }
 
     /// A layer that wraps services in `IngressService`, routing with `table`.
-    pub fn layer(table: impl Into<SharedTable>) -> IngressLayer {
+    pub fn layer(table: impl Into<SharedSnapshot>) -> IngressLayer {
         IngressLayer::new(table)
     }
 
@@ -403,8 +404,8 @@ impl<S> IngressService<S> {
         self.inner
     }
 
-    /// The table handle requests are routed with.
-    pub fn table(&self) -> &SharedTable {
+    /// The snapshot handle requests are routed with.
+    pub fn snapshot(&self) -> &SharedSnapshot {
         &self.table
     }
 }
@@ -432,7 +433,8 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let table = self.table.load();
+        let snapshot = self.table.load();
+        let table = snapshot.routes();
         let config = &*self.config;
         let tls = request.extensions().get::<TlsInfo>();
         let decided = match table.route_request(&request) {
@@ -440,11 +442,12 @@ where
             Ok(routed) => {
                 // Only asked for when there is TLS to consider: it checks the name is UTF-8.
                 let host = || routed.host.name();
-                let tls_hosts = !table.tls().is_empty();
+                let names = snapshot.tls();
+                let tls_hosts = !names.is_empty();
                 match (tls, routed.route) {
                     (Some(tls), _)
                         if config.sni_host_check
-                            && !table.tls().same_certificate(tls.server_name(), host()) =>
+                            && !names.same_certificate(tls.server_name(), host()) =>
                     {
                         Decided::Refuse(Refusal::Misdirected, None)
                     }
@@ -452,14 +455,14 @@ where
                     (None, Some(_))
                         if config.ssl_redirect
                             && tls_hosts
-                            && host().is_some_and(|h| table.tls().lookup(h).is_some())
+                            && host().is_some_and(|h| names.lookup(h).is_some())
                             && !config.exempt(routed.path.path()) =>
                     {
                         let host = host().unwrap_or_default();
                         Decided::Redirect(config.location(host, &routed.path.path_and_query()))
                     }
                     (_, Some(route)) => Decided::Forward {
-                        matched: MatchedRoute::key_of(route),
+                        matched: OwnedKey::of(&route),
                         rewrite: routed
                             .path
                             .is_modified()
@@ -491,7 +494,7 @@ where
                 }
                 request
                     .extensions_mut()
-                    .insert(MatchedRoute::with_key(table, matched));
+                    .insert(MatchedRoute::with_key(snapshot, matched));
                 ResponseFuture {
                     kind: FutureKind::Inner {
                         future: self.inner.call(request),

@@ -30,23 +30,26 @@
 //! assert_eq!(routed.path.path_and_query(), "/x/y?q=1");
 //! ```
 //!
-//! # Modules
+//! # Layout
 //!
-//! The layout follows the data: [`model`] (serde types) ← [`load`] (manifests) and
-//! [`validate`] (the apiserver's verdicts) ← [`table`] (the compiled matcher) ← [`dispatch`]
-//! (which controller serves which Ingress) ← [`reconcile`] (live tables kept current from object
-//! events) ← `layer` (the tower middleware, feature `tower`), with [`canonical`] (request
-//! canonicalisation) and [`tls`] (which certificate each server name gets, from `spec.tls`)
-//! beside the table and [`endpoints`] (Service and EndpointSlice objects, to resolve a backend
-//! to addresses) beside the dispatcher. Nothing in the model knows about HTTP,
-//! and nothing below the layer knows about tower.
+//! Everything is re-exported here, flat; only [`model`], the Kubernetes object types, is a
+//! path of its own. Inside, the modules follow the data, and imports run one way:
+//! `model` (every Kubernetes kind the crate reads) and `diagnostics` (what building reports) at
+//! the bottom; `validate` (the apiserver's verdicts) and `load` (manifests) above them; then
+//! `dispatch` (which controller serves which Ingress), `table` (the compiled routes), `tls`
+//! (which certificate each server name gets) and `endpoints` (Services to addresses), which do
+//! not know each other; then `snapshot` (one controller's routes, TLS names, certificates and
+//! endpoints, swapped as one value) and `reconcile` (snapshots kept current from object
+//! events); and `layer` (the tower middleware, feature `tower`) on top. `canonical` (request
+//! canonicalisation) stands beside the table. The routing contract the crate keeps is written
+//! out in `docs/routing.md`.
 //!
 //! # Several controllers
 //!
 //! A process that hosts one or more ingress controllers registers each with a
 //! [`Dispatcher`], which applies IngressClass semantics (`spec.ingressClassName`, the legacy
 //! `kubernetes.io/ingress.class` annotation, the default IngressClass, class-less opt-in) and
-//! compiles one table per controller, with a [`dispatch::Reason`] for every Ingress a controller
+//! compiles one table per controller, with a [`Reason`] for every Ingress a controller
 //! does not serve:
 //!
 //! ```
@@ -92,7 +95,8 @@
 //!   its port, the path percent-decoded (unreserved characters only), freed of dot segments and
 //!   repeated slashes; ambiguous requests (`%2F`, `%00`, conflicting `Host`) are answered 400.
 //!
-//! See [`table`] for the full matching rules and [`canonical`] for request canonicalisation.
+//! See [`RouteTable`] for the full matching rules and [`canonical_path`] for request
+//! canonicalisation.
 //!
 //! # Limits
 //!
@@ -106,7 +110,7 @@
 //!   aliases may not expand a document past twice its size. Each limit is checked before the
 //!   work it bounds, and a document over one is a [`DocumentError`] naming the limit
 //!   ([`DocumentError::limit`]) while the objects around it are still read.
-//! - [`canonical::CanonicalOptions`], for requests, set in [`TableOptions::canonical`] and so
+//! - [`CanonicalOptions`], for requests, set in [`TableOptions::canonical`] and so
 //!   obeyed by [`RouteTable::route_request`] and the tower layer: paths of at most 8 KiB and
 //!   256 segments (else 414), hosts of at most 253 bytes (else 400). Canonicalisation takes
 //!   time linear in the request's size whatever the limits.
@@ -114,42 +118,66 @@
 //! # Features
 //!
 //! - `yaml` (default): read YAML manifests with `serde_norway`. JSON is always available.
-//! - `tower` (default): `layer::IngressLayer` and `layer::IngressService`, the tower middleware
+//! - `tower` (default): `IngressLayer` and `IngressService`, the tower middleware
 //!   that routes every request of any `tower::Service<http::Request<_>>` (axum, hyper, …),
 //!   with ssl-redirect and the SNI/Host check for TLS.
-//! - `rustls`: `tls::resolver`, a `rustls::server::ResolvesServerCert` that serves the
-//!   certificates of `kubernetes.io/tls` Secrets by SNI, following [`RouteTable::tls`]. No
-//!   crypto provider is chosen for you.
+//! - `rustls`: `Certificates`, the certificates of `kubernetes.io/tls` Secrets by server name,
+//!   kept in each [`Snapshot`], and `CertResolver`, a `rustls::server::ResolvesServerCert` that
+//!   serves them from a [`SharedSnapshot`]. No crypto provider is chosen for you.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
-pub mod backend;
-pub mod canonical;
-pub mod dispatch;
-pub mod endpoints;
+mod backend;
+mod canonical;
+mod diagnostics;
+mod dispatch;
+mod endpoints;
+mod hosts;
 #[cfg(feature = "tower")]
-pub mod layer;
-pub mod load;
+mod layer;
+mod load;
 pub mod model;
-pub mod reconcile;
-pub mod table;
-pub mod tls;
-pub mod validate;
+mod reconcile;
+mod snapshot;
+mod table;
+mod tls;
+mod validate;
 
-pub use backend::{Backend, ResourceBackend, ServiceBackend, ServicePort};
-pub use dispatch::{Controller, Dispatch, Dispatcher};
-#[cfg(feature = "tower")]
-pub use layer::{IngressLayer, IngressService};
-pub use load::{DocumentError, Limit, LoadLimits, Manifests};
-pub use model::{Ingress, IngressClass, ObjectKind, ObjectRef, PathType};
-pub use reconcile::{Reconciler, SharedTable};
-pub use table::{
-    Conflict, Diagnostics, Fallback, ImplementationSpecific, MatchedRoute, MatchedRule,
-    Quarantined, RouteMatch, RouteTable, RoutedRequest, RuleRef, TableOptions, Warning,
+pub use backend::{Backend, ParseBackendError, ResourceBackend, ServiceBackend, ServicePort};
+pub use canonical::{
+    canonical_host, canonical_path, canonicalize_request, request_host, CanonicalHost,
+    CanonicalOptions, CanonicalPath, CanonicalRequest, PathMode, RejectStatus, Rejection,
+    RequestHost,
 };
-pub use tls::{TlsInfo, TlsTable};
-pub use validate::ValidationError;
+pub use diagnostics::{
+    Conflict, Diagnostics, Quarantined, RuleRef, TlsConflict, TlsSource, Warning,
+};
+pub use dispatch::{
+    Controller, ControllerDispatch, Decision, Dispatch, DispatchError, Dispatcher, NotServed,
+    OwnedClass, QuarantinedClass, Reason,
+};
+pub use endpoints::{Endpoints, Unresolved};
+#[cfg(feature = "tower")]
+pub use layer::{IngressLayer, IngressService, Refusal, ResponseBody, ResponseFuture};
+pub use load::{DocumentError, Limit, LoadLimits, Manifests};
+pub use model::{
+    EndpointSlice, Ingress, IngressClass, ObjectKind, ObjectRef, PathType, Secret, SecretRef,
+    Service,
+};
+pub use reconcile::{Event, Object, Objects, Published, Reconciled, Reconciler, Rejected};
+pub use snapshot::{MatchedRoute, SharedSnapshot, Snapshot};
+pub use table::{
+    Condition, Fallback, ImplementationSpecific, MatchedRule, Policy, RouteExtension, RouteExtras,
+    RouteMatch, RouteTable, RoutedRequest, TableOptions, ValueMatch, WeightedBackend,
+};
+#[cfg(feature = "rustls")]
+pub use tls::resolver::{
+    certified_key, certified_key_from_pem, CertResolver, CertificateProblem, Certificates,
+    SecretError,
+};
+pub use tls::{Certificate, TlsHost, TlsInfo, TlsTable};
+pub use validate::{validate_ingress, validate_ingress_class, ValidationError, Violation};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

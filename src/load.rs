@@ -39,9 +39,7 @@ use std::io::{self, Read};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use crate::endpoints::{EndpointSlice, Service};
-use crate::model::{Ingress, IngressClass};
-use crate::tls::Secret;
+use crate::model::{EndpointSlice, Ingress, IngressClass, Secret, Service};
 
 const NETWORKING_V1: &str = "networking.k8s.io/v1";
 const CORE_V1: &str = "v1";

@@ -1,40 +1,45 @@
-//! Live tables: a [`SharedTable`] that request handlers read, and a [`Reconciler`] that keeps
-//! it up to date from object events.
+//! Live snapshots: a [`Reconciler`] keeps one [`SharedSnapshot`] per controller current from
+//! object events.
 //!
-//! A data plane routes every request with the table of the moment and must take in changes to
-//! Ingresses and IngressClasses without stopping. A [`SharedTable`] is a handle to the current
-//! [`RouteTable`]: readers take one snapshot (an `Arc`) per request, writers swap a new table in
-//! atomically (with `arc-swap`, so readers never wait on a lock), and requests already routed
-//! finish on the table they started with.
+//! A data plane serves every request from the snapshot of the moment and must take in changes
+//! without stopping. A [`Reconciler`] holds the objects of the cluster as events describe them —
+//! [`Event::Apply`], [`Event::Delete`], [`Event::ReplaceAll`] (a watch's initial list or relist
+//! of one kind, or a reload of manifest files) — for every kind the crate reads: Ingress,
+//! IngressClass, Service, EndpointSlice and Secret (`kubernetes.io/tls` ones; others are not
+//! kept). It decides which controller serves which Ingress ([`Dispatcher`]) and, after each
+//! batch of events, publishes a new snapshot for every controller the batch affects, in one
+//! swap per controller, sharing every part that did not change:
 //!
-//! A [`Reconciler`] holds the objects of the cluster as events describe them — [`Event::Apply`],
-//! [`Event::Delete`], [`Event::ReplaceAll`] (a relist, or a reload of manifest files) — decides
-//! which controller serves which Ingress ([`Dispatcher`]), and rebuilds and swaps in only the
-//! tables whose served Ingresses changed. The rebuild runs in the caller, never on the request
-//! path.
+//! - an Ingress change recompiles only the hosts it touches, and the TLS names only when an
+//!   Ingress with TLS entries changed;
+//! - a Service or EndpointSlice change recomputes only that Service's endpoints, and shares
+//!   the route table;
+//! - a Secret change reloads only that Secret's certificate (feature `rustls`), and shares the
+//!   route table.
 //!
-//! An object that fails the apiserver's validation does not replace the last valid version of
-//! that object: the reconciler keeps routing with the version it had, and reports the rejected
-//! one ([`Reconciled::rejected`], [`Reconciler::rejected`]) until a valid version or a delete
-//! arrives. A bad edit thus never takes a working route down.
+//! The work runs in the caller, never on the request path.
+//!
+//! An Ingress or IngressClass that fails the apiserver's validation does not replace the last
+//! valid version of that object: the reconciler keeps routing with the version it had, and
+//! reports the rejected one ([`Reconciled::rejected`], [`Reconciler::rejected`]) until a valid
+//! version or a delete arrives. A bad edit thus never takes a working route down.
 //!
 //! ```
-//! use ingress_router::reconcile::{Event, Reconciler};
-//! use ingress_router::{Controller, Dispatcher, Manifests};
+//! use ingress_router::{Controller, Dispatcher, Event, Manifests, Reconciler};
 //!
 //! let dispatcher = Dispatcher::new([Controller::new("example.com/edge").watch_without_class(true)])
 //!     .unwrap();
 //! let mut reconciler = Reconciler::new(dispatcher);
-//! let table = reconciler.table("example.com/edge").unwrap().clone(); // give this to the server
+//! let snapshot = reconciler.snapshot("example.com/edge").unwrap().clone(); // for the server
 //!
 //! let v1 = Manifests::parse(r#"
 //! kind: Ingress
 //! metadata: {name: web}
 //! spec: {defaultBackend: {service: {name: web-v1, port: {number: 80}}}}
 //! "#);
-//! reconciler.apply(Event::ReplaceAll { ingresses: v1.ingresses, classes: vec![] });
-//! let route = table.load();
-//! assert_eq!(route.route(None, "/").unwrap().backend().to_string(), "service default/web-v1:80");
+//! reconciler.apply_all(Event::replace_all(v1));
+//! let routes = snapshot.load();
+//! assert_eq!(routes.routes().route(None, "/").unwrap().backend().to_string(), "service default/web-v1:80");
 //!
 //! // An invalid edit: the service name is not a DNS label. The last valid version keeps serving.
 //! let broken = Manifests::parse(r#"
@@ -45,79 +50,45 @@
 //! let outcome = reconciler.apply(Event::Apply(broken.ingresses[0].clone().into()));
 //! assert_eq!(outcome.rejected.len(), 1);
 //! assert!(outcome.rebuilt.is_empty());
-//! let route = table.load();
-//! assert_eq!(route.route(None, "/").unwrap().backend().to_string(), "service default/web-v1:80");
+//! let routes = snapshot.load();
+//! assert_eq!(routes.routes().route(None, "/").unwrap().backend().to_string(), "service default/web-v1:80");
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+#[cfg(feature = "rustls")]
+use rustls::crypto::CryptoProvider;
+#[cfg(feature = "rustls")]
+use rustls::sign::CertifiedKey;
 
 use crate::dispatch::{Decision, Dispatcher};
-use crate::model::{Ingress, IngressClass, ObjectKind, ObjectRef};
+use crate::endpoints::Endpoints;
+use crate::load::Manifests;
+use crate::model::{
+    EndpointSlice, Ingress, IngressClass, ObjectKind, ObjectRef, Secret, SecretRef, Service,
+};
+use crate::snapshot::{tls_of, SharedSnapshot, Snapshot};
 use crate::table::{RouteTable, TableOptions};
+#[cfg(feature = "rustls")]
+use crate::tls::resolver::certified_key;
 use crate::validate::{self, ValidationError};
-
-/// A handle to the current [`RouteTable`], shared between the request path and the code that
-/// updates it. Cloning the handle is cheap and every clone sees the same table.
-#[derive(Clone)]
-pub struct SharedTable {
-    current: Arc<ArcSwap<RouteTable>>,
-}
-
-impl SharedTable {
-    /// A handle that starts with `table`.
-    pub fn new(table: RouteTable) -> SharedTable {
-        SharedTable {
-            current: Arc::new(ArcSwap::from_pointee(table)),
-        }
-    }
-
-    /// The current table. Take one snapshot per request and route with it alone: a swap that
-    /// happens meanwhile does not affect it.
-    pub fn load(&self) -> Arc<RouteTable> {
-        self.current.load_full()
-    }
-
-    /// Makes `table` the current table and returns the one it replaces. Requests that already
-    /// hold the old table finish with it.
-    pub fn store(&self, table: RouteTable) -> Arc<RouteTable> {
-        self.current.swap(Arc::new(table))
-    }
-}
-
-impl Default for SharedTable {
-    /// A handle to an empty table (every request 404s).
-    fn default() -> Self {
-        SharedTable::new(RouteTable::build(&[], TableOptions::default()))
-    }
-}
-
-impl From<RouteTable> for SharedTable {
-    fn from(table: RouteTable) -> Self {
-        SharedTable::new(table)
-    }
-}
-
-impl fmt::Debug for SharedTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let table = self.current.load();
-        f.debug_struct("SharedTable")
-            .field("ingresses", &table.ingresses().len())
-            .field("rules", &table.rule_count())
-            .finish()
-    }
-}
 
 /// A Kubernetes object the reconciler keeps.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Object {
     /// An Ingress.
     Ingress(Ingress),
     /// An IngressClass.
     IngressClass(IngressClass),
+    /// A Service.
+    Service(Service),
+    /// An EndpointSlice.
+    EndpointSlice(EndpointSlice),
+    /// A Secret; only `kubernetes.io/tls` ones are kept.
+    Secret(Secret),
 }
 
 impl Object {
@@ -126,28 +97,72 @@ impl Object {
         match self {
             Object::Ingress(i) => i.object_ref(),
             Object::IngressClass(c) => c.object_ref(),
+            Object::Service(s) => s.object_ref(),
+            Object::EndpointSlice(s) => s.object_ref(),
+            Object::Secret(s) => s.object_ref(),
         }
     }
-}
 
-impl Object {
     fn validate(&self) -> Vec<ValidationError> {
         match self {
             Object::Ingress(i) => validate::validate_ingress(i),
             Object::IngressClass(c) => validate::validate_ingress_class(c),
+            // The apiserver accepted them; nothing here routes differently for a bad one.
+            Object::Service(_) | Object::EndpointSlice(_) | Object::Secret(_) => Vec::new(),
         }
     }
 }
 
-impl From<Ingress> for Object {
-    fn from(ingress: Ingress) -> Self {
-        Object::Ingress(ingress)
-    }
+macro_rules! object_from {
+    ($($kind:ident),*) => {$(
+        impl From<$kind> for Object {
+            fn from(object: $kind) -> Self {
+                Object::$kind(object)
+            }
+        }
+    )*};
+}
+object_from!(Ingress, IngressClass, Service, EndpointSlice, Secret);
+
+/// Every object of one kind: what a watch's initial list or relist returns.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Objects {
+    /// Every Ingress, in the order the list gives them.
+    Ingresses(Vec<Ingress>),
+    /// Every IngressClass.
+    IngressClasses(Vec<IngressClass>),
+    /// Every Service.
+    Services(Vec<Service>),
+    /// Every EndpointSlice.
+    EndpointSlices(Vec<EndpointSlice>),
+    /// Every Secret (only `kubernetes.io/tls` ones are kept).
+    Secrets(Vec<Secret>),
 }
 
-impl From<IngressClass> for Object {
-    fn from(class: IngressClass) -> Self {
-        Object::IngressClass(class)
+impl Objects {
+    /// The kind listed.
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            Objects::Ingresses(_) => ObjectKind::Ingress,
+            Objects::IngressClasses(_) => ObjectKind::IngressClass,
+            Objects::Services(_) => ObjectKind::Service,
+            Objects::EndpointSlices(_) => ObjectKind::EndpointSlice,
+            Objects::Secrets(_) => ObjectKind::Secret,
+        }
+    }
+
+    fn into_objects(self) -> Vec<Object> {
+        fn all<T: Into<Object>>(v: Vec<T>) -> Vec<Object> {
+            v.into_iter().map(Into::into).collect()
+        }
+        match self {
+            Objects::Ingresses(v) => all(v),
+            Objects::IngressClasses(v) => all(v),
+            Objects::Services(v) => all(v),
+            Objects::EndpointSlices(v) => all(v),
+            Objects::Secrets(v) => all(v),
+        }
     }
 }
 
@@ -161,17 +176,28 @@ pub enum Event {
     Apply(Object),
     /// An object was deleted (by kind, namespace and name).
     Delete(ObjectRef),
-    /// These are now all the objects there are (a relist, or re-reading manifest files).
+    /// These are now all the objects of their kind (a watch's initial list or relist, or
+    /// re-reading manifest files).
     ///
-    /// Start from one of these rather than from an `Apply` per object: an `Apply` makes the
-    /// next table incrementally, but still passes over every Ingress (about 1 ms at 10 000),
-    /// so an initial list fed object by object costs time quadratic in its length.
-    ReplaceAll {
-        /// Every Ingress, in the order their files list them.
-        ingresses: Vec<Ingress>,
-        /// Every IngressClass.
-        classes: Vec<IngressClass>,
-    },
+    /// Start from one of these rather than from an `Apply` per object: an `Apply` of an
+    /// Ingress makes the next table incrementally, but still passes over every Ingress (about
+    /// 1 ms at 10 000), so an initial list fed object by object costs time quadratic in its
+    /// length.
+    ReplaceAll(Objects),
+}
+
+impl Event {
+    /// The five [`Event::ReplaceAll`]s that make `manifests` all the objects there are: give
+    /// them to [`Reconciler::apply_all`] to publish them in one swap per controller.
+    pub fn replace_all(manifests: Manifests) -> Vec<Event> {
+        vec![
+            Event::ReplaceAll(Objects::IngressClasses(manifests.ingress_classes)),
+            Event::ReplaceAll(Objects::Ingresses(manifests.ingresses)),
+            Event::ReplaceAll(Objects::Services(manifests.services)),
+            Event::ReplaceAll(Objects::EndpointSlices(manifests.endpoint_slices)),
+            Event::ReplaceAll(Objects::Secrets(manifests.secrets)),
+        ]
+    }
 }
 
 /// A new version of an object that failed validation and was not taken in.
@@ -187,7 +213,7 @@ pub struct Rejected {
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} rejected", self.object)?;
+        write!(f, "{} {} rejected", self.object.kind, self.object)?;
         if self.kept_previous {
             f.write_str(" (the previous version keeps serving)")?;
         }
@@ -199,14 +225,32 @@ impl fmt::Display for Rejected {
     }
 }
 
-/// What one event changed.
+/// A snapshot published for one controller, and which of its parts are new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Published {
+    /// The controller (`None` for the snapshot of a [`Reconciler::every_ingress`] reconciler).
+    pub controller: Option<String>,
+    /// Whether the route table was compiled again.
+    pub routes: bool,
+    /// Whether the TLS names were compiled again.
+    pub tls: bool,
+    /// Whether the endpoints changed.
+    pub endpoints: bool,
+    /// Whether the certificates changed.
+    pub certificates: bool,
+}
+
+/// What one batch of events changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Reconciled {
-    /// The tables that were rebuilt and swapped in, by controller name (`None` for the table
-    /// of a [`Reconciler::every_ingress`] reconciler), in registration order.
+    /// The controllers whose route table was compiled again, by name (`None` for the table of
+    /// a [`Reconciler::every_ingress`] reconciler), in registration order.
     pub rebuilt: Vec<Option<String>>,
-    /// New object versions that failed validation, from this event.
+    /// Every snapshot swapped in, with what changed in it, in registration order.
+    pub published: Vec<Published>,
+    /// New object versions that failed validation, from these events.
     pub rejected: Vec<Rejected>,
 }
 
@@ -219,64 +263,79 @@ struct Stored<T> {
     arrival: u64,
 }
 
-/// One table the reconciler keeps current.
+/// One controller's snapshot, as the reconciler keeps it current.
 #[derive(Debug)]
 struct Live {
     controller: Option<String>,
     options: TableOptions,
-    shared: SharedTable,
-    /// The revisions of the served Ingresses, in order, the current table was built from.
+    shared: SharedSnapshot,
+    /// The revisions of the served Ingresses, in order, the current routes were built from.
     built_from: Option<Vec<u64>>,
 }
 
-/// Keeps one [`SharedTable`] per controller up to date from object [`Event`]s.
+/// How the certificates of every snapshot are made (feature `rustls`).
+#[cfg(feature = "rustls")]
+#[derive(Debug, Clone)]
+struct CertificateSettings {
+    provider: Arc<CryptoProvider>,
+    /// The Secret of the default certificate, if one is configured.
+    default_secret: Option<SecretRef>,
+    /// Served for names nothing else covers when `default_secret` is unset or unusable.
+    fallback: Option<Arc<CertifiedKey>>,
+}
+
+/// Keeps one [`SharedSnapshot`] per controller up to date from object [`Event`]s.
 ///
 /// See the [module documentation](self) for the model. The reconciler is not itself shared: it
-/// lives with whatever receives the events, and hands out [`SharedTable`] clones to servers.
+/// lives with whatever receives the events, and hands out [`SharedSnapshot`] clones to servers.
 #[derive(Debug)]
 pub struct Reconciler {
     dispatcher: Option<Dispatcher>,
     live: Vec<Live>,
     ingresses: BTreeMap<ObjectRef, Stored<Ingress>>,
     classes: BTreeMap<ObjectRef, Stored<IngressClass>>,
+    services: BTreeMap<ObjectRef, Service>,
+    slices: BTreeMap<ObjectRef, EndpointSlice>,
+    /// The slices of each Service, by namespace and service name.
+    slices_of: HashMap<(String, String), BTreeSet<ObjectRef>>,
+    secrets: BTreeMap<ObjectRef, Secret>,
     rejected: BTreeMap<ObjectRef, Rejected>,
     decisions: Vec<Decision>,
     clock: u64,
-    /// The Ingresses added, modified or removed since the tables were last made current; the
-    /// tables are updated recompiling only the hosts they touch.
+    /// The endpoints every snapshot shares.
+    endpoints: Arc<Endpoints>,
+    #[cfg(feature = "rustls")]
+    certificates: Option<CertificateSettings>,
+    // What changed since the snapshots were last published:
+    /// Ingresses added, modified or removed: only the hosts they touch are compiled again.
     changed: Vec<ObjectRef>,
-    /// Whether something else changed (IngressClasses, a relisting), so that the tables are
-    /// built from scratch.
+    /// IngressClasses or a relisting of Ingresses: the tables are built from scratch.
     changed_everything: bool,
+    /// Services whose endpoints are to be computed again, by namespace and name.
+    changed_services: BTreeSet<(String, String)>,
+    /// Every Service's endpoints are to be computed again.
+    changed_all_endpoints: bool,
+    /// Secrets added, modified or removed.
+    changed_secrets: HashSet<SecretRef>,
+    changed_all_secrets: bool,
 }
 
 impl Reconciler {
-    /// A reconciler with one table per controller of `dispatcher`, each empty until the first
-    /// event.
+    /// A reconciler with one snapshot per controller of `dispatcher`, each empty until the
+    /// first event.
     pub fn new(dispatcher: Dispatcher) -> Reconciler {
         let live = dispatcher
             .controllers()
             .iter()
-            .map(|c| Live {
-                controller: Some(c.name().to_owned()),
-                options: c.options().clone(),
-                shared: SharedTable::new(RouteTable::build(&[], c.options().clone())),
-                built_from: None,
-            })
+            .map(|c| Live::new(Some(c.name().to_owned()), c.options().clone()))
             .collect();
         Reconciler::with(Some(dispatcher), live)
     }
 
-    /// A reconciler with a single table of every valid Ingress, whatever its class, like
+    /// A reconciler with a single snapshot of every valid Ingress, whatever its class, like
     /// [`RouteTable::build`] over all of them. IngressClasses are kept but decide nothing.
     pub fn every_ingress(options: TableOptions) -> Reconciler {
-        let live = vec![Live {
-            controller: None,
-            shared: SharedTable::new(RouteTable::build(&[], options.clone())),
-            options,
-            built_from: None,
-        }];
-        Reconciler::with(None, live)
+        Reconciler::with(None, vec![Live::new(None, options)])
     }
 
     fn with(dispatcher: Option<Dispatcher>, live: Vec<Live>) -> Reconciler {
@@ -285,24 +344,54 @@ impl Reconciler {
             live,
             ingresses: BTreeMap::new(),
             classes: BTreeMap::new(),
+            services: BTreeMap::new(),
+            slices: BTreeMap::new(),
+            slices_of: HashMap::new(),
+            secrets: BTreeMap::new(),
             rejected: BTreeMap::new(),
             decisions: Vec::new(),
             clock: 0,
+            endpoints: Arc::default(),
+            #[cfg(feature = "rustls")]
+            certificates: None,
             changed: Vec::new(),
             changed_everything: false,
+            changed_services: BTreeSet::new(),
+            changed_all_endpoints: false,
+            changed_secrets: HashSet::new(),
+            changed_all_secrets: false,
         }
     }
 
-    /// The table of controller `name`; `None` when no such controller is registered.
-    pub fn table(&self, name: &str) -> Option<&SharedTable> {
+    /// Makes certificates part of every snapshot (feature `rustls`): loaded with `provider`
+    /// from the `kubernetes.io/tls` Secrets the served Ingresses name; names nothing covers
+    /// get the certificate of `default_secret` when it is set and loads, else `fallback`.
+    #[cfg(feature = "rustls")]
+    pub fn with_certificates(
+        mut self,
+        provider: Arc<CryptoProvider>,
+        default_secret: Option<SecretRef>,
+        fallback: Option<Arc<CertifiedKey>>,
+    ) -> Reconciler {
+        self.certificates = Some(CertificateSettings {
+            provider,
+            default_secret,
+            fallback,
+        });
+        self.changed_all_secrets = true;
+        self
+    }
+
+    /// The snapshot of controller `name`; `None` when no such controller is registered.
+    pub fn snapshot(&self, name: &str) -> Option<&SharedSnapshot> {
         self.live
             .iter()
             .find(|l| l.controller.as_deref() == Some(name))
             .map(|l| &l.shared)
     }
 
-    /// Every table, with its controller name (`None` for [`Reconciler::every_ingress`]).
-    pub fn tables(&self) -> impl Iterator<Item = (Option<&str>, &SharedTable)> {
+    /// Every snapshot, with its controller name (`None` for [`Reconciler::every_ingress`]).
+    pub fn snapshots(&self) -> impl Iterator<Item = (Option<&str>, &SharedSnapshot)> {
         self.live
             .iter()
             .map(|l| (l.controller.as_deref(), &l.shared))
@@ -333,45 +422,77 @@ impl Reconciler {
         &self.decisions
     }
 
-    /// Takes in one event: updates the objects held, then rebuilds and swaps in every table whose
-    /// served Ingresses changed.
+    /// Takes in one event and publishes what it changed.
     pub fn apply(&mut self, event: Event) -> Reconciled {
+        self.apply_all([event])
+    }
+
+    /// Takes in a batch of events, then publishes one snapshot for every controller they
+    /// affect, in one swap each: a request sees all of the batch or none of it.
+    pub fn apply_all(&mut self, events: impl IntoIterator<Item = Event>) -> Reconciled {
         let mut outcome = Reconciled::default();
-        match event {
-            Event::Apply(object) => {
-                self.note_change(&object.object_ref());
-                if let Some(rejected) = self.put(object) {
-                    outcome.rejected.push(rejected);
+        for event in events {
+            match event {
+                Event::Apply(object) => {
+                    let object_ref = object.object_ref();
+                    self.note_change(&object_ref, Some(&object));
+                    if let Some(rejected) = self.put(object) {
+                        outcome.rejected.push(rejected);
+                    }
+                }
+                Event::Delete(object) => {
+                    self.note_change(&object, None);
+                    self.delete(&object);
+                }
+                Event::ReplaceAll(objects) => {
+                    outcome.rejected.extend(self.replace_all(objects));
                 }
             }
-            Event::Delete(object) => {
-                self.note_change(&object);
-                self.delete(&object);
-            }
-            Event::ReplaceAll { ingresses, classes } => {
-                self.changed_everything = true;
-                outcome.rejected = self.replace_all(ingresses, classes);
-            }
         }
-        outcome.rebuilt = self.refresh();
+        self.publish(&mut outcome);
         outcome
     }
 
-    /// Rebuilds and swaps in every table now, whether or not its Ingresses changed.
+    /// Compiles and publishes every snapshot again, whether or not anything changed.
     pub fn rebuild_all(&mut self) -> Reconciled {
         for live in &mut self.live {
             live.built_from = None;
         }
-        Reconciled {
-            rebuilt: self.refresh(),
-            rejected: Vec::new(),
-        }
+        self.changed_all_endpoints = true;
+        self.changed_all_secrets = true;
+        let mut outcome = Reconciled::default();
+        self.publish(&mut outcome);
+        outcome
     }
 
-    fn note_change(&mut self, object: &ObjectRef) {
+    /// Records what a change to `object` (now `new`, `None`: deleted) invalidates.
+    fn note_change(&mut self, object: &ObjectRef, new: Option<&Object>) {
         match object.kind {
             ObjectKind::Ingress => self.changed.push(object.clone()),
             ObjectKind::IngressClass => self.changed_everything = true,
+            ObjectKind::Service => {
+                let namespace = object.namespace.clone().unwrap_or_default();
+                self.changed_services
+                    .insert((namespace, object.name.clone()));
+            }
+            ObjectKind::EndpointSlice => {
+                let namespace = object.namespace.clone().unwrap_or_default();
+                // The Service it belonged to, and the one it belongs to now.
+                let old = self.slices.get(object).and_then(|s| s.service_name());
+                let new = match new {
+                    Some(Object::EndpointSlice(s)) => s.service_name(),
+                    _ => None,
+                };
+                for service in [old, new].into_iter().flatten() {
+                    let key = (namespace.clone(), service.to_owned());
+                    self.changed_services.insert(key);
+                }
+            }
+            ObjectKind::Secret => {
+                let namespace = object.namespace.as_deref().unwrap_or_default();
+                self.changed_secrets
+                    .insert(SecretRef::new(namespace, &object.name));
+            }
         }
     }
 
@@ -398,14 +519,55 @@ impl Reconciler {
         match object {
             Object::Ingress(i) => store(&mut self.ingresses, object_ref, i, revision),
             Object::IngressClass(c) => store(&mut self.classes, object_ref, c, revision),
+            Object::Service(s) => {
+                self.services.insert(object_ref, s);
+            }
+            Object::EndpointSlice(s) => self.put_slice(object_ref, s),
+            Object::Secret(s) if s.is_tls() => {
+                self.secrets.insert(object_ref, s);
+            }
+            // A Secret that is no longer of the TLS type is as good as gone.
+            Object::Secret(_) => {
+                self.secrets.remove(&object_ref);
+            }
         }
         None
     }
 
+    fn put_slice(&mut self, object_ref: ObjectRef, slice: EndpointSlice) {
+        self.unindex_slice(&object_ref);
+        if let Some(service) = slice.service_name() {
+            let key = (slice.metadata.namespace().to_owned(), service.to_owned());
+            self.slices_of
+                .entry(key)
+                .or_default()
+                .insert(object_ref.clone());
+        }
+        self.slices.insert(object_ref, slice);
+    }
+
+    fn unindex_slice(&mut self, object_ref: &ObjectRef) {
+        let Some(old) = self.slices.get(object_ref) else {
+            return;
+        };
+        if let Some(service) = old.service_name() {
+            let key = (old.metadata.namespace().to_owned(), service.to_owned());
+            if let Some(set) = self.slices_of.get_mut(&key) {
+                set.remove(object_ref);
+                if set.is_empty() {
+                    self.slices_of.remove(&key);
+                }
+            }
+        }
+    }
+
     fn holds(&self, object: &ObjectRef) -> bool {
         match object.kind {
-            ObjectKind::Ingress => self.ingresses.contains_key(&object.clone()),
+            ObjectKind::Ingress => self.ingresses.contains_key(object),
             ObjectKind::IngressClass => self.classes.contains_key(object),
+            ObjectKind::Service => self.services.contains_key(object),
+            ObjectKind::EndpointSlice => self.slices.contains_key(object),
+            ObjectKind::Secret => self.secrets.contains_key(object),
         }
     }
 
@@ -413,26 +575,66 @@ impl Reconciler {
         self.rejected.remove(object);
         match object.kind {
             ObjectKind::Ingress => {
-                self.ingresses.remove(&object.clone());
+                self.ingresses.remove(object);
             }
             ObjectKind::IngressClass => {
                 self.classes.remove(object);
             }
+            ObjectKind::Service => {
+                self.services.remove(object);
+            }
+            ObjectKind::EndpointSlice => {
+                self.unindex_slice(object);
+                self.slices.remove(object);
+            }
+            ObjectKind::Secret => {
+                self.secrets.remove(object);
+            }
         }
     }
 
-    fn replace_all(
-        &mut self,
-        ingresses: Vec<Ingress>,
-        classes: Vec<IngressClass>,
-    ) -> Vec<Rejected> {
-        let old_ingresses = std::mem::take(&mut self.ingresses);
-        let old_classes = std::mem::take(&mut self.classes);
-        self.rejected.clear();
-        let objects = classes
-            .into_iter()
-            .map(Object::from)
-            .chain(ingresses.into_iter().map(Object::from));
+    /// Makes `objects` all the objects of their kind; returns the rejected ones.
+    fn replace_all(&mut self, objects: Objects) -> Vec<Rejected> {
+        let kind = objects.kind();
+        match kind {
+            ObjectKind::Ingress | ObjectKind::IngressClass => {
+                self.changed_everything = true;
+                self.relist(kind, objects.into_objects())
+            }
+            ObjectKind::Service | ObjectKind::EndpointSlice | ObjectKind::Secret => {
+                match kind {
+                    ObjectKind::Service => self.services.clear(),
+                    ObjectKind::EndpointSlice => {
+                        self.slices.clear();
+                        self.slices_of.clear();
+                    }
+                    _ => self.secrets.clear(),
+                }
+                if kind == ObjectKind::Secret {
+                    self.changed_all_secrets = true;
+                } else {
+                    self.changed_all_endpoints = true;
+                }
+                for object in objects.into_objects() {
+                    self.put(object);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// Relists Ingresses or IngressClasses: unchanged objects keep their revision, invalid
+    /// ones keep the version held before.
+    fn relist(&mut self, kind: ObjectKind, objects: Vec<Object>) -> Vec<Rejected> {
+        let old_ingresses = match kind {
+            ObjectKind::Ingress => std::mem::take(&mut self.ingresses),
+            _ => BTreeMap::new(),
+        };
+        let old_classes = match kind {
+            ObjectKind::IngressClass => std::mem::take(&mut self.classes),
+            _ => BTreeMap::new(),
+        };
+        self.rejected.retain(|object, _| object.kind != kind);
         for object in objects {
             let object_ref = object.object_ref();
             // A listing may repeat an object: the last copy counts.
@@ -460,6 +662,7 @@ impl Reconciler {
                     valid,
                     (arrival, revision),
                 ),
+                _ => false,
             };
             if !valid {
                 let rejected = Rejected {
@@ -470,11 +673,47 @@ impl Reconciler {
                 self.rejected.insert(object_ref, rejected);
             }
         }
-        self.rejected.values().cloned().collect()
+        self.rejected
+            .values()
+            .filter(|r| r.object.kind == kind)
+            .cloned()
+            .collect()
     }
 
-    /// Re-decides every Ingress and rebuilds the tables whose inputs changed.
-    fn refresh(&mut self) -> Vec<Option<String>> {
+    /// Brings the endpoints up to date; returns whether they changed.
+    fn refresh_endpoints(&mut self) -> bool {
+        if std::mem::take(&mut self.changed_all_endpoints) {
+            self.changed_services.clear();
+            let services: Vec<Service> = self.services.values().cloned().collect();
+            let slices: Vec<EndpointSlice> = self.slices.values().cloned().collect();
+            self.endpoints = Arc::new(Endpoints::new(&services, &slices));
+            return true;
+        }
+        let changed = std::mem::take(&mut self.changed_services);
+        if changed.is_empty() {
+            return false;
+        }
+        let mut endpoints = (*self.endpoints).clone();
+        for (namespace, name) in &changed {
+            let service_ref = ObjectRef::namespaced(ObjectKind::Service, namespace, name);
+            let slices: Vec<&EndpointSlice> = self
+                .slices_of
+                .get(&(namespace.clone(), name.clone()))
+                .into_iter()
+                .flatten()
+                .filter_map(|slice| self.slices.get(slice))
+                .collect();
+            endpoints =
+                endpoints.with_service(namespace, name, self.services.get(&service_ref), &slices);
+        }
+        self.endpoints = Arc::new(endpoints);
+        true
+    }
+
+    /// Re-decides every Ingress, then publishes a snapshot for every controller whose routes,
+    /// TLS names, endpoints or certificates changed.
+    fn publish(&mut self, outcome: &mut Reconciled) {
+        let endpoints_changed = self.refresh_endpoints();
         let mut held: Vec<&Stored<Ingress>> = self.ingresses.values().collect();
         held.sort_by_key(|s| s.arrival);
         let ingresses: Vec<&Ingress> = held.iter().map(|s| &s.object).collect();
@@ -499,26 +738,133 @@ impl Reconciler {
 
         let changed = std::mem::take(&mut self.changed);
         let everything = std::mem::take(&mut self.changed_everything);
-        let mut rebuilt = Vec::new();
+        let changed_secrets = std::mem::take(&mut self.changed_secrets);
+        let all_secrets = std::mem::take(&mut self.changed_all_secrets);
         for (live, served) in self.live.iter_mut().zip(served) {
+            let previous = live.shared.load();
+            let mut next: Option<Snapshot> = None;
+            let mut published = Published {
+                controller: live.controller.clone(),
+                routes: false,
+                tls: false,
+                endpoints: false,
+                certificates: false,
+            };
             let inputs: Vec<u64> = served
                 .iter()
                 .map(|i| revisions[&std::ptr::from_ref(*i)])
                 .collect();
-            if live.built_from.as_ref() == Some(&inputs) {
-                continue;
+            if live.built_from.as_ref() != Some(&inputs) {
+                // A table built from the previous inputs only needs the hosts of the changed
+                // Ingresses compiled again, and the TLS names only when one of them has TLS.
+                let (routes, tls) = match &live.built_from {
+                    Some(_) if !everything => {
+                        let (routes, ordered) = previous.routes().update_ordered(&served, &changed);
+                        let tls_touched = changed.iter().any(|object| {
+                            previous.tls().involves(object)
+                                || self
+                                    .ingresses
+                                    .get(object)
+                                    .is_some_and(|s| !s.object.spec.tls.is_empty())
+                        });
+                        let tls = if tls_touched {
+                            Arc::new(tls_of(&routes, &ordered))
+                        } else {
+                            Arc::clone(previous.tls())
+                        };
+                        (routes, tls)
+                    }
+                    _ => {
+                        let (routes, ordered) =
+                            RouteTable::build_ordered(&served, live.options.clone());
+                        let tls = Arc::new(tls_of(&routes, &ordered));
+                        (routes, tls)
+                    }
+                };
+                published.routes = true;
+                published.tls = !Arc::ptr_eq(&tls, previous.tls());
+                next = Some(previous.with_routes(Arc::new(routes), tls));
+                live.built_from = Some(inputs);
+                outcome.rebuilt.push(live.controller.clone());
             }
-            // A table built from the previous inputs only needs the hosts of the changed
-            // Ingresses compiled again.
-            let table = match &live.built_from {
-                Some(_) if !everything => live.shared.load().update(served, &changed),
-                _ => RouteTable::build(served, live.options.clone()),
-            };
-            live.shared.store(table);
-            live.built_from = Some(inputs);
-            rebuilt.push(live.controller.clone());
+            if endpoints_changed {
+                let base = next.take().unwrap_or_else(|| (*previous).clone());
+                next = Some(base.with_endpoints(Arc::clone(&self.endpoints)));
+                published.endpoints = true;
+            }
+            #[cfg(feature = "rustls")]
+            if let Some(settings) = &self.certificates {
+                let base = next.as_ref().unwrap_or(&previous);
+                let names_changed = !Arc::ptr_eq(base.tls(), previous.tls());
+                let relevant = |secret: &SecretRef| all_secrets || changed_secrets.contains(secret);
+                let default_changed = settings
+                    .default_secret
+                    .as_ref()
+                    .is_some_and(|s| relevant(s));
+                let secrets_changed = all_secrets
+                    || default_changed
+                    || base.tls().secrets().iter().any(|s| relevant(s));
+                if names_changed || secrets_changed {
+                    let lookup = |secret: &SecretRef| {
+                        let key = ObjectRef::namespaced(
+                            ObjectKind::Secret,
+                            &secret.namespace,
+                            &secret.name,
+                        );
+                        self.secrets.get(&key)
+                    };
+                    let default = match (default_changed || all_secrets, &settings.default_secret) {
+                        (_, None) => settings.fallback.clone(),
+                        (false, Some(_)) => previous.certificates().default_certificate().cloned(),
+                        (true, Some(secret)) => lookup(secret)
+                            .and_then(|s| certified_key(s, &settings.provider).ok())
+                            .map(Arc::new)
+                            .or_else(|| settings.fallback.clone()),
+                    };
+                    let certificates = previous.certificates().next(
+                        Arc::clone(base.tls()),
+                        lookup,
+                        relevant,
+                        default,
+                        &settings.provider,
+                    );
+                    let base = next.take().unwrap_or_else(|| (*previous).clone());
+                    next = Some(base.with_certificates(Arc::new(certificates)));
+                    published.certificates = true;
+                }
+            }
+            #[cfg(not(feature = "rustls"))]
+            let _ = (&changed_secrets, all_secrets);
+            if let Some(snapshot) = next {
+                live.shared.store(snapshot);
+                outcome.published.push(published);
+            }
         }
-        rebuilt
+    }
+
+    /// The Secret of the default certificate, when the reconciler makes certificates and one
+    /// is configured, and why it is not served if it is not.
+    #[cfg(feature = "rustls")]
+    pub fn default_certificate_problem(&self) -> Option<String> {
+        let settings = self.certificates.as_ref()?;
+        let secret = settings.default_secret.as_ref()?;
+        let key = ObjectRef::namespaced(ObjectKind::Secret, &secret.namespace, &secret.name);
+        let error = match self.secrets.get(&key) {
+            None => "no such Secret".to_owned(),
+            Some(s) => certified_key(s, &settings.provider).err()?.to_string(),
+        };
+        Some(format!("default certificate {secret}: {error}"))
+    }
+}
+
+impl Live {
+    fn new(controller: Option<String>, options: TableOptions) -> Live {
+        Live {
+            controller,
+            shared: SharedSnapshot::new(RouteTable::build(&[], options.clone())),
+            options,
+            built_from: None,
+        }
     }
 }
 

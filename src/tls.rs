@@ -1,7 +1,7 @@
 //! TLS termination: which certificate each server name gets, from the served Ingresses'
 //! `spec.tls`.
 //!
-//! Every [`RouteTable`](crate::RouteTable) carries a [`TlsTable`] compiled from the same
+//! Every [`Snapshot`](crate::Snapshot) carries a [`TlsTable`] compiled from the same
 //! Ingresses as its routes, so the certificates a controller serves are always those of the
 //! Ingresses it routes, and both change in one swap. The table maps a server name (the SNI of a
 //! TLS handshake, or a request's host) to a [`Certificate`]: the `kubernetes.io/tls` Secret an
@@ -14,7 +14,8 @@
 //!   nor `a.b.example.com`). Matching ignores ASCII case and one trailing dot.
 //! - **A host in several entries** (of one Ingress or several): the older Ingress wins, then the
 //!   earlier entry; when the losers name a different certificate, a [`TlsConflict`] is reported
-//!   in [`Diagnostics::tls_conflicts`](crate::Diagnostics::tls_conflicts).
+//!   in [`TlsTable::conflicts`] (and [`Diagnostics::tls_conflicts`](crate::Diagnostics::tls_conflicts)
+//!   of the snapshot).
 //! - **An entry without `secretName`** gives its hosts the controller's default certificate
 //!   (reported as a warning), as ingress-nginx does.
 //! - **An entry without `hosts`** gives the controller's default certificate to the Ingress's
@@ -34,50 +35,18 @@
 //! is taken to have arrived over plain HTTP. The layer uses it for `ssl-redirect` and for the
 //! SNI/Host check ([`TlsTable::same_certificate`]).
 
-use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
-use serde::{Deserialize, Serialize};
 
-use crate::model::{Ingress, ObjectMeta, ObjectRef};
-use crate::table::Warning;
+use crate::diagnostics::{TlsConflict, TlsSource, Warning};
+use crate::hosts::HostMap;
+use crate::model::{Ingress, ObjectRef, SecretRef};
 
 #[cfg(feature = "rustls")]
 pub mod resolver;
-
-/// The longest DNS name, in bytes (RFC 1035), without a trailing dot.
-pub(crate) const MAX_NAME: usize = 253;
-
-/// The `type` of a Secret holding a TLS certificate and its key.
-pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
-
-/// A Secret named by an Ingress's `spec.tls[].secretName`, in the Ingress's namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SecretRef {
-    /// The namespace (the Ingress's).
-    pub namespace: String,
-    /// The Secret's name.
-    pub name: String,
-}
-
-impl SecretRef {
-    /// The Secret `namespace/name`.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> SecretRef {
-        SecretRef {
-            namespace: namespace.into(),
-            name: name.into(),
-        }
-    }
-}
-
-impl fmt::Display for SecretRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
 
 /// The certificate a server name gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,51 +90,6 @@ pub struct TlsHost<'a> {
     pub field: &'a str,
 }
 
-/// One entry's claim on a name, for [`TlsConflict`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsSource {
-    /// The Ingress.
-    pub ingress: ObjectRef,
-    /// The field path, `spec.tls[i].hosts[j]`.
-    pub field: String,
-    /// The Secret it names; `None` for the default certificate.
-    pub secret: Option<SecretRef>,
-}
-
-impl fmt::Display for TlsSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} (", self.ingress, self.field)?;
-        match &self.secret {
-            Some(secret) => write!(f, "secret {secret})"),
-            None => f.write_str("default certificate)"),
-        }
-    }
-}
-
-/// Several TLS entries name one host with different certificates: the oldest wins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsConflict {
-    /// The host as written (`*.example.com` for a wildcard).
-    pub host: String,
-    /// The entry whose certificate is served.
-    pub winner: TlsSource,
-    /// The entries that lost, oldest first.
-    pub losers: Vec<TlsSource>,
-}
-
-impl fmt::Display for TlsConflict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let losers: Vec<String> = self.losers.iter().map(ToString::to_string).collect();
-        write!(
-            f,
-            "TLS host {:?}: {} wins over {}",
-            self.host,
-            self.winner,
-            losers.join(", ")
-        )
-    }
-}
-
 type Id = u32;
 
 #[derive(Debug, Clone)]
@@ -186,21 +110,15 @@ pub struct TlsTable {
     ingresses: Vec<ObjectRef>,
     secrets: Vec<SecretRef>,
     entries: Vec<TlsEntry>,
-    exact: HashMap<Box<str>, Id, RandomState>,
-    /// Keyed by the suffix after `*.`.
-    wildcard: HashMap<Box<str>, Id, RandomState>,
-}
-
-/// What building a [`TlsTable`] reports.
-#[derive(Debug, Default)]
-pub(crate) struct TlsReport {
-    pub(crate) conflicts: Vec<TlsConflict>,
-    pub(crate) warnings: Vec<Warning>,
+    /// Entries by name.
+    names: HostMap<Id>,
+    conflicts: Vec<TlsConflict>,
+    warnings: Vec<Warning>,
 }
 
 impl TlsTable {
     /// Compiles the `spec.tls` of valid Ingresses given oldest first, with their references.
-    pub(crate) fn build(ingresses: &[(&Ingress, &ObjectRef)]) -> (TlsTable, TlsReport) {
+    pub(crate) fn build(ingresses: &[(&Ingress, &ObjectRef)]) -> TlsTable {
         let mut builder = Builder::default();
         // Only the Ingresses with TLS entries are kept, ranked oldest first among themselves.
         let with_tls: Vec<&Ingress> = ingresses
@@ -237,16 +155,24 @@ impl TlsTable {
         if self.entries.is_empty() {
             return None;
         }
-        let mut buffer = [0u8; MAX_NAME];
-        let lower = lowercase_name(name, &mut buffer)?;
-        let id = match self.exact.get(lower) {
-            Some(id) => *id,
-            None => {
-                let (_, suffix) = lower.split_once('.')?;
-                *self.wildcard.get(suffix)?
-            }
-        };
+        let id = *self.names.get_any_case(name)?;
         Some(self.host(&self.entries[id as usize]))
+    }
+
+    /// The index of the entry for `name`, as [`TlsTable::lookup`] finds it.
+    #[cfg(feature = "rustls")]
+    pub(crate) fn entry_id(&self, name: &str) -> Option<usize> {
+        self.names.get_any_case(name).map(|&id| id as usize)
+    }
+
+    /// Names claimed with different certificates, and which entry is served.
+    pub fn conflicts(&self) -> &[TlsConflict] {
+        &self.conflicts
+    }
+
+    /// Entries that configure less than they seem to (no `secretName`, no `hosts`).
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
     }
 
     /// The certificate for a handshake with `server_name` (`None`: the client sent no SNI):
@@ -302,27 +228,12 @@ impl TlsTable {
     }
 }
 
-/// `name` without one trailing dot, ASCII-lower-cased into `buffer`; `None` when empty or longer
-/// than a DNS name can be.
-pub(crate) fn lowercase_name<'b>(name: &str, buffer: &'b mut [u8; MAX_NAME]) -> Option<&'b str> {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    if name.is_empty() || name.len() > MAX_NAME {
-        return None;
-    }
-    let lower = &mut buffer[..name.len()];
-    lower.copy_from_slice(name.as_bytes());
-    lower.make_ascii_lowercase();
-    // Lower-casing the ASCII bytes of a `str` keeps it UTF-8.
-    std::str::from_utf8(lower).ok()
-}
-
 #[derive(Default)]
 struct Builder {
     table: TlsTable,
     secret_ids: HashMap<SecretRef, Id, RandomState>,
     /// Losing claims per entry, for conflicts.
     losers: BTreeMap<Id, Vec<TlsSource>>,
-    report: TlsReport,
 }
 
 impl Builder {
@@ -383,14 +294,9 @@ impl Builder {
     fn claim(&mut self, host: &str, secret: Option<Id>, rank: Id, field: String, named: bool) {
         let name = host.to_ascii_lowercase();
         let next = self.table.entries.len() as Id;
-        let map = match name.strip_prefix("*.") {
-            Some(_) => &mut self.table.wildcard,
-            None => &mut self.table.exact,
-        };
-        let key: Box<str> = name.strip_prefix("*.").unwrap_or(&name).into();
-        match map.entry(key) {
-            MapEntry::Vacant(vacant) => {
-                vacant.insert(next);
+        match self.table.names.get_written(&name).copied() {
+            None => {
+                self.table.names.insert(&name, next);
                 self.table.entries.push(TlsEntry {
                     name: name.into(),
                     secret,
@@ -398,8 +304,7 @@ impl Builder {
                     field: field.into(),
                 });
             }
-            MapEntry::Occupied(occupied) => {
-                let winner = *occupied.get();
+            Some(winner) => {
                 if named && self.table.entries[winner as usize].secret != secret {
                     let source = TlsSource {
                         ingress: self.table.ingresses[rank as usize].clone(),
@@ -413,17 +318,17 @@ impl Builder {
     }
 
     fn warn(&mut self, rank: Id, field: String, message: String) {
-        self.report.warnings.push(Warning {
+        self.table.warnings.push(Warning {
             object: self.table.ingresses[rank as usize].clone(),
             field,
             message,
         });
     }
 
-    fn finish(mut self) -> (TlsTable, TlsReport) {
+    fn finish(mut self) -> TlsTable {
         for (winner, losers) in std::mem::take(&mut self.losers) {
             let entry = &self.table.entries[winner as usize];
-            self.report.conflicts.push(TlsConflict {
+            self.table.conflicts.push(TlsConflict {
                 host: entry.name.to_string(),
                 winner: TlsSource {
                     ingress: self.table.ingresses[entry.ingress as usize].clone(),
@@ -435,7 +340,7 @@ impl Builder {
                 losers,
             });
         }
-        (self.table, self.report)
+        self.table
     }
 }
 
@@ -459,51 +364,6 @@ impl TlsInfo {
     /// The SNI the client sent, if any.
     pub fn server_name(&self) -> Option<&str> {
         self.server_name.as_deref()
-    }
-}
-
-/// A `v1` Secret, as `kubectl get secret -o yaml` prints it. Only `kubernetes.io/tls` Secrets
-/// are used, for their `tls.crt` and `tls.key`.
-///
-/// `Debug` shows the keys of `data` and `stringData`, never their values.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Secret {
-    /// Name, namespace, …
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    /// The Secret's type, e.g. [`TLS_SECRET_TYPE`]; `Opaque` when unset.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub type_: Option<String>,
-    /// Base64-encoded values by key, as the apiserver stores them.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub data: BTreeMap<String, String>,
-    /// Plain-text values by key (write-only in the API, but common in hand-written
-    /// manifests); they override `data` with the same key.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub string_data: BTreeMap<String, String>,
-}
-
-impl Secret {
-    /// The Secret's `namespace/name`.
-    pub fn secret_ref(&self) -> SecretRef {
-        SecretRef::new(self.metadata.namespace(), &self.metadata.name)
-    }
-
-    /// Whether the type is [`TLS_SECRET_TYPE`].
-    pub fn is_tls(&self) -> bool {
-        self.type_.as_deref() == Some(TLS_SECRET_TYPE)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Secret")
-            .field("metadata", &self.metadata)
-            .field("type_", &self.type_)
-            .field("data", &self.data.keys().collect::<Vec<_>>())
-            .field("string_data", &self.string_data.keys().collect::<Vec<_>>())
-            .finish()
     }
 }
 

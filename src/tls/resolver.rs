@@ -1,11 +1,11 @@
 //! Server certificates for rustls from `kubernetes.io/tls` Secrets (feature `rustls`).
 //!
-//! [`Certificates`] is an immutable snapshot compiled from a [`TlsTable`] (normally
-//! [`RouteTable::tls`](crate::RouteTable::tls) of the table being swapped in), the Secret
-//! objects, and the caller's default certificate. [`CertResolver`] is the
-//! `rustls::server::ResolvesServerCert` that serves from the current snapshot; store a new one
-//! whenever the table or the Secrets change, and handshakes from then on use it while open
-//! connections keep the certificate they were set up with.
+//! [`Certificates`] is an immutable value compiled from a [`TlsTable`] (a
+//! [`Snapshot`](crate::Snapshot)'s), the Secret objects, and the caller's default certificate;
+//! every snapshot carries one, which the [`Reconciler`](crate::Reconciler) keeps current.
+//! [`CertResolver`] is the `rustls::server::ResolvesServerCert` that serves from a
+//! [`SharedSnapshot`]'s current snapshot: certificates change in the same swap as the routes,
+//! and open connections keep the certificate they were set up with.
 //!
 //! Selection follows the [`TlsTable`]: the SNI's exact name, then its single-label wildcard,
 //! then the default certificate — also for clients that send no SNI. A Secret that is missing,
@@ -21,19 +21,18 @@
 //! subject alternative names, as clients check it (the subject's common name is not used).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use base64::Engine as _;
-use foldhash::fast::RandomState;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::{lowercase_name, Certificate, Secret, SecretRef, TlsTable, MAX_NAME};
+use super::{Certificate, TlsTable};
+use crate::model::{Secret, SecretRef};
+use crate::snapshot::SharedSnapshot;
 
 /// The key of a TLS Secret that holds the certificate chain.
 pub const TLS_CERT_KEY: &str = "tls.crt";
@@ -163,12 +162,17 @@ fn covers(certificate: &CertificateDer<'_>, name: &str) -> Result<(), SecretErro
     }
 }
 
+/// A Secret as loaded: its certificate and key, or why they cannot be served.
+type Loaded = Result<Arc<CertifiedKey>, SecretError>;
+
 /// The certificates to serve, by server name; see the [module docs](self).
 #[derive(Debug, Clone, Default)]
 pub struct Certificates {
-    /// `None`: the default certificate.
-    exact: HashMap<Box<str>, Option<Arc<CertifiedKey>>, RandomState>,
-    wildcard: HashMap<Box<str>, Option<Arc<CertifiedKey>>, RandomState>,
+    tls: Arc<TlsTable>,
+    /// What each entry of `tls` (by index) serves: its key, or `Err` (the default) with why.
+    served: Vec<Result<Option<Arc<CertifiedKey>>, (SecretRef, SecretError)>>,
+    /// The Secrets loaded, so that the next version loads only those that changed.
+    loaded: Arc<HashMap<SecretRef, Loaded>>,
     default: Option<Arc<CertifiedKey>>,
     problems: Vec<CertificateProblem>,
 }
@@ -177,88 +181,105 @@ impl Certificates {
     /// Compiles the certificates for `tls` from `secrets` (when several have the same namespace
     /// and name, the last counts), with `default` for every other name.
     pub fn build(
-        tls: &TlsTable,
+        tls: Arc<TlsTable>,
         secrets: &[Secret],
         default: Option<Arc<CertifiedKey>>,
         provider: &CryptoProvider,
     ) -> Certificates {
         let by_ref: HashMap<SecretRef, &Secret> =
             secrets.iter().map(|s| (s.secret_ref(), s)).collect();
-        let mut loaded: HashMap<&SecretRef, Result<Arc<CertifiedKey>, SecretError>> =
-            HashMap::new();
+        Certificates::default().next(tls, |r| by_ref.get(r).copied(), |_| true, default, provider)
+    }
+
+    /// The next version: for `tls`, with the Secrets `lookup` finds, reloading those `changed`
+    /// says changed and reusing what `self` loaded for the others. When `tls` is the table of
+    /// `self`, only the names of changed Secrets are looked at again.
+    pub(crate) fn next<'s>(
+        &self,
+        tls: Arc<TlsTable>,
+        lookup: impl Fn(&SecretRef) -> Option<&'s Secret>,
+        changed: impl Fn(&SecretRef) -> bool,
+        default: Option<Arc<CertifiedKey>>,
+        provider: &CryptoProvider,
+    ) -> Certificates {
+        let mut loaded: HashMap<SecretRef, Loaded> = HashMap::with_capacity(tls.secrets().len());
+        let mut reloaded: Vec<&SecretRef> = Vec::new();
         for secret_ref in tls.secrets() {
-            let key = match by_ref.get(secret_ref) {
-                None => Err(SecretError::Missing),
-                Some(secret) => certified_key(secret, provider).map(Arc::new),
-            };
-            loaded.insert(secret_ref, key);
-        }
-        let mut problems: Vec<CertificateProblem> = Vec::new();
-        let mut report = |secret: &SecretRef, host: &str, error: SecretError| match problems
-            .iter_mut()
-            .find(|p| &p.secret == secret && p.error == error)
-        {
-            Some(problem) => problem.hosts.push(host.to_owned()),
-            None => problems.push(CertificateProblem {
-                secret: secret.clone(),
-                hosts: vec![host.to_owned()],
-                error,
-            }),
-        };
-        let mut certificates = Certificates {
-            default,
-            ..Certificates::default()
-        };
-        let mut hosts: Vec<_> = tls.hosts().collect();
-        hosts.sort_by_key(|h| h.name);
-        for host in hosts {
-            let key = match host.certificate {
-                Certificate::Default => None,
-                Certificate::Secret(secret) => match &loaded[secret] {
-                    Err(error) => {
-                        report(secret, host.name, error.clone());
-                        None
+            let key = match self.loaded.get(secret_ref) {
+                Some(key) if !changed(secret_ref) => key.clone(),
+                _ => {
+                    reloaded.push(secret_ref);
+                    match lookup(secret_ref) {
+                        None => Err(SecretError::Missing),
+                        Some(secret) => certified_key(secret, provider).map(Arc::new),
                     }
-                    Ok(key) => match key.end_entity_cert().map(|c| covers(c, host.name)) {
-                        Ok(Ok(())) => Some(Arc::clone(key)),
-                        Ok(Err(error)) => {
-                            report(secret, host.name, error);
-                            None
-                        }
-                        Err(e) => {
-                            report(
-                                secret,
-                                host.name,
-                                SecretError::BadCertificate(e.to_string()),
-                            );
-                            None
-                        }
-                    },
-                },
+                }
             };
-            match host.name.strip_prefix("*.") {
-                Some(suffix) => certificates.wildcard.insert(suffix.into(), key),
-                None => certificates.exact.insert(host.name.into(), key),
-            };
+            loaded.insert(secret_ref.clone(), key);
         }
-        certificates.problems = problems;
+        let same_names = Arc::ptr_eq(&tls, &self.tls) && !self.served.is_empty();
+        let served = tls
+            .hosts()
+            .enumerate()
+            .map(|(id, host)| match host.certificate {
+                Certificate::Default => Ok(None),
+                Certificate::Secret(secret) => {
+                    if same_names && !reloaded.contains(&secret) {
+                        return self.served[id].clone();
+                    }
+                    serve(&loaded[secret], secret, host.name)
+                }
+            })
+            .collect();
+        let mut certificates = Certificates {
+            tls,
+            served,
+            loaded: Arc::new(loaded),
+            default,
+            problems: Vec::new(),
+        };
+        certificates.problems = certificates.gather_problems();
         certificates
+    }
+
+    /// The problems of every entry, by Secret and error, names in order.
+    fn gather_problems(&self) -> Vec<CertificateProblem> {
+        let mut failed: Vec<(&str, &SecretRef, &SecretError)> = self
+            .tls
+            .hosts()
+            .zip(&self.served)
+            .filter_map(|(host, served)| {
+                let (secret, error) = served.as_ref().err()?;
+                Some((host.name, secret, error))
+            })
+            .collect();
+        failed.sort_by_key(|&(name, ..)| name);
+        let mut problems: Vec<CertificateProblem> = Vec::new();
+        for (name, secret, error) in failed {
+            match problems
+                .iter_mut()
+                .find(|p| &p.secret == secret && &p.error == error)
+            {
+                Some(problem) => problem.hosts.push(name.to_owned()),
+                None => problems.push(CertificateProblem {
+                    secret: secret.clone(),
+                    hosts: vec![name.to_owned()],
+                    error: error.clone(),
+                }),
+            }
+        }
+        problems
     }
 
     /// The certificate for a handshake with `server_name` (`None`: no SNI), or `None` when it
     /// would be the default certificate and there is none.
     pub fn resolve(&self, server_name: Option<&str>) -> Option<&Arc<CertifiedKey>> {
-        let configured = server_name.and_then(|name| {
-            let mut buffer = [0u8; MAX_NAME];
-            let lower = lowercase_name(name, &mut buffer)?;
-            match self.exact.get(lower) {
-                Some(key) => Some(key),
-                None => self.wildcard.get(lower.split_once('.')?.1),
-            }
-        });
+        let configured = server_name
+            .and_then(|name| self.tls.entry_id(name))
+            .and_then(|id| self.served.get(id));
         match configured {
-            Some(Some(key)) => Some(key),
-            Some(None) | None => self.default.as_ref(),
+            Some(Ok(Some(key))) => Some(key),
+            _ => self.default.as_ref(),
         }
     }
 
@@ -273,55 +294,57 @@ impl Certificates {
     }
 }
 
-/// A `rustls::server::ResolvesServerCert` serving the current [`Certificates`]; see the
-/// [module docs](self).
+/// What a name gets from a loaded Secret: its key when the certificate covers the name.
+fn serve(
+    loaded: &Loaded,
+    secret: &SecretRef,
+    name: &str,
+) -> Result<Option<Arc<CertifiedKey>>, (SecretRef, SecretError)> {
+    let fail = |error| Err((secret.clone(), error));
+    match loaded {
+        Err(error) => fail(error.clone()),
+        Ok(key) => match key.end_entity_cert().map(|c| covers(c, name)) {
+            Ok(Ok(())) => Ok(Some(Arc::clone(key))),
+            Ok(Err(error)) => fail(error),
+            Err(e) => fail(SecretError::BadCertificate(e.to_string())),
+        },
+    }
+}
+
+/// A `rustls::server::ResolvesServerCert` serving the certificates of a [`SharedSnapshot`]'s
+/// current snapshot; see the [module docs](self).
 ///
 /// ```
 /// # use std::sync::Arc;
-/// use ingress_router::tls::resolver::{CertResolver, Certificates};
+/// use ingress_router::{CertResolver, SharedSnapshot};
 ///
-/// let resolver = Arc::new(CertResolver::new(Certificates::default()));
-/// // rustls::ServerConfig::builder().with_no_client_auth().with_cert_resolver(resolver.clone())
-/// // … later, with the new table and Secrets:
-/// resolver.store(Certificates::default());
+/// let snapshot = SharedSnapshot::default(); // a controller's, from the Reconciler
+/// let resolver = Arc::new(CertResolver::new(snapshot));
+/// // rustls::ServerConfig::builder().with_no_client_auth().with_cert_resolver(resolver)
 /// ```
+#[derive(Debug, Clone)]
 pub struct CertResolver {
-    current: ArcSwap<Certificates>,
+    snapshot: SharedSnapshot,
 }
 
 impl CertResolver {
-    /// Serves `certificates` until the next [`store`](Self::store).
-    pub fn new(certificates: Certificates) -> CertResolver {
-        CertResolver {
-            current: ArcSwap::from_pointee(certificates),
-        }
+    /// Serves the certificates of `snapshot`'s current snapshot, whichever that is at each
+    /// handshake.
+    pub fn new(snapshot: SharedSnapshot) -> CertResolver {
+        CertResolver { snapshot }
     }
 
-    /// Makes `certificates` current for new handshakes; returns the previous ones.
-    pub fn store(&self, certificates: Certificates) -> Arc<Certificates> {
-        self.current.swap(Arc::new(certificates))
-    }
-
-    /// The current certificates.
-    pub fn load(&self) -> Arc<Certificates> {
-        self.current.load_full()
-    }
-}
-
-impl fmt::Debug for CertResolver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CertResolver")
-            .field("current", &self.current.load())
-            .finish()
+    /// The snapshots it serves from.
+    pub fn snapshot(&self) -> &SharedSnapshot {
+        &self.snapshot
     }
 }
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current
-            .load()
-            .resolve(client_hello.server_name())
-            .cloned()
+        let name = client_hello.server_name();
+        self.snapshot
+            .peek(|s| s.certificates().resolve(name).cloned())
     }
 }
 

@@ -1,4 +1,5 @@
-//! The Kubernetes object model: `networking.k8s.io/v1` Ingress and IngressClass.
+//! The Kubernetes object model: every kind the crate reads — `networking.k8s.io/v1` Ingress and
+//! IngressClass, `v1` Service and Secret, `discovery.k8s.io/v1` EndpointSlice.
 //!
 //! These types read objects exactly as `kubectl get -o yaml|json` prints them: camelCase field
 //! names, unknown fields ignored, every optional field optional. They hold what the apiserver
@@ -25,6 +26,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod secret;
+mod service;
+
+pub use secret::{Secret, SecretRef, TLS_SECRET_TYPE};
+pub use service::{
+    Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IntOrString, Service,
+    ServicePortSpec, ServiceSpec, SERVICE_NAME_LABEL,
+};
+
 /// The namespace an object lives in when its metadata names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -41,6 +51,12 @@ pub enum ObjectKind {
     Ingress,
     /// `networking.k8s.io/v1` IngressClass (cluster-scoped).
     IngressClass,
+    /// `v1` Service (namespaced).
+    Service,
+    /// `discovery.k8s.io/v1` EndpointSlice (namespaced).
+    EndpointSlice,
+    /// `v1` Secret (namespaced); only `kubernetes.io/tls` ones are used.
+    Secret,
 }
 
 impl ObjectKind {
@@ -49,6 +65,9 @@ impl ObjectKind {
         match self {
             ObjectKind::Ingress => "Ingress",
             ObjectKind::IngressClass => "IngressClass",
+            ObjectKind::Service => "Service",
+            ObjectKind::EndpointSlice => "EndpointSlice",
+            ObjectKind::Secret => "Secret",
         }
     }
 }
@@ -61,7 +80,7 @@ impl fmt::Display for ObjectKind {
 
 /// Which object a diagnostic or a route is about: kind, namespace and name.
 ///
-/// Displays as `namespace/name` for an Ingress and `name` for an IngressClass, the way
+/// Displays as `namespace/name` for namespaced kinds and `name` for an IngressClass, the way
 /// `kubectl` names objects.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectRef {
@@ -82,14 +101,63 @@ impl fmt::Display for ObjectRef {
     }
 }
 
+impl ObjectRef {
+    /// A namespaced object of `kind`.
+    pub fn namespaced(kind: ObjectKind, namespace: &str, name: &str) -> ObjectRef {
+        ObjectRef {
+            kind,
+            namespace: Some(namespace.to_owned()),
+            name: name.to_owned(),
+        }
+    }
+}
+
 impl Ingress {
     /// This Ingress as `Ingress namespace/name`.
     pub fn object_ref(&self) -> ObjectRef {
-        ObjectRef {
-            kind: ObjectKind::Ingress,
-            namespace: Some(self.metadata.namespace().to_owned()),
-            name: self.metadata.name.clone(),
-        }
+        ObjectRef::namespaced(
+            ObjectKind::Ingress,
+            self.metadata.namespace(),
+            &self.metadata.name,
+        )
+    }
+}
+
+impl Service {
+    /// This Service as `Service namespace/name`.
+    pub fn object_ref(&self) -> ObjectRef {
+        ObjectRef::namespaced(
+            ObjectKind::Service,
+            self.metadata.namespace(),
+            &self.metadata.name,
+        )
+    }
+}
+
+impl EndpointSlice {
+    /// This EndpointSlice as `EndpointSlice namespace/name`.
+    pub fn object_ref(&self) -> ObjectRef {
+        let meta = &self.metadata;
+        ObjectRef::namespaced(ObjectKind::EndpointSlice, meta.namespace(), &meta.name)
+    }
+
+    /// The Service the slice belongs to (its `kubernetes.io/service-name` label), if labelled.
+    pub fn service_name(&self) -> Option<&str> {
+        self.metadata
+            .labels
+            .get(SERVICE_NAME_LABEL)
+            .map(String::as_str)
+    }
+}
+
+impl Secret {
+    /// This Secret as `Secret namespace/name`.
+    pub fn object_ref(&self) -> ObjectRef {
+        ObjectRef::namespaced(
+            ObjectKind::Secret,
+            self.metadata.namespace(),
+            &self.metadata.name,
+        )
     }
 }
 

@@ -1,0 +1,333 @@
+//! The maps behind every host lookup: a hash table cut into shards that versions share, and on
+//! it the host map that finds a name exactly, else by the wildcard that covers its first label.
+//!
+//! Routes, TLS names and certificates all select by host the same way (exact name first, then
+//! `*.suffix` covering exactly one non-empty label); [`HostMap`] is that lookup, written once.
+
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+
+use foldhash::fast::RandomState;
+use hashbrown::hash_table::{Entry, HashTable};
+
+use crate::canonical;
+
+/// The longest DNS name, in bytes (RFC 1035), without a trailing dot.
+pub(crate) const MAX_NAME: usize = 253;
+
+/// How many entries a shard of a [`Sharded`] map is meant to hold.
+const SHARD_SIZE: usize = 64;
+
+/// A hash table cut into shards that versions of a table share: cloning it copies one pointer
+/// per shard, and a change copies only the shard it lands in. Lookups hash once and pay one
+/// more pointer than a plain table.
+#[derive(Debug, Clone)]
+pub(crate) struct Sharded<T> {
+    pub(crate) hasher: RandomState,
+    /// Shards are picked by hash bits 32 and up, which neither the shards' bucket index (the
+    /// low bits) nor their control bytes (the top seven) use.
+    mask: usize,
+    shards: Vec<Arc<HashTable<T>>>,
+    len: usize,
+}
+
+impl<T: Clone> Sharded<T> {
+    pub(crate) fn new(hasher: RandomState, capacity: usize) -> Self {
+        let shards = (capacity / SHARD_SIZE)
+            .max(1)
+            .next_power_of_two()
+            .min(1 << 16);
+        Sharded {
+            hasher,
+            mask: shards - 1,
+            shards: (0..shards).map(|_| Arc::default()).collect(),
+            len: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn hash<K: Hash>(&self, key: K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    #[inline]
+    pub(crate) fn shard(&self, hash: u64) -> usize {
+        (hash >> 32) as usize & self.mask
+    }
+
+    #[inline]
+    pub(crate) fn find(&self, hash: u64, eq: impl FnMut(&T) -> bool) -> Option<&T> {
+        self.shards[self.shard(hash)].find(hash, eq)
+    }
+
+    /// Inserts or replaces the value `eq` finds; `rehash` hashes stored values as `hash` was.
+    pub(crate) fn insert(
+        &mut self,
+        hash: u64,
+        value: T,
+        eq: impl FnMut(&T) -> bool,
+        rehash: impl Fn(&T) -> u64,
+    ) {
+        let index = self.shard(hash);
+        match Arc::make_mut(&mut self.shards[index]).entry(hash, eq, &rehash) {
+            Entry::Occupied(mut entry) => *entry.get_mut() = value,
+            Entry::Vacant(entry) => {
+                entry.insert(value);
+                self.len += 1;
+            }
+        }
+        // Grown well past its shards (a table built small, then updated many times): spread
+        // out again, so that a change keeps copying a small shard.
+        if self.len > 4 * SHARD_SIZE * self.shards.len() && self.shards.len() < 1 << 16 {
+            let mut wider = Sharded::new(self.hasher.clone(), self.len);
+            for value in self.values() {
+                let hash = rehash(value);
+                let index = wider.shard(hash);
+                Arc::make_mut(&mut wider.shards[index]).insert_unique(hash, value.clone(), &rehash);
+            }
+            wider.len = self.len;
+            *self = wider;
+        }
+    }
+
+    /// Removes the value `eq` finds, copying its shard only when there is one.
+    pub(crate) fn remove(&mut self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<T> {
+        let index = self.shard(hash);
+        self.shards[index].find(hash, &mut eq)?;
+        let entry = Arc::make_mut(&mut self.shards[index])
+            .find_entry(hash, eq)
+            .ok()?;
+        self.len -= 1;
+        Some(entry.remove().0)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.shards.iter().flat_map(|shard| shard.iter())
+    }
+}
+
+/// A value under its host name (or wildcard suffix).
+#[derive(Debug, Clone)]
+pub(crate) struct HostEntry<V> {
+    name: Arc<str>,
+    pub(crate) value: V,
+    /// Whether the name is its own canonical host name (see `canonical::is_canonical_name`).
+    pub(crate) canonical: bool,
+}
+
+// Names are hashed as bytes: a request's canonical host is ASCII that need not be checked
+// again to be a `str`.
+impl<V: Clone> Sharded<HostEntry<V>> {
+    /// The entry for `name`.
+    #[inline]
+    fn entry(&self, name: &[u8]) -> Option<&HostEntry<V>> {
+        self.find(self.hash(name), |entry| entry.name.as_bytes() == name)
+    }
+
+    fn put(&mut self, name: &str, value: V) {
+        let hasher = self.hasher.clone();
+        let entry = HostEntry {
+            name: name.into(),
+            value,
+            canonical: canonical::is_canonical_name(name),
+        };
+        self.insert(
+            self.hash(name.as_bytes()),
+            entry,
+            |entry| &*entry.name == name,
+            |entry| hasher.hash_one(entry.name.as_bytes()),
+        );
+    }
+
+    fn delete(&mut self, name: &str) {
+        self.remove(self.hash(name.as_bytes()), |entry| &*entry.name == name);
+    }
+}
+
+/// Values by host name: exact names, and wildcards `*.suffix` kept under their suffix.
+///
+/// Cloning copies one pointer per shard; a change copies only the shard it lands in.
+#[derive(Debug, Clone)]
+pub(crate) struct HostMap<V> {
+    exact: Sharded<HostEntry<V>>,
+    wildcard: Sharded<HostEntry<V>>,
+}
+
+impl<V: Clone> Default for HostMap<V> {
+    fn default() -> Self {
+        HostMap::with_capacity(RandomState::default(), 0, 0)
+    }
+}
+
+impl<V: Clone> HostMap<V> {
+    /// A map sized for about `exact` names and `wildcard` suffixes.
+    pub(crate) fn with_capacity(hasher: RandomState, exact: usize, wildcard: usize) -> Self {
+        HostMap {
+            exact: Sharded::new(hasher.clone(), exact),
+            wildcard: Sharded::new(hasher, wildcard),
+        }
+    }
+
+    /// How many names and wildcards the map holds.
+    pub(crate) fn len(&self) -> usize {
+        self.exact.len + self.wildcard.len
+    }
+
+    /// The value for exactly the name `name`.
+    #[inline]
+    pub(crate) fn exact(&self, name: &[u8]) -> Option<&V> {
+        self.exact.entry(name).map(|e| &e.value)
+    }
+
+    /// The value for the wildcard `*.suffix`.
+    #[inline]
+    pub(crate) fn wildcard(&self, suffix: &[u8]) -> Option<&V> {
+        self.wildcard.entry(suffix).map(|e| &e.value)
+    }
+
+    /// The value for a canonical host name: its exact entry, else the wildcard covering its
+    /// first label, which must not be empty.
+    #[inline]
+    pub(crate) fn get(&self, host: &[u8]) -> Option<&V> {
+        if let Some(v) = self.exact(host) {
+            return Some(v);
+        }
+        match host.iter().position(|&b| b == b'.') {
+            Some(dot) if dot > 0 => self.wildcard(host.get(dot + 1..)?),
+            _ => None,
+        }
+    }
+
+    /// [`Self::get`] for a name that has not been checked: `Some` only when the name is
+    /// canonical, which it is when it equals an exact name that is its own canonical name, or
+    /// is a canonical label followed by such a wildcard suffix. `None` may still be found once
+    /// the name is canonicalised.
+    #[inline]
+    pub(crate) fn get_unchecked_name(&self, name: &[u8]) -> Option<&V> {
+        if let Some(entry) = self.exact.entry(name) {
+            return entry.canonical.then_some(&entry.value);
+        }
+        let dot = name.iter().position(|&b| b == b'.')?;
+        let entry = self.wildcard.entry(name.get(dot + 1..)?)?;
+        (entry.canonical && canonical::is_canonical_label(name.get(..dot)?)).then_some(&entry.value)
+    }
+
+    /// The value for a name as a client sends it (an SNI, a `Host`): ASCII case and one
+    /// trailing dot are ignored; names longer than a DNS name can be find nothing.
+    pub(crate) fn get_any_case(&self, name: &str) -> Option<&V> {
+        if self.len() == 0 {
+            return None;
+        }
+        let mut buffer = [0u8; MAX_NAME];
+        let name = name.strip_suffix('.').unwrap_or(name);
+        if name.is_empty() || name.len() > MAX_NAME {
+            return None;
+        }
+        let lower = &mut buffer[..name.len()];
+        lower.copy_from_slice(name.as_bytes());
+        lower.make_ascii_lowercase();
+        self.get(lower)
+    }
+
+    /// Sets the value of a host as a rule writes it: `*.suffix` for a wildcard.
+    pub(crate) fn insert(&mut self, host: &str, value: V) {
+        match host.strip_prefix("*.") {
+            Some(suffix) => self.wildcard.put(suffix, value),
+            None => self.exact.put(host, value),
+        }
+    }
+
+    /// Removes a host as a rule writes it.
+    pub(crate) fn remove(&mut self, host: &str) {
+        match host.strip_prefix("*.") {
+            Some(suffix) => self.wildcard.delete(suffix),
+            None => self.exact.delete(host),
+        }
+    }
+
+    /// Sets the value of the wildcard `*.suffix`.
+    pub(crate) fn insert_wildcard(&mut self, suffix: &str, value: V) {
+        self.wildcard.put(suffix, value);
+    }
+
+    /// Removes the wildcard `*.suffix`.
+    pub(crate) fn remove_wildcard(&mut self, suffix: &str) {
+        self.wildcard.delete(suffix);
+    }
+
+    /// The value of a host as a rule writes it.
+    pub(crate) fn get_written(&self, host: &str) -> Option<&V> {
+        match host.strip_prefix("*.") {
+            Some(suffix) => self.wildcard(suffix.as_bytes()),
+            None => self.exact(host.as_bytes()),
+        }
+    }
+
+    /// Every value, exact names first, in no particular order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.exact
+            .values()
+            .chain(self.wildcard.values())
+            .map(|entry| &entry.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(hosts: &[&str]) -> HostMap<usize> {
+        let mut map = HostMap::default();
+        for (i, host) in hosts.iter().enumerate() {
+            map.insert(host, i);
+        }
+        map
+    }
+
+    #[test]
+    fn exact_names_beat_wildcards_which_cover_one_non_empty_label() {
+        let m = map(&["a.example.com", "*.example.com", "*.b.example.com"]);
+        assert_eq!(m.get(b"a.example.com"), Some(&0));
+        assert_eq!(m.get(b"x.example.com"), Some(&1));
+        assert_eq!(m.get(b"x.b.example.com"), Some(&2));
+        assert_eq!(m.get(b"example.com"), None);
+        assert_eq!(m.get(b".example.com"), None);
+        assert_eq!(m.get(b"y.x.example.com"), None);
+    }
+
+    #[test]
+    fn any_case_lookups_ignore_case_and_one_trailing_dot() {
+        let m = map(&["a.example.com", "*.example.com"]);
+        assert_eq!(m.get_any_case("A.Example.COM."), Some(&0));
+        assert_eq!(m.get_any_case("Z.example.com"), Some(&1));
+        assert_eq!(m.get_any_case("a.example.com.."), None);
+        assert_eq!(m.get_any_case(&"a".repeat(254)), None);
+        assert_eq!(m.get_any_case(""), None);
+    }
+
+    #[test]
+    fn unchecked_names_are_found_only_when_canonical() {
+        let m = map(&["a.example.com", "*.example.com", "123"]);
+        assert_eq!(m.get_unchecked_name(b"a.example.com"), Some(&0));
+        assert_eq!(m.get_unchecked_name(b"b.example.com"), Some(&1));
+        assert_eq!(m.get_unchecked_name(b"B.example.com"), None);
+        assert_eq!(m.get_unchecked_name(b"123"), None);
+    }
+
+    #[test]
+    fn removal_and_replacement_copy_only_what_changes() {
+        let mut m = map(&["a.example.com", "*.example.com"]);
+        let before = m.clone();
+        m.insert("a.example.com", 7);
+        m.remove("*.example.com");
+        assert_eq!(m.get(b"a.example.com"), Some(&7));
+        assert_eq!(m.get(b"b.example.com"), None);
+        assert_eq!(before.get(b"a.example.com"), Some(&0));
+        assert_eq!(before.get(b"b.example.com"), Some(&1));
+        assert_eq!(m.len(), 1);
+    }
+}

@@ -1,0 +1,362 @@
+//! A virtual host's compiled form: a segment trie over its rule paths.
+
+use super::*;
+
+pub(super) type Id = u32;
+
+/// A compiled path rule; its host is its virtual host's.
+#[derive(Debug, Clone)]
+pub(super) struct Rule {
+    /// Index into the virtual host's backends; with `extra`, into its extras instead.
+    pub(super) backend: Id,
+    /// Index into the virtual host's Ingresses, ordered oldest first, so it is also the age
+    /// rank among them.
+    pub(super) ingress: Id,
+    pub(super) path: Box<str>,
+    pub(super) path_type: PathType,
+    /// Whether the rule carries conditions, weighted backends or a policy (in the extras,
+    /// beside the trie), so that a plain rule costs no more than it did.
+    pub(super) extra: bool,
+}
+
+/// A virtual host's fallback: a backend and the Ingress it came from, by index into the
+/// virtual host's lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Target {
+    pub(super) backend: Id,
+    pub(super) ingress: Id,
+}
+
+/// A backend that belongs to no virtual host: the catch-all defaultBackend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct CatchAll {
+    pub(super) backend: WeightedBackend,
+    pub(super) ingress: ObjectRef,
+    /// Taken from the host-less virtual host's fallback, not from an Ingress without rules.
+    pub(super) hostless: bool,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Node {
+    /// Winning Exact rule for the path ending at this node, without and with a trailing `/`.
+    pub(super) exact: Winner,
+    pub(super) exact_slash: Winner,
+    /// Winning Prefix rule whose path (trailing `/` ignored) ends at this node.
+    pub(super) prefix: Winner,
+    pub(super) children: Kids,
+}
+
+/// A node's winning rule for one of its slots, if any: a rule index, or `Id::MAX`, which no
+/// rule has. Half the size of an `Option`, so that a child entry fits a cache line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Winner(Id);
+
+impl Winner {
+    pub(super) fn new(rule: Option<Id>) -> Winner {
+        Winner(rule.filter(|&id| id != Id::MAX).unwrap_or(Id::MAX))
+    }
+
+    #[inline]
+    pub(super) fn get(self) -> Option<Id> {
+        (self.0 != Id::MAX).then_some(self.0)
+    }
+}
+
+impl Default for Winner {
+    fn default() -> Self {
+        Winner(Id::MAX)
+    }
+}
+
+/// A compiled node's children: a run of the virtual host's child list (all of a host's short
+/// lists sit side by side, so a lookup that goes down the trie mostly stays in the cache lines
+/// it has read), or a hash map for wide nodes.
+#[derive(Debug)]
+pub(super) enum Kids {
+    Few {
+        start: u32,
+        len: u32,
+    },
+    // Boxed: wide nodes are rare, and every node stays small.
+    #[allow(clippy::box_collection)]
+    Many(Box<HashMap<Box<str>, Node, RandomState>>),
+}
+
+impl Default for Kids {
+    fn default() -> Self {
+        Kids::Few { start: 0, len: 0 }
+    }
+}
+
+impl Kids {
+    #[inline]
+    pub(super) fn get<'a>(
+        &'a self,
+        segment: &str,
+        list: &'a [Child],
+        tails: &[u8],
+    ) -> Option<&'a Node> {
+        match self {
+            Kids::Few { start, len } => {
+                let run = list.get(*start as usize..(*start + *len) as usize)?;
+                Child::find(run, tails, segment)
+            }
+            Kids::Many(map) => map.get(segment),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) enum Children {
+    Few(Vec<(Box<str>, Id)>),
+    Many(HashMap<Box<str>, Id, RandomState>),
+}
+
+/// A child in a short list: the segment's length and first eight bytes tell it from its
+/// siblings without following a pointer, and are the whole segment for most path elements.
+/// The child node itself is kept in the entry, so that a lookup reads one entry per segment.
+#[derive(Debug)]
+pub(super) struct Child {
+    pub(super) head: u64,
+    pub(super) len: u32,
+    /// Where the bytes after the first eight start in the virtual host's `tails`.
+    pub(super) tail: u32,
+    pub(super) node: Node,
+}
+
+/// A segment's first eight bytes, zero-padded.
+#[inline]
+pub(super) fn head(segment: &[u8]) -> u64 {
+    match segment.first_chunk::<8>() {
+        Some(bytes) => u64::from_le_bytes(*bytes),
+        // Shifts, not a copy of a variable length, which would call `memcpy`.
+        None => segment
+            .iter()
+            .rev()
+            .fold(0, |head, &b| (head << 8) | u64::from(b)),
+    }
+}
+
+impl Default for Children {
+    fn default() -> Self {
+        Children::Few(Vec::new())
+    }
+}
+
+// Beyond this many children a hash lookup beats comparing segments one by one.
+pub(super) const FEW_CHILDREN: usize = 8;
+
+impl Child {
+    /// The entry for `segment`, its bytes after the first eight appended to `tails`.
+    pub(super) fn new(segment: &str, node: Node, tails: &mut Vec<u8>) -> Child {
+        let bytes = segment.as_bytes();
+        let tail = u32::try_from(tails.len()).expect("a virtual host's segments fit in 4 GiB");
+        tails.extend_from_slice(bytes.get(8..).unwrap_or_default());
+        Child {
+            head: head(bytes),
+            len: u32::try_from(bytes.len()).expect("a segment fits in 4 GiB"),
+            tail,
+            node,
+        }
+    }
+
+    /// The child for `segment` among `list`, whose long segments end in `tails`.
+    #[inline]
+    pub(super) fn find<'a>(list: &'a [Child], tails: &[u8], segment: &str) -> Option<&'a Node> {
+        let bytes = segment.as_bytes();
+        let (head, len) = (head(bytes), bytes.len());
+        list.iter()
+            .find(|c| {
+                c.head == head
+                    && c.len as usize == len
+                    && (len <= 8
+                        || tails.get(c.tail as usize..c.tail as usize + len - 8) == bytes.get(8..))
+            })
+            .map(|c| &c.node)
+    }
+}
+
+/// A node's children while its virtual host is built.
+impl Children {
+    #[inline]
+    pub(super) fn get(&self, segment: &str) -> Option<Id> {
+        match self {
+            Children::Few(list) => list
+                .iter()
+                .find(|(s, _)| **s == *segment)
+                .map(|&(_, id)| id),
+            Children::Many(map) => map.get(segment).copied(),
+        }
+    }
+
+    pub(super) fn insert(&mut self, segment: &str, id: Id) {
+        match self {
+            Children::Few(list) if list.len() < FEW_CHILDREN => list.push((segment.into(), id)),
+            Children::Few(list) => {
+                let mut map: HashMap<Box<str>, Id, RandomState> = list.drain(..).collect();
+                map.insert(segment.into(), id);
+                *self = Children::Many(map);
+            }
+            Children::Many(map) => {
+                map.insert(segment.into(), id);
+            }
+        }
+    }
+}
+
+/// The rules for one host (or for the host-less rules), compiled on their own so that a table
+/// can share them with the next version when they do not change.
+#[derive(Debug)]
+pub(crate) struct VirtualHost {
+    /// The host as written (`*.example.com` for a wildcard), `None` for the host-less rules.
+    pub(super) host: Option<Box<str>>,
+    /// The node of the empty path; the others are kept by their parents.
+    pub(super) root: Node,
+    /// The children of every node with few of them, each node's side by side.
+    pub(super) children: Vec<Child>,
+    /// The bytes after the first eight of the long segments in `children`.
+    pub(super) tails: Vec<u8>,
+    pub(super) rules: Vec<Rule>,
+    /// The backends of plain rules and fallbacks, each once, weight 1.
+    pub(super) backends: Vec<WeightedBackend>,
+    /// What rules with `extra` carry.
+    pub(super) extras: Vec<Extra>,
+    /// The Ingresses with rules for this host, oldest first.
+    pub(super) ingresses: Vec<ObjectRef>,
+    /// The index of the oldest Ingress's first rule for this host: with that Ingress's age,
+    /// where the host first appears, which orders the diagnostics.
+    pub(super) first_rule: u32,
+    pub(super) fallback: Option<Target>,
+    pub(super) conflicts: Vec<Conflict>,
+    pub(super) warnings: Vec<Warning>,
+}
+
+impl VirtualHost {
+    #[inline]
+    pub(super) fn match_path(&self, path: &str) -> Option<Id> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        let (segments, trailing) = segments(path);
+        let mut node = &self.root;
+        let mut best = node.prefix.get();
+        for segment in segments {
+            match node.children.get(segment, &self.children, &self.tails) {
+                Some(child) => {
+                    node = child;
+                    best = node.prefix.get().or(best);
+                }
+                None => return best,
+            }
+        }
+        let exact = if trailing {
+            node.exact_slash
+        } else {
+            node.exact
+        };
+        exact.get().or(best)
+    }
+
+    /// The first candidate from `id` on whose conditions `request` meets.
+    #[inline]
+    pub(super) fn choose(&self, mut id: Id, request: Option<&RequestParts<'_>>) -> Option<Id> {
+        loop {
+            let rule = &self.rules[id as usize];
+            if !rule.extra {
+                return Some(id);
+            }
+            let extra = &self.extras[rule.backend as usize];
+            if extra.conditions.iter().all(|c| c.holds(request)) {
+                return Some(id);
+            }
+            id = extra.next.get()?;
+        }
+    }
+
+    /// The path's route for `request`: the first candidate that takes it at the longest
+    /// matching path, else at the next shorter one.
+    #[inline]
+    pub(super) fn select(&self, path: &str, request: Option<&RequestParts<'_>>) -> Option<Id> {
+        self.choose(self.match_path(path)?, request)
+    }
+
+    pub(super) fn rule_match<'a>(self: &'a Arc<Self>, id: Id) -> RouteMatch<'a> {
+        let rule = &self.rules[id as usize];
+        let backends = if rule.extra {
+            &self.extras[rule.backend as usize].backends
+        } else {
+            std::slice::from_ref(&self.backends[rule.backend as usize])
+        };
+        RouteMatch {
+            backends,
+            ingress: Some(&self.ingresses[rule.ingress as usize]),
+            rule: Some(MatchedRule {
+                host: self.host.as_deref(),
+                path: &rule.path,
+                path_type: rule.path_type,
+            }),
+            fallback: None,
+            key: MatchKey::Rule(self, id),
+        }
+    }
+
+    pub(super) fn fallback_match<'a>(self: &'a Arc<Self>) -> Option<RouteMatch<'a>> {
+        let target = self.fallback?;
+        Some(RouteMatch {
+            backends: std::slice::from_ref(&self.backends[target.backend as usize]),
+            ingress: Some(&self.ingresses[target.ingress as usize]),
+            rule: None,
+            fallback: Some(Fallback::IngressDefault),
+            key: MatchKey::Fallback(self),
+        })
+    }
+
+    /// The policy of rule `id`, if it has one.
+    pub(super) fn policy(&self, id: Id) -> Option<&Policy> {
+        let rule = &self.rules[id as usize];
+        rule.extra
+            .then(|| &self.extras[rule.backend as usize].policy)
+            .filter(|p| !p.is_empty())
+    }
+}
+
+/// The segments of a path after its leading `/`, without the trailing `/`: `/a/b/` is `a`, `b`.
+/// `//` is one empty segment (only raw-mode paths have empty segments).
+#[derive(Debug, Clone)]
+pub(super) struct Segments<'a> {
+    pub(super) rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        // Segments are short: a plain scan beats a vectorised search's setup cost.
+        match rest.bytes().position(|b| b == b'/') {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
+/// Splits a path into its [`Segments`] and whether it ends in `/`. `/` itself, the root, has
+/// no segments and no trailing slash.
+#[inline]
+pub(super) fn segments(path: &str) -> (Segments<'_>, bool) {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    if rest.is_empty() {
+        return (Segments { rest: None }, false);
+    }
+    match rest.strip_suffix('/') {
+        Some(rest) => (Segments { rest: Some(rest) }, true),
+        None => (Segments { rest: Some(rest) }, false),
+    }
+}

@@ -270,6 +270,7 @@ impl fmt::Display for Reason {
 
 /// The verdict on one Ingress: who serves it, through which class, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Decision {
     /// The Ingress.
     pub ingress: ObjectRef,
@@ -299,6 +300,7 @@ impl fmt::Display for Decision {
 
 /// An IngressClass a controller owns, with the parameters it configures the controller with.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OwnedClass {
     /// The class name.
     pub name: String,
@@ -310,6 +312,7 @@ pub struct OwnedClass {
 
 /// An Ingress a controller does not serve, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NotServed {
     /// The Ingress.
     pub ingress: ObjectRef,
@@ -319,6 +322,7 @@ pub struct NotServed {
 
 /// An invalid IngressClass, which owns nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QuarantinedClass {
     /// The IngressClass.
     pub object: ObjectRef,
@@ -328,6 +332,7 @@ pub struct QuarantinedClass {
 
 /// What one controller gets: its classes, its Ingresses, its table.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ControllerDispatch {
     /// The controller name.
     pub controller: String,
@@ -343,6 +348,7 @@ pub struct ControllerDispatch {
 
 /// The outcome of [`Dispatcher::dispatch`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Dispatch {
     /// One entry per registered controller, in registration order.
     pub controllers: Vec<ControllerDispatch>,

@@ -172,6 +172,12 @@ impl<V: Clone> HostMap<V> {
         }
     }
 
+    /// How many shards the exact names are spread over.
+    #[cfg(test)]
+    pub(crate) fn exact_shards(&self) -> usize {
+        self.exact.shards.len()
+    }
+
     /// How many names and wildcards the map holds.
     pub(crate) fn len(&self) -> usize {
         self.exact.len + self.wildcard.len
@@ -286,6 +292,51 @@ mod tests {
             map.insert(host, i);
         }
         map
+    }
+
+    #[test]
+    fn sharded_maps_spread_out_as_they_grow_and_share_untouched_shards() {
+        type Entry = (String, u32);
+        let mut map: Sharded<Entry> = Sharded::new(RandomState::default(), 0);
+        assert_eq!(map.shards.len(), 1);
+        let hasher = map.hasher.clone();
+        let rehash = |e: &Entry| hasher.hash_one(e.0.as_str());
+        for i in 0..5_000u32 {
+            let key = format!("k{i}");
+            let hash = map.hash(key.as_str());
+            map.insert(hash, (key.clone(), i), |e| e.0 == key, rehash);
+        }
+        assert_eq!(map.len, 5_000);
+        assert!(
+            map.shards.len() >= 5_000 / (4 * SHARD_SIZE),
+            "{}",
+            map.shards.len()
+        );
+        let before = map.clone();
+        for i in (0..5_000u32).step_by(2) {
+            let key = format!("k{i}");
+            let removed = map.remove(map.hash(key.as_str()), |e| e.0 == key);
+            assert_eq!(removed, Some((key, i)));
+        }
+        assert_eq!(map.len, 2_500);
+        assert_eq!(map.remove(map.hash("k0"), |e| e.0 == "k0"), None);
+        for i in 0..5_000u32 {
+            let key = format!("k{i}");
+            let found = map.find(map.hash(key.as_str()), |e| e.0 == key);
+            assert_eq!(found.map(|e| e.1), (i % 2 == 1).then_some(i), "{key}");
+            let old = before.find(before.hash(key.as_str()), |e| e.0 == key);
+            assert_eq!(old.map(|e| e.1), Some(i), "the clone keeps {key}");
+        }
+        // One change copies one shard; the others stay shared.
+        let mut next = map.clone();
+        next.remove(next.hash("k1"), |e| e.0 == "k1");
+        let shared = next
+            .shards
+            .iter()
+            .zip(&map.shards)
+            .filter(|(a, b)| Arc::ptr_eq(a, b))
+            .count();
+        assert_eq!(shared, map.shards.len() - 1);
     }
 
     #[test]

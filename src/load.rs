@@ -259,16 +259,18 @@ impl From<&str> for Failure {
 impl Manifests {
     /// Reads JSON: one object, several concatenated objects, or an array of objects, with the
     /// default [`LoadLimits`].
-    pub fn from_json(text: &str) -> Manifests {
+    #[cfg(test)]
+    pub(crate) fn from_json(text: &str) -> Manifests {
         Manifests::from_json_with(text, &LoadLimits::default())
     }
 
-    /// Reads JSON like [`Manifests::from_json`], within `limits`.
+    /// Reads JSON (one object, several concatenated objects, or an array of objects) within
+    /// `limits`.
     ///
     /// The top-level values are delimited (strings and brackets followed, nothing parsed)
     /// before any is parsed, so a value over a limit or with a syntax error is reported alone and
     /// the values after it are still read, as long as its brackets balance.
-    pub fn from_json_with(text: &str, limits: &LoadLimits) -> Manifests {
+    pub(crate) fn from_json_with(text: &str, limits: &LoadLimits) -> Manifests {
         let (text, truncated) = within_input_limit(text, limits);
         let mut loader = Loader::new(limits, text, truncated);
         loader.json(text);
@@ -280,14 +282,16 @@ impl Manifests {
     ///
     /// Documents are split on their separator lines before parsing, as `kubectl` does, so a
     /// syntax error in one document does not prevent reading the others.
-    #[cfg(feature = "yaml")]
-    pub fn from_yaml(text: &str) -> Manifests {
+    #[cfg(all(test, feature = "yaml"))]
+    pub(crate) fn from_yaml(text: &str) -> Manifests {
         Manifests::from_yaml_with(text, &LoadLimits::default())
     }
 
-    /// Reads a YAML stream like [`Manifests::from_yaml`], within `limits`.
+    /// Reads a YAML stream of documents separated by `---` lines within `limits`. Documents
+    /// are split on their separator lines before parsing, as `kubectl` does, so a syntax
+    /// error in one document does not prevent reading the others.
     #[cfg(feature = "yaml")]
-    pub fn from_yaml_with(text: &str, limits: &LoadLimits) -> Manifests {
+    pub(crate) fn from_yaml_with(text: &str, limits: &LoadLimits) -> Manifests {
         let (text, truncated) = within_input_limit(text, limits);
         let mut loader = Loader::new(limits, text, truncated);
         loader.yaml(text);
@@ -296,6 +300,12 @@ impl Manifests {
 
     /// Reads JSON when the text starts with `{` or `[`, YAML otherwise (JSON only without
     /// the `yaml` feature), with the default [`LoadLimits`].
+    ///
+    /// JSON is one object, several concatenated objects, or an array of objects; their
+    /// top-level values are delimited before any is parsed, so a value over a limit or with a
+    /// syntax error is reported alone and the values after it are still read. YAML is a stream
+    /// of documents split on their `---` lines before parsing, as `kubectl` does, so a syntax
+    /// error in one document does not prevent reading the others.
     pub fn parse(text: &str) -> Manifests {
         Manifests::parse_with(text, &LoadLimits::default())
     }

@@ -202,6 +202,7 @@ impl Event {
 
 /// A new version of an object that failed validation and was not taken in.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Rejected {
     /// The object.
     pub object: ObjectRef,
@@ -213,7 +214,7 @@ pub struct Rejected {
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} rejected", self.object.kind, self.object)?;
+        write!(f, "{} rejected", self.object)?;
         if self.kept_previous {
             f.write_str(" (the previous version keeps serving)")?;
         }
@@ -601,22 +602,40 @@ impl Reconciler {
                 self.changed_everything = true;
                 self.relist(kind, objects.into_objects())
             }
-            ObjectKind::Service | ObjectKind::EndpointSlice | ObjectKind::Secret => {
-                match kind {
-                    ObjectKind::Service => self.services.clear(),
-                    ObjectKind::EndpointSlice => {
-                        self.slices.clear();
-                        self.slices_of.clear();
-                    }
-                    _ => self.secrets.clear(),
-                }
-                if kind == ObjectKind::Secret {
-                    self.changed_all_secrets = true;
-                } else {
+            ObjectKind::Service => {
+                let listed = listing(objects.into_objects(), |o| match o {
+                    Object::Service(s) => Some(s),
+                    _ => None,
+                });
+                if listed != self.services {
+                    self.services = listed;
                     self.changed_all_endpoints = true;
                 }
-                for object in objects.into_objects() {
-                    self.put(object);
+                Vec::new()
+            }
+            ObjectKind::EndpointSlice => {
+                let listed = listing(objects.into_objects(), |o| match o {
+                    Object::EndpointSlice(s) => Some(s),
+                    _ => None,
+                });
+                if listed != self.slices {
+                    self.slices.clear();
+                    self.slices_of.clear();
+                    for (object_ref, slice) in listed {
+                        self.put_slice(object_ref, slice);
+                    }
+                    self.changed_all_endpoints = true;
+                }
+                Vec::new()
+            }
+            ObjectKind::Secret => {
+                let listed = listing(objects.into_objects(), |o| match o {
+                    Object::Secret(s) if s.is_tls() => Some(s),
+                    _ => None,
+                });
+                if listed != self.secrets {
+                    self.secrets = listed;
+                    self.changed_all_secrets = true;
                 }
                 Vec::new()
             }
@@ -866,6 +885,18 @@ impl Live {
             built_from: None,
         }
     }
+}
+
+/// The objects of a listing that `keep` keeps, by reference; a repeated object's last copy
+/// counts.
+fn listing<T>(objects: Vec<Object>, keep: impl Fn(Object) -> Option<T>) -> BTreeMap<ObjectRef, T> {
+    objects
+        .into_iter()
+        .filter_map(|object| {
+            let object_ref = object.object_ref();
+            Some((object_ref, keep(object)?))
+        })
+        .collect()
 }
 
 /// Stores a valid `object`, keeping its first arrival when it replaces an earlier version.

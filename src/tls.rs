@@ -78,6 +78,7 @@ impl fmt::Display for Certificate<'_> {
 
 /// A name with TLS configured: which entry configured it and which certificate it gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TlsHost<'a> {
     /// The name as the entry wrote it: `shop.example.com` or `*.example.com`.
     pub name: &'a str,
@@ -370,12 +371,12 @@ impl TlsInfo {
 #[cfg(all(test, feature = "yaml"))]
 mod tests {
     use super::*;
-    use crate::{Manifests, RouteTable, TableOptions};
+    use crate::{Manifests, Snapshot, TableOptions};
 
-    fn table(yaml: &str) -> RouteTable {
+    fn table(yaml: &str) -> Snapshot {
         let manifests = Manifests::parse(yaml);
         assert!(manifests.errors.is_empty(), "{:?}", manifests.errors);
-        RouteTable::build(&manifests.ingresses, TableOptions::default())
+        Snapshot::build(&manifests.ingresses, TableOptions::default())
     }
 
     fn secret(table: &TlsTable, name: &str) -> Option<String> {

@@ -33,104 +33,12 @@
 //! One log line per request: controller, method, host, target, status, backend, latency.
 //! `RUST_LOG=debug` shows more.
 
+mod args;
 mod proxy;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use ingress_router::tls::SecretRef;
-use ingress_router::Backend;
-use proxy::{DataPlane, DemoBackends, Listen, LoadError, Loaded, Options};
-
-const USAGE: &str = "usage: data_plane [--listen ADDR[=CONTROLLER]]... \
-[--listen-tls ADDR[=CONTROLLER]]... [--default-backend NS/NAME:PORT] \
-[--default-certificate NS/NAME] [--no-ssl-redirect[=CONTROLLER]]... [--demo-backends] \
-[--poll-interval MS] [FILE]...";
-
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/manifests/demo.yaml");
-
-struct Args {
-    options: Options,
-    poll: Duration,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut listen = Vec::new();
-    let mut listen_tls = Vec::new();
-    let mut default_backend = None;
-    let mut default_certificate = None;
-    let mut no_ssl_redirect = Vec::new();
-    let mut all_without_ssl_redirect = false;
-    let mut demo_backends = DemoBackends::Auto;
-    let mut files = Vec::new();
-    let mut poll = Duration::from_millis(500);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--listen" => listen.push(value("--listen")?.parse::<Listen>()?),
-            "--listen-tls" => listen_tls.push(value("--listen-tls")?.parse::<Listen>()?),
-            "--default-certificate" => {
-                let text = value("--default-certificate")?;
-                let (namespace, name) = text
-                    .split_once('/')
-                    .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
-                    .ok_or(format!(
-                        "--default-certificate {text:?}: expected NAMESPACE/NAME"
-                    ))?;
-                default_certificate = Some(SecretRef::new(namespace, name));
-            }
-            "--no-ssl-redirect" => all_without_ssl_redirect = true,
-            flag if flag.starts_with("--no-ssl-redirect=") => {
-                let controller = &flag["--no-ssl-redirect=".len()..];
-                if controller.is_empty() {
-                    return Err(format!("{flag}: empty controller name"));
-                }
-                no_ssl_redirect.push(Some(controller.to_owned()));
-            }
-            "--default-backend" => {
-                let text = value("--default-backend")?;
-                let backend: Backend = text
-                    .parse()
-                    .map_err(|e| format!("--default-backend {text:?}: {e}"))?;
-                default_backend = Some(backend);
-            }
-            "--demo-backends" => demo_backends = DemoBackends::On,
-            "--poll-interval" => {
-                let text = value("--poll-interval")?;
-                let ms: u64 = text
-                    .parse()
-                    .map_err(|_| format!("--poll-interval {text:?}: not a number of ms"))?;
-                poll = Duration::from_millis(ms.max(10));
-            }
-            "-h" | "--help" => return Err(USAGE.into()),
-            flag if flag.starts_with("--") => {
-                return Err(format!("unknown option {flag}\n{USAGE}"))
-            }
-            file => files.push(PathBuf::from(file)),
-        }
-    }
-    if listen.is_empty() && listen_tls.is_empty() {
-        listen.push("127.0.0.1:8080".parse::<Listen>()?);
-        listen_tls.push("127.0.0.1:8443".parse::<Listen>()?);
-    }
-    if files.is_empty() {
-        files.push(PathBuf::from(DEMO));
-    }
-    Ok(Args {
-        options: Options {
-            listen_tls,
-            default_backend,
-            default_certificate,
-            no_ssl_redirect,
-            all_without_ssl_redirect,
-            demo_backends,
-            ..Options::new(listen, files)
-        },
-        poll,
-    })
-}
+use proxy::{DataPlane, LoadError, Loaded};
 
 fn report(outcome: Result<Loaded, LoadError>) {
     match outcome {
@@ -170,7 +78,7 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
 
-    let args = match parse_args() {
+    let args = match args::parse() {
         Ok(args) => args,
         Err(message) => {
             eprintln!("{message}");

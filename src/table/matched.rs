@@ -4,6 +4,7 @@ use super::*;
 
 /// The rule a request matched, as its Ingress wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MatchedRule<'a> {
     /// The rule's host (`*.example.com`, `shop.example.com`), `None` for a host-less rule.
     pub host: Option<&'a str>,
@@ -144,6 +145,7 @@ impl RouteTable {
 /// A request routed by [`RouteTable::route_request`]: its canonical host and path, and the
 /// route, if any (`None` means 404).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RoutedRequest<'t, 'r> {
     /// Where the request goes; `None` when nothing routes it.
     pub route: Option<RouteMatch<'t>>,

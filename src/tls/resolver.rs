@@ -76,6 +76,7 @@ pub enum SecretError {
 /// default certificate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("secret {secret} (for {}): {error}", .hosts.join(", "))]
+#[non_exhaustive]
 pub struct CertificateProblem {
     /// The Secret.
     pub secret: SecretRef,
@@ -351,8 +352,8 @@ impl ResolvesServerCert for CertResolver {
 #[cfg(all(test, feature = "yaml"))]
 mod tests {
     use super::*;
-    use crate::tls::TLS_SECRET_TYPE;
-    use crate::{Manifests, RouteTable, TableOptions};
+    use crate::model::TLS_SECRET_TYPE;
+    use crate::{Manifests, Snapshot, TableOptions};
     use base64::engine::general_purpose::STANDARD;
     use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ED25519};
 
@@ -432,7 +433,7 @@ spec:
         );
         let manifests = Manifests::parse(&yaml);
         assert!(manifests.errors.is_empty(), "{:?}", manifests.errors);
-        let table = RouteTable::build(&manifests.ingresses, TableOptions::default());
+        let table = Snapshot::build(&manifests.ingresses, TableOptions::default());
         let provider = provider();
         let default_key = certified_key_from_pem(
             default.cert_pem.as_bytes(),
@@ -441,7 +442,7 @@ spec:
         )
         .unwrap();
         let certs = Certificates::build(
-            table.tls(),
+            Arc::clone(table.tls()),
             &manifests.secrets,
             Some(Arc::new(default_key)),
             &provider,
@@ -489,7 +490,7 @@ spec:
 
     #[test]
     fn without_a_default_unknown_names_get_nothing() {
-        let certs = Certificates::build(&TlsTable::default(), &[], None, &provider());
+        let certs = Certificates::build(Arc::default(), &[], None, &provider());
         assert!(certs.resolve(Some("x.example.com")).is_none());
         assert!(certs.resolve(None).is_none());
     }

@@ -52,8 +52,7 @@
 //! - Service names are DNS-1035 labels; the `RelaxedServiceNameValidation` feature gate (off by
 //!   default) is taken to be off.
 
-use std::fmt;
-
+pub use crate::diagnostics::{ValidationError, Violation};
 use crate::model::{Ingress, IngressClass, ObjectRef};
 
 mod class;
@@ -63,7 +62,6 @@ mod ingress;
 mod ip;
 mod meta;
 mod names;
-mod quote;
 
 pub(crate) use names::is_valid_port_name;
 
@@ -71,125 +69,6 @@ use class::{validate_controller, validate_parameters};
 use ingress::validate_ingress_spec;
 use meta::validate_object_meta;
 use names::{is_dns1123_subdomain, is_path_segment_name};
-use quote::go_quote;
-
-/// What is wrong with a field, in the apiserver's terms (its `field.ErrorType`s).
-///
-/// Displays the way `kubectl` shows the apiserver's field errors, e.g.
-/// `Invalid value: "/a//b": must not contain '//'`.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Violation {
-    /// A required field is missing or empty. Displays `Required value` or
-    /// `Required value: <detail>`.
-    Required {
-        /// Why the value is required; may be empty.
-        detail: String,
-    },
-    /// The value is malformed. Displays `Invalid value: <value>: <detail>`.
-    Invalid {
-        /// The offending value as the apiserver prints it: a string in double quotes with Go's
-        /// escapes (`"Foo.com"`), a number bare (`65536`), `null` for an absent list. Build it
-        /// with [`Violation::invalid`] or [`Violation::invalid_number`].
-        value: String,
-        /// What is wrong with it.
-        detail: String,
-    },
-    /// The value is not one of a fixed set. Displays
-    /// `Unsupported value: "<value>": supported values: "A", "B"`.
-    NotSupported {
-        /// The value given (unquoted).
-        value: String,
-        /// The values that are accepted.
-        supported: &'static [&'static str],
-    },
-    /// The field may not be set in this situation. Displays `Forbidden: <detail>`.
-    Forbidden {
-        /// Why it is forbidden.
-        detail: String,
-    },
-    /// The value is longer than allowed. Displays `Too long: may not be more than <max> bytes`.
-    TooLong {
-        /// The maximum length in bytes.
-        max: usize,
-    },
-}
-
-impl Violation {
-    /// An [`Violation::Invalid`] for a string value, quoted the way the apiserver prints it.
-    pub fn invalid(value: &str, detail: impl Into<String>) -> Self {
-        Violation::Invalid {
-            value: go_quote(value),
-            detail: detail.into(),
-        }
-    }
-
-    /// An [`Violation::Invalid`] for a number, printed bare the way the apiserver prints it.
-    pub fn invalid_number(value: i64, detail: impl Into<String>) -> Self {
-        Violation::Invalid {
-            value: value.to_string(),
-            detail: detail.into(),
-        }
-    }
-
-    fn required(detail: &str) -> Self {
-        Violation::Required {
-            detail: detail.to_owned(),
-        }
-    }
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (head, detail) = match self {
-            Violation::Required { detail } => ("Required value".to_owned(), detail.as_str()),
-            Violation::Invalid { value, detail } => {
-                (format!("Invalid value: {value}"), detail.as_str())
-            }
-            Violation::NotSupported { value, supported } => {
-                write!(f, "Unsupported value: {}", go_quote(value))?;
-                for (i, s) in supported.iter().enumerate() {
-                    let sep = if i == 0 { ": supported values: " } else { ", " };
-                    write!(f, "{sep}{}", go_quote(s))?;
-                }
-                return Ok(());
-            }
-            Violation::Forbidden { detail } => ("Forbidden".to_owned(), detail.as_str()),
-            Violation::TooLong { max } => {
-                let unit = if *max == 1 { "byte" } else { "bytes" };
-                return write!(f, "Too long: may not be more than {max} {unit}");
-            }
-        };
-        f.write_str(&head)?;
-        if !detail.is_empty() {
-            write!(f, ": {detail}")?;
-        }
-        Ok(())
-    }
-}
-
-/// One validation error: which object, which field, what is wrong.
-///
-/// Displays as `<object>: <field>: <violation>`, e.g.
-/// `default/site: spec.rules[0].http.paths[2].path: Invalid value: "/a//b": must not contain '//'`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{object}: {field}: {violation}")]
-pub struct ValidationError {
-    /// The object the error is about.
-    pub object: ObjectRef,
-    /// The field, as the apiserver names it (`spec.rules[0].host`).
-    pub field: String,
-    /// What is wrong with the field.
-    pub violation: Violation,
-}
-
-impl ValidationError {
-    /// What is wrong, without the object and field, e.g.
-    /// `Invalid value: "/a//b": must not contain '//'`.
-    pub fn message(&self) -> String {
-        self.violation.to_string()
-    }
-}
 
 /// Validates an Ingress as the apiserver does when it is created; an empty list means it is
 /// accepted. See the [module docs](self) for what is and is not checked.

@@ -293,9 +293,9 @@ pub(super) fn go_to_lower(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostics::go_quote;
     use crate::validate::fixtures::class;
     use crate::validate::ip::is_ip_address;
-    use crate::validate::quote::go_quote;
     use crate::validate::validate_ingress_class;
 
     // The examples that were doctests while these predicates were public.

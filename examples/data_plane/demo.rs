@@ -39,7 +39,8 @@ pub struct Echoes {
 
 impl Echoes {
     /// Starts an echo server for every Service backend of `ingresses` (and `default`) that has
-    /// none yet; returns the Services and EndpointSlices that send each backend to its server.
+    /// none yet; returns the Services and EndpointSlices that send every backend with a server
+    /// to it.
     pub async fn objects(
         &self,
         ingresses: &[Ingress],
@@ -64,14 +65,19 @@ impl Echoes {
             servers.insert(backend.clone(), addr);
         }
         // One Service per name, with a port per backend port, and one slice whose only
-        // endpoint is this host, each port on its echo server's.
+        // endpoint is this host, each port on its echo server's. Every server started so far
+        // stays reachable: the Ingresses that keep serving when an edit is rejected name
+        // backends the new manifests may not.
         let mut by_service: BTreeMap<(&str, &str), Vec<(&ServicePort, SocketAddr)>> =
             BTreeMap::new();
-        for backend in &backends {
+        for (backend, addr) in servers.iter() {
             by_service
                 .entry((&backend.namespace, &backend.name))
                 .or_default()
-                .push((&backend.port, servers[backend]));
+                .push((&backend.port, *addr));
+        }
+        for ports in by_service.values_mut() {
+            ports.sort_by_key(|(port, _)| port.to_string());
         }
         let mut services = Vec::new();
         let mut slices = Vec::new();

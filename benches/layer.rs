@@ -12,8 +12,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::{Request, Response};
-use ingress_router::layer::IngressService;
-use ingress_router::{Manifests, RouteTable, TableOptions};
+use ingress_router::{IngressService, Manifests, RouteTable, SharedSnapshot, TableOptions};
 use tower::{service_fn, Service};
 
 struct Noop;
@@ -61,7 +60,7 @@ fn bench(c: &mut Criterion) {
         ready(Ok::<_, Infallible>(Response::new(req.uri().path().len())))
     });
     let mut bare = inner;
-    let mut layered = IngressService::new(inner, table());
+    let mut layered = IngressService::new(inner, SharedSnapshot::new(table()));
     assert_eq!(
         run(layered.call(request("/api/v1/orders")), &mut cx)
             .unwrap()

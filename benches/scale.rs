@@ -37,8 +37,9 @@ use criterion::{
     criterion_group, criterion_main, BatchSize, Bencher, BenchmarkGroup, BenchmarkId, Criterion,
     SamplingMode, Throughput,
 };
-use ingress_router::canonical::{canonical_host, canonical_path, CanonicalOptions};
-use ingress_router::{Backend, RouteMatch, RouteTable, TableOptions};
+use ingress_router::{
+    canonical_host, canonical_path, Backend, CanonicalOptions, RouteMatch, RouteTable, TableOptions,
+};
 
 #[path = "support/corpus.rs"]
 #[allow(dead_code)] // The file writers serve `examples/gen.rs`.

@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ingress_router::model::{HttpIngressPath, Ingress, ObjectRef};
-use ingress_router::reconcile::{Event, Object, Reconciler};
-use ingress_router::{RouteTable, TableOptions};
+use ingress_router::{Event, Object, Objects, Reconciler, RouteTable, TableOptions};
 
 const SIZE: usize = 10_000;
 
@@ -87,10 +86,10 @@ fn bench(c: &mut Criterion) {
 
     // Through the reconciler: the event, dispatch, the update and the swap.
     let mut reconciler = Reconciler::every_ingress(TableOptions::default());
-    reconciler.apply(Event::ReplaceAll {
-        ingresses: before.clone(),
-        classes: Vec::new(),
-    });
+    reconciler.apply_all([
+        Event::ReplaceAll(Objects::IngressClasses(Vec::new())),
+        Event::ReplaceAll(Objects::Ingresses(before.clone())),
+    ]);
     let versions = [after[index].clone(), before[index].clone()];
     let mut next = 0;
     group.sample_size(20);

@@ -16,8 +16,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use ingress_router::layer::{IngressLayer, Refusal};
-use ingress_router::{Backend, Manifests, MatchedRoute, RouteTable, SharedTable, TableOptions};
+use ingress_router::{
+    Backend, IngressLayer, Manifests, MatchedRoute, Refusal, SharedSnapshot, Snapshot, TableOptions,
+};
 use serde_json::json;
 
 const INGRESSES: &str = r#"
@@ -80,15 +81,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()?;
 
     let manifests = Manifests::parse(INGRESSES);
-    let table = SharedTable::new(RouteTable::build(
+    // The routes and TLS names of the Ingresses.
+    let snapshot = SharedSnapshot::new(Snapshot::build(
         &manifests.ingresses,
         TableOptions::default(),
     ));
-    // Keep a clone of `table` to swap in new tables later: `table.store(new_table)`.
+    // Keep a clone of `snapshot` to swap in new ones later: `snapshot.store(new_snapshot)`.
     let app = Router::new()
         .route("/greet/healthz", get(healthz))
         .fallback(in_process)
-        .layer(IngressLayer::new(table.clone()).reply(
+        .layer(IngressLayer::new(snapshot.clone()).reply(
             Refusal::NoRoute,
             StatusCode::NOT_FOUND,
             "no Ingress rule for this host and path\n",

@@ -21,12 +21,10 @@
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 
-use ingress_router::canonical::{self, RequestHost};
-use ingress_router::dispatch::{Controller, Dispatch, Dispatcher, QuarantinedClass};
-use ingress_router::validate::{self, ValidationError};
 use ingress_router::{
-    Backend, ImplementationSpecific, Ingress, IngressClass, Manifests, RouteTable, ServicePort,
-    TableOptions,
+    canonical_host, canonical_path, validate_ingress, validate_ingress_class, Backend, Controller,
+    Dispatch, Dispatcher, ImplementationSpecific, Ingress, IngressClass, Manifests, RequestHost,
+    RouteTable, ServicePort, Snapshot, TableOptions, ValidationError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -130,13 +128,18 @@ fn emit(out: &mut impl Write, diagnostic: &Diagnostic<'_>) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
+/// An invalid IngressClass: what the apiserver would say about it.
+struct InvalidClass {
+    errors: Vec<ValidationError>,
+}
+
 /// Prints every diagnostic; returns whether any object was unreadable or invalid.
 ///
-/// `unrouted` are the Ingresses the table leaves out because another controller owns them.
+/// `unrouted` are the Ingresses the snapshot leaves out because another controller owns them.
 fn report(
     files: &[(String, Manifests)],
-    table: &RouteTable,
-    quarantined_classes: &[QuarantinedClass],
+    snapshot: &Snapshot,
+    quarantined_classes: &[InvalidClass],
     unrouted: &[&Ingress],
 ) -> io::Result<bool> {
     let mut err = io::stderr().lock();
@@ -164,12 +167,13 @@ fn report(
             )?;
         }
     }
-    let diagnostics = table.diagnostics();
+    // The routes' findings and the TLS names' (input warnings, then TLS, then per host).
+    let diagnostics = snapshot.diagnostics();
     let class_errors = quarantined_classes.iter().flat_map(|q| &q.errors);
     let ingress_errors = diagnostics.quarantined.iter().flat_map(|q| &q.errors);
     let unrouted_errors: Vec<ValidationError> = unrouted
         .iter()
-        .flat_map(|ingress| validate::validate_ingress(ingress))
+        .flat_map(|ingress| validate_ingress(ingress))
         .collect();
     for error in class_errors.chain(ingress_errors).chain(&unrouted_errors) {
         invalid = true;
@@ -299,10 +303,10 @@ fn answer<'t>(table: &'t RouteTable, request: &Request) -> Answer<'t> {
     let options = &table.options().canonical;
     let host = match request.host.as_deref() {
         None => Ok(RequestHost::None),
-        Some(host) => canonical::canonical_host(host, options),
+        Some(host) => canonical_host(host, options),
     };
     let routed = host.and_then(|host| {
-        let path = canonical::canonical_path(&request.path, options)?;
+        let path = canonical_path(&request.path, options)?;
         Ok((host, path))
     });
     let (host, path) = match routed {
@@ -405,34 +409,38 @@ fn run() -> Result<ExitCode, String> {
         explain(&dispatch(controllers(&args, &classes)?)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let (table, quarantined_classes, unrouted) = if args.controller.is_some() {
-        let mut dispatched = dispatch(controllers(&args, &classes)?)?;
-        let own = dispatched.controllers.swap_remove(0);
+    let (snapshot, quarantined_classes, unrouted) = if args.controller.is_some() {
+        let dispatched = dispatch(controllers(&args, &classes)?)?;
+        let own = &dispatched.controllers[0];
         // Other controllers' Ingresses are still validated: `--check` speaks for every file.
-        let unrouted: Vec<&Ingress> = ingresses
+        let (served, unrouted): (Vec<_>, Vec<_>) = ingresses
             .iter()
             .zip(&dispatched.decisions)
-            .filter(|(_, d)| d.controller.as_deref() != Some(own.controller.as_str()))
-            .map(|(ingress, _)| ingress)
+            .partition(|(_, d)| d.controller.as_deref() == Some(own.controller.as_str()));
+        let unrouted: Vec<&Ingress> = unrouted.into_iter().map(|(ingress, _)| ingress).collect();
+        // The controller's routes with the TLS names of the same Ingresses, whose findings
+        // are reported too.
+        let snapshot = Snapshot::build(served.into_iter().map(|(i, _)| i), args.options.clone());
+        let quarantined: Vec<InvalidClass> = dispatched
+            .quarantined_classes
+            .into_iter()
+            .map(|q| InvalidClass { errors: q.errors })
             .collect();
-        (own.table, dispatched.quarantined_classes, unrouted)
+        (snapshot, quarantined, unrouted)
     } else {
-        let quarantined = classes
+        let quarantined: Vec<InvalidClass> = classes
             .iter()
             .filter_map(|class| {
-                let errors = validate::validate_ingress_class(class);
-                (!errors.is_empty()).then(|| QuarantinedClass {
-                    object: class.object_ref(),
-                    errors,
-                })
+                let errors = validate_ingress_class(class);
+                (!errors.is_empty()).then_some(InvalidClass { errors })
             })
             .collect();
-        let table = RouteTable::build(&ingresses, args.options.clone());
-        (table, quarantined, Vec::new())
+        let snapshot = Snapshot::build(&ingresses, args.options.clone());
+        (snapshot, quarantined, Vec::new())
     };
 
     let invalid =
-        report(&files, &table, &quarantined_classes, &unrouted).map_err(|e| e.to_string())?;
+        report(&files, &snapshot, &quarantined_classes, &unrouted).map_err(|e| e.to_string())?;
     if args.check {
         return Ok(if invalid {
             ExitCode::FAILURE
@@ -440,7 +448,7 @@ fn run() -> Result<ExitCode, String> {
             ExitCode::SUCCESS
         });
     }
-    answer_requests(&table)?;
+    answer_requests(snapshot.routes())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -733,18 +733,30 @@ impl Reconciler {
     /// TLS names, endpoints or certificates changed.
     fn publish(&mut self, outcome: &mut Reconciled) {
         let endpoints_changed = self.refresh_endpoints();
-        let mut held: Vec<&Stored<Ingress>> = self.ingresses.values().collect();
-        held.sort_by_key(|s| s.arrival);
+        let changed = std::mem::take(&mut self.changed);
+        let everything = std::mem::take(&mut self.changed_everything);
+        let changed_secrets = std::mem::take(&mut self.changed_secrets);
+        let all_secrets = std::mem::take(&mut self.changed_all_secrets);
+        // Only an Ingress or IngressClass event can change what a controller routes: the
+        // others skip the pass over every Ingress.
+        let routes_stale =
+            everything || !changed.is_empty() || self.live.iter().any(|l| l.built_from.is_none());
+        let mut held: Vec<&Stored<Ingress>> = Vec::new();
+        if routes_stale {
+            held = self.ingresses.values().collect();
+            held.sort_by_key(|s| s.arrival);
+        }
         let ingresses: Vec<&Ingress> = held.iter().map(|s| &s.object).collect();
         // By address: the served lists hold references into `held`.
         let revisions: HashMap<*const Ingress, u64> = held
             .iter()
             .map(|s| (std::ptr::from_ref(&s.object), s.revision))
             .collect();
-        let classes: Vec<IngressClass> = self.classes().into_iter().cloned().collect();
 
         let served: Vec<Vec<&Ingress>> = match &self.dispatcher {
+            _ if !routes_stale => vec![Vec::new(); self.live.len()],
             Some(dispatcher) => {
+                let classes: Vec<IngressClass> = self.classes().into_iter().cloned().collect();
                 let plan = dispatcher.plan(&classes, &ingresses);
                 self.decisions = plan.decisions;
                 plan.controllers
@@ -755,10 +767,6 @@ impl Reconciler {
             None => vec![ingresses.clone()],
         };
 
-        let changed = std::mem::take(&mut self.changed);
-        let everything = std::mem::take(&mut self.changed_everything);
-        let changed_secrets = std::mem::take(&mut self.changed_secrets);
-        let all_secrets = std::mem::take(&mut self.changed_all_secrets);
         for (live, served) in self.live.iter_mut().zip(served) {
             let previous = live.shared.load();
             let mut next: Option<Snapshot> = None;
@@ -773,7 +781,7 @@ impl Reconciler {
                 .iter()
                 .map(|i| revisions[&std::ptr::from_ref(*i)])
                 .collect();
-            if live.built_from.as_ref() != Some(&inputs) {
+            if routes_stale && live.built_from.as_ref() != Some(&inputs) {
                 // A table built from the previous inputs only needs the hosts of the changed
                 // Ingresses compiled again, and the TLS names only when one of them has TLS.
                 let (routes, tls) = match &live.built_from {

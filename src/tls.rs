@@ -206,6 +206,16 @@ impl TlsTable {
         self.entries.iter().map(|entry| self.host(entry))
     }
 
+    /// Every name with TLS configured, with the index in [`TlsTable::secrets`] of its Secret.
+    #[cfg(feature = "rustls")]
+    pub(crate) fn hosts_with_secret_ids(
+        &self,
+    ) -> impl Iterator<Item = (TlsHost<'_>, Option<usize>)> {
+        self.entries
+            .iter()
+            .map(|entry| (self.host(entry), entry.secret.map(|id| id as usize)))
+    }
+
     /// Every Secret some name gets its certificate from, each once.
     pub fn secrets(&self) -> &[SecretRef] {
         &self.secrets

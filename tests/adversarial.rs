@@ -1,9 +1,9 @@
 //! Hostile requests through the data plane of `examples/data_plane`, started in-process: raw
 //! bytes over TCP for HTTP/1 (no client library tidies the request) and h2c with prior
-//! knowledge. Each case checks the SPEC §5 outcome, who gave it (the routing layer, or hyper's
-//! parser before the layer saw anything), and, for a request that reaches a backend, that the
-//! backend is exactly the one the compiled table gives for the host and path the backend
-//! received, and that this path is canonical.
+//! knowledge. Each case checks the routing contract §5 outcome (`docs/routing.md`), who gave it
+//! (the routing layer, or hyper's parser before the layer saw anything), and, for a request
+//! that reaches a backend, that the backend is exactly the one the compiled table gives for the
+//! host and path the backend received, and that this path is canonical.
 //!
 //! The Ingresses are laid out so that a path-confusion mistake shows: `/public` (Prefix) and
 //! `/admin` (Exact) go to different Services, unmatched paths of `app.test` to a third, and
@@ -23,8 +23,9 @@ use http::header::{CONTENT_TYPE, HOST};
 use http::{Request, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use ingress_router::canonical::{canonical_host, canonical_path, CanonicalOptions};
-use ingress_router::{Backend, Manifests, RouteTable, TableOptions};
+use ingress_router::{
+    canonical_host, canonical_path, Backend, CanonicalOptions, Manifests, RouteTable, TableOptions,
+};
 use proxy::{DataPlane, Listen, Options};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -95,7 +96,8 @@ enum Expect {
     /// Answered by the routing layer: the status, and the reason its body names.
     Layer { status: u16, reason: &'static str },
     /// Answered by hyper's HTTP/1 parser (an empty body) before the routing layer saw the
-    /// request. Only where SPEC §5 also refuses the request, or is stricter than needed.
+    /// request. Only where routing contract §5 also refuses the request, or is stricter than
+    /// needed.
     Hyper(u16),
 }
 
@@ -362,7 +364,7 @@ fn http1_cases() -> Vec<Case> {
         case("fullwidth solidus, encoded", h11("/public%EF%BC%8F..%EF%BC%8Fadmin", "app.test"), to("app-default", "/public%EF%BC%8F..%EF%BC%8Fadmin", "app.test")),
         case("Cyrillic a in path", h11("/\u{430}dmin", "app.test"), bad("non-ASCII")),
         case("fullwidth full stops", h11("/public/\u{ff0e}\u{ff0e}/admin", "app.test"), bad("non-ASCII")),
-        // Bytes hyper's parser refuses before the layer: the outcome is the SPEC's 400 anyway.
+        // Bytes hyper's parser refuses before the layer: the routing contract's 400 anyway.
         case("invalid UTF-8 in path", h11_with(b"/public/\xff/../admin", &[b"Host: app.test"]), Expect::Hyper(400)),
         case("space in path", h11("/public /../admin", "app.test"), Expect::Hyper(400)),
         case("tab in path", h11("/public\t/../admin", "app.test"), Expect::Hyper(400)),

@@ -15,9 +15,10 @@ use common::fixtures::{
     CONFORMANCE_CLASS, CONFORMANCE_CONTROLLER, DISPATCH_SUITES, ROUTING_SUITES, SKIPPED_SUITES,
 };
 use http::{Request, Version};
-use ingress_router::dispatch::{Controller, Dispatch, Dispatcher, Reason};
 use ingress_router::model::{Ingress, IngressClass};
-use ingress_router::{Backend, RouteMatch, RouteTable, TableOptions};
+use ingress_router::{
+    Backend, Controller, Dispatch, Dispatcher, Reason, RouteMatch, RouteTable, TableOptions,
+};
 use serde_json::Value;
 
 /// The request of a case, as the upstream harness would send it.
@@ -27,9 +28,9 @@ fn case_request(case: &Value, context: &str) -> Request<()> {
     let target = case_target(case);
     let builder = Request::builder().method(method).uri(target.as_str());
     // An empty host means the harness sends no Host of its own: the request carries the
-    // controller's address, which reaches only the host-less rules (SPEC §5, IP literals and
-    // HTTP/1.0 without Host). HTTP/1.0 without Host expresses exactly that without inventing an
-    // address; HTTP/1.1 requires a Host.
+    // controller's address, which reaches only the host-less rules (routing contract §5, IP
+    // literals and HTTP/1.0 without Host). HTTP/1.0 without Host expresses exactly that without
+    // inventing an address; HTTP/1.1 requires a Host.
     let builder = if host.is_empty() {
         builder.version(Version::HTTP_10)
     } else {

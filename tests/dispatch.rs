@@ -1,4 +1,5 @@
-//! SPEC §3: which Ingresses a controller owns (IngressClass dispatch), one test per rule.
+//! routing contract §3: which Ingresses a controller owns (IngressClass dispatch), one test per
+//! rule.
 //!
 //! Every Ingress here is `default/<name>` with one rule `<name>.example` Prefix `/` → Service
 //! `<name>`, so a controller's table shows whether the controller serves it.
@@ -6,14 +7,11 @@
 mod common;
 
 use common::{ingress, ingress_class, send, service_backend, IngressBuilder};
-use ingress_router::dispatch::{
-    Controller, ControllerDispatch, Decision, Dispatch, DispatchError, Dispatcher, NotServed,
-    OwnedClass, Reason,
-};
 use ingress_router::model::{IngressClassParametersReference, ObjectKind};
 use ingress_router::{
-    Backend, Fallback, ImplementationSpecific, Ingress, IngressClass, ObjectRef, RouteTable,
-    TableOptions,
+    Backend, Controller, ControllerDispatch, Decision, Dispatch, DispatchError, Dispatcher,
+    Fallback, ImplementationSpecific, Ingress, IngressClass, NotServed, ObjectRef, OwnedClass,
+    Reason, RouteTable, TableOptions,
 };
 
 const A: &str = "a.example/ingress";
@@ -338,7 +336,8 @@ fn missing_class_serves_nothing() {
     }
 }
 
-/// An invalid IngressClass is quarantined (SPEC §2): it owns nothing and is never the default.
+/// An invalid IngressClass is quarantined (routing contract §2): it owns nothing and is never the
+/// default.
 #[test]
 fn invalid_ingress_class_is_quarantined_and_owns_nothing() {
     // A registered controller whose name is no domain-prefixed path, so a class naming it
@@ -766,8 +765,9 @@ fn class_less_ingress_goes_to_default_class_owner() {
     }
 }
 
-/// Rule 3: "with several defaults, the newest wins, ties by name ascending"; SPEC §4: a class
-/// without a timestamp counts as newer than any with one, and input order decides among those.
+/// Rule 3: "with several defaults, the newest wins, ties by name ascending"; routing contract §4:
+/// a class without a timestamp counts as newer than any with one, and input order decides among
+/// those.
 #[test]
 fn several_default_classes_newest_wins_ties_by_name() {
     let dispatcher = dispatcher([Controller::new(A), Controller::new(B)]);
@@ -1180,12 +1180,10 @@ fn owned_classes_carry_their_parameters() {
     ];
     let dispatcher = dispatcher([Controller::new(A), Controller::new(B)]);
     let d = dispatch(&dispatcher, &classes, &[], "parameters");
-    let owned =
-        |name: &str, parameters: Option<&IngressClassParametersReference>, is_default| OwnedClass {
-            name: name.into(),
-            parameters: parameters.cloned(),
-            is_default,
-        };
+    // OwnedClass is #[non_exhaustive]: compared field by field, as (name, parameters, is_default).
+    let owned = |name: &str, parameters: Option<&IngressClassParametersReference>, is_default| {
+        (name.to_owned(), parameters.cloned(), is_default)
+    };
     // (controller, its classes by name)
     let cases = [
         (
@@ -1201,6 +1199,10 @@ fn owned_classes_carry_their_parameters() {
     for (name, expected) in cases {
         let mut classes = controller(&d, name).classes.clone();
         classes.sort_by(|x, y| x.name.cmp(&y.name));
+        let classes: Vec<_> = classes
+            .iter()
+            .map(|c: &OwnedClass| (c.name.clone(), c.parameters.clone(), c.is_default))
+            .collect();
         assert_eq!(classes, expected, "classes of {name}");
     }
 }

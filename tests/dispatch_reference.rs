@@ -1,5 +1,5 @@
-//! IngressClass dispatch (SPEC §3) against a naive reference: the rules of the `dispatch` module
-//! docs transcribed as linear scans over the generated cluster.
+//! IngressClass dispatch (routing contract §3) against a naive reference: the rules of the
+//! `dispatch` module docs transcribed as linear scans over the generated cluster.
 //!
 //! Generated names overlap on purpose: class names collide with configured extra annotation
 //! values, classes repeat names, default classes share timestamps, and classes name registered,
@@ -8,8 +8,10 @@
 mod common;
 
 use common::{ingress, ingress_class};
-use ingress_router::dispatch::{Controller, DispatchError, Dispatcher, OwnedClass, Reason};
-use ingress_router::{Ingress, IngressClass, ObjectKind, ObjectRef};
+use ingress_router::model::IngressClassParametersReference;
+use ingress_router::{
+    Controller, DispatchError, Dispatcher, Ingress, IngressClass, ObjectKind, ObjectRef, Reason,
+};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -439,17 +441,26 @@ proptest! {
                 .map(|n| (n.ingress.clone(), n.reason.clone()))
                 .collect();
             prop_assert_eq!(got_not_served, not_served, "{}: not served", who);
-            let owned: Vec<OwnedClass> = reference
+            // OwnedClass is #[non_exhaustive]: compared field by field, as
+            // (name, parameters, is_default).
+            let owned: Vec<(String, Option<IngressClassParametersReference>, bool)> = reference
                 .valid
                 .iter()
                 .filter(|k| k.controller == who)
-                .map(|k| OwnedClass {
-                    name: k.name.to_owned(),
-                    parameters: None,
-                    is_default: reference.default.is_some_and(|d| d.name == k.name),
+                .map(|k| {
+                    (
+                        k.name.to_owned(),
+                        None,
+                        reference.default.is_some_and(|d| d.name == k.name),
+                    )
                 })
                 .collect();
-            prop_assert_eq!(&c.classes, &owned, "{}: classes", who);
+            let classes: Vec<(String, Option<IngressClassParametersReference>, bool)> = c
+                .classes
+                .iter()
+                .map(|k| (k.name.clone(), k.parameters.clone(), k.is_default))
+                .collect();
+            prop_assert_eq!(&classes, &owned, "{}: classes", who);
         }
 
         for ing in &gen_ingresses {

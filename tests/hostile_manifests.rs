@@ -15,7 +15,7 @@ mod linear;
 
 use linear::{assert_linear, exclusive};
 
-use ingress_router::validate::validate_ingress;
+use ingress_router::validate_ingress;
 use ingress_router::{Limit, LoadLimits, Manifests, RouteTable, TableOptions};
 
 const GOOD_YAML: &str = "kind: Ingress\nmetadata: {name: good, namespace: web}\nspec:\n  rules:\n  - host: good.example\n    http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: site, port: {number: 80}}}}\n";

@@ -12,9 +12,10 @@ use axum::Router;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use ingress_router::canonical::{CanonicalOptions, PathMode, RejectStatus, Rejection};
-use ingress_router::layer::{IngressLayer, IngressService, Refusal};
-use ingress_router::{Manifests, MatchedRoute, RouteTable, SharedTable, TableOptions};
+use ingress_router::{
+    CanonicalOptions, IngressLayer, IngressService, Manifests, MatchedRoute, PathMode, Refusal,
+    RejectStatus, Rejection, SharedSnapshot, Snapshot, TableOptions,
+};
 use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
 
 const RULES: &str = r#"
@@ -29,14 +30,16 @@ spec:
       - {path: /login, pathType: Exact, backend: {service: {name: auth, port: {number: 80}}}}
 "#;
 
-fn table_with(yaml: &str, options: TableOptions) -> RouteTable {
+/// The routes and TLS names of the Ingresses of `yaml` (ssl-redirect and the SNI/Host check
+/// need the TLS names, which a snapshot of a bare `RouteTable` lacks).
+fn snapshot_with(yaml: &str, options: TableOptions) -> Snapshot {
     let manifests = Manifests::parse(yaml);
     assert!(manifests.errors.is_empty(), "{:?}", manifests.errors);
-    RouteTable::build(&manifests.ingresses, options)
+    Snapshot::build(&manifests.ingresses, options)
 }
 
-fn table(yaml: &str) -> RouteTable {
-    table_with(yaml, TableOptions::default())
+fn snapshot(yaml: &str) -> Snapshot {
+    snapshot_with(yaml, TableOptions::default())
 }
 
 /// An inner service that answers with what it received, and counts its calls.
@@ -82,7 +85,7 @@ where
 async fn a_routed_request_reaches_the_inner_service_with_its_match_and_canonical_path() {
     let calls = Arc::new(AtomicUsize::new(0));
     let service = ServiceBuilder::new()
-        .layer(IngressLayer::new(table(RULES)))
+        .layer(IngressLayer::new(snapshot(RULES)))
         .service(recorder(calls.clone()));
 
     let response = service
@@ -118,7 +121,7 @@ async fn a_routed_request_reaches_the_inner_service_with_its_match_and_canonical
 
 #[tokio::test]
 async fn an_absolute_form_target_keeps_its_scheme_and_authority_when_rewritten() {
-    let service = IngressService::new(recorder(Arc::default()), table(RULES));
+    let service = IngressService::new(recorder(Arc::default()), snapshot(RULES));
     // HTTP/1.1 still requires a Host, which the target's authority overrides.
     let request = Request::get("http://shop.example.com/api//v2/")
         .header("host", "ignored.example.com")
@@ -141,7 +144,7 @@ async fn requests_that_cannot_be_routed_are_answered_without_calling_the_inner_s
         },
         ..TableOptions::default()
     };
-    let layer = IngressLayer::new(table_with(RULES, options));
+    let layer = IngressLayer::new(snapshot_with(RULES, options));
     let service = layer.layer_service(recorder(calls.clone()));
 
     let cases = [
@@ -206,7 +209,7 @@ impl LayerService for IngressLayer {
 
 #[tokio::test]
 async fn the_status_and_body_of_each_direct_answer_can_be_set() {
-    let layer = IngressLayer::new(table(RULES))
+    let layer = IngressLayer::new(snapshot(RULES))
         .reply(
             Refusal::NoRoute,
             StatusCode::MISDIRECTED_REQUEST,
@@ -244,7 +247,7 @@ async fn strict_mode_refuses_instead_of_rewriting() {
         },
         ..TableOptions::default()
     };
-    let service = IngressService::new(recorder(Arc::default()), table_with(RULES, options));
+    let service = IngressService::new(recorder(Arc::default()), snapshot_with(RULES, options));
     let response = service
         .clone()
         .oneshot(get("shop.example.com", "/api/./x"))
@@ -260,7 +263,7 @@ async fn strict_mode_refuses_instead_of_rewriting() {
 
 #[tokio::test]
 async fn a_swapped_table_routes_the_next_request_and_old_matches_keep_their_table() {
-    let shared = SharedTable::new(table(RULES));
+    let shared = SharedSnapshot::new(snapshot(RULES));
     let service = IngressService::new(
         service_fn(|request: Request<String>| async move {
             let route = request.extensions().get::<MatchedRoute>().unwrap().clone();
@@ -276,7 +279,7 @@ async fn a_swapped_table_routes_the_next_request_and_old_matches_keep_their_tabl
         .unwrap();
     let before_route: MatchedRoute = body_into_inner(before);
 
-    shared.store(table(&RULES.replace("name: api,", "name: api-v2,")));
+    shared.store(snapshot(&RULES.replace("name: api,", "name: api-v2,")));
     let after = service
         .oneshot(get("shop.example.com", "/api"))
         .await
@@ -286,13 +289,16 @@ async fn a_swapped_table_routes_the_next_request_and_old_matches_keep_their_tabl
     assert_eq!(after_route.backend().to_string(), "service web/api-v2:8080");
     // The earlier match still reads from the table it was routed with.
     assert_eq!(before_route.backend().to_string(), "service web/api:8080");
-    assert!(!Arc::ptr_eq(before_route.table(), after_route.table()));
+    assert!(!Arc::ptr_eq(
+        before_route.snapshot().routes(),
+        after_route.snapshot().routes()
+    ));
 }
 
 /// The inner response body of a routed request; direct answers are not expected here.
-fn body_into_inner<B: Clone>(response: Response<ingress_router::layer::ResponseBody<B>>) -> B
+fn body_into_inner<B: Clone>(response: Response<ingress_router::ResponseBody<B>>) -> B
 where
-    ingress_router::layer::ResponseBody<B>: std::fmt::Debug,
+    ingress_router::ResponseBody<B>: std::fmt::Debug,
 {
     response
         .into_body()
@@ -304,7 +310,7 @@ where
 async fn errors_are_the_inner_services_own() {
     let service = IngressService::new(
         service_fn(|_: Request<String>| async { Err::<Response<String>, _>("backend down") }),
-        table(RULES),
+        snapshot(RULES),
     );
     let err = service
         .clone()
@@ -351,7 +357,7 @@ async fn readiness_is_the_inner_services() {
             polls: polls.clone(),
             polls_needed: 3,
         },
-        table(RULES),
+        snapshot(RULES),
     );
     let waker = futures_noop_waker();
     let mut cx = Context::from_waker(&waker);
@@ -381,7 +387,7 @@ async fn works_as_an_axum_router_layer() {
     }
     let app = Router::new()
         .fallback(handler)
-        .layer(IngressLayer::new(table(RULES)));
+        .layer(IngressLayer::new(snapshot(RULES)));
 
     let request = Request::get("/api/../api/list?all")
         .header("host", "shop.example.com")
@@ -435,7 +441,7 @@ fn over_tls(sni: Option<&str>, host: &str, target: &str) -> Request<String> {
 #[tokio::test]
 async fn plain_http_to_a_tls_host_is_redirected_to_https() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let service = IngressLayer::new(table(TLS_RULES)).layer(recorder(calls.clone()));
+    let service = IngressLayer::new(snapshot(TLS_RULES)).layer(recorder(calls.clone()));
 
     let response = service
         .clone()
@@ -488,14 +494,14 @@ async fn plain_http_to_a_tls_host_is_redirected_to_https() {
 #[tokio::test]
 async fn ssl_redirect_can_be_switched_off_and_given_a_port() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let off = IngressLayer::new(table(TLS_RULES))
+    let off = IngressLayer::new(snapshot(TLS_RULES))
         .ssl_redirect(false)
         .layer(recorder(calls.clone()));
     let response = off.oneshot(get("shop.example.com", "/")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
-    let port = IngressLayer::new(table(TLS_RULES))
+    let port = IngressLayer::new(snapshot(TLS_RULES))
         .https_port(8443)
         .no_redirect_prefixes(["/plain/"])
         .reply(
@@ -528,7 +534,7 @@ async fn ssl_redirect_can_be_switched_off_and_given_a_port() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
     // A request that does not route is a 404, not a redirect.
-    let service = IngressLayer::new(table(TLS_RULES)).layer(recorder(calls.clone()));
+    let service = IngressLayer::new(snapshot(TLS_RULES)).layer(recorder(calls.clone()));
     let response = service.oneshot(get("other.org", "/")).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
@@ -536,7 +542,7 @@ async fn ssl_redirect_can_be_switched_off_and_given_a_port() {
 #[tokio::test]
 async fn a_host_with_another_certificate_than_the_sni_gets_421() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let service = IngressLayer::new(table(TLS_RULES)).layer(recorder(calls.clone()));
+    let service = IngressLayer::new(snapshot(TLS_RULES)).layer(recorder(calls.clone()));
     let status = |sni: Option<&'static str>, host: &'static str| {
         let service = service.clone();
         async move {
@@ -569,7 +575,7 @@ async fn a_host_with_another_certificate_than_the_sni_gets_421() {
     assert_eq!(status(Some("nowhere.org"), "nowhere.org").await, 404);
     assert_eq!(calls.load(Ordering::SeqCst), 4);
 
-    let unchecked = IngressLayer::new(table(TLS_RULES))
+    let unchecked = IngressLayer::new(snapshot(TLS_RULES))
         .sni_host_check(false)
         .layer(recorder(calls.clone()));
     let response = unchecked

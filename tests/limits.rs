@@ -1,8 +1,8 @@
-//! The request limits of SPEC §5 (path length → 414, segments → 414, host length → 400):
-//! settable through `TableOptions::canonical` and obeyed by `canonical`, `RouteTable` and the
-//! tower layer alike, exactly at the limit; and pathological requests handled in time linear
-//! in their size, with the default limits (rejected early) and with limits raised so that the
-//! whole algorithm runs.
+//! The request limits of routing contract §5 (path length → 414, segments → 414,
+//! host length → 400): settable through `TableOptions::canonical` and obeyed by `canonical`,
+//! `RouteTable` and the tower layer alike, exactly at the limit; and pathological requests
+//! handled in time linear in their size, with the default limits (rejected early) and with
+//! limits raised so that the whole algorithm runs.
 //!
 //! Times are compared between two sizes of the same input, never with a wall-clock deadline.
 
@@ -13,7 +13,7 @@ use std::convert::Infallible;
 mod linear;
 
 use http::{Request, Response, StatusCode};
-use ingress_router::canonical::{canonical_host, canonical_path, CanonicalOptions, RejectStatus};
+use ingress_router::{canonical_host, canonical_path, CanonicalOptions, RejectStatus};
 use ingress_router::{IngressService, Manifests, RouteTable, TableOptions};
 use tower::{service_fn, Service, ServiceExt};
 

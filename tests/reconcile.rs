@@ -1,7 +1,8 @@
 //! Live tables (`reconcile`): a [`Reconciler`] fed with object events keeps one
-//! [`SharedTable`] per controller routing exactly as a fresh dispatch over the last valid version
-//! of every object would, rejects invalid versions without taking working routes down, rebuilds
-//! only the tables whose Ingresses changed, and swaps tables without disturbing readers.
+//! [`SharedSnapshot`] per controller routing exactly as a fresh dispatch over the last valid
+//! version of every object would, rejects invalid versions without taking working routes down,
+//! rebuilds only the tables whose Ingresses changed, and swaps snapshots without disturbing
+//! readers.
 //!
 //! The property test at the end of the named tests replays random event sequences against a naive
 //! model: a map of last-valid objects, dispatched from scratch after every event.
@@ -13,12 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
 use common::{ingress, ingress_class, path, rule};
-use ingress_router::dispatch::{Decision, Reason};
-use ingress_router::reconcile::{Event, Object, Reconciled, Rejected};
-use ingress_router::validate::{validate_ingress, validate_ingress_class};
 use ingress_router::{
-    Backend, Controller, Dispatcher, Ingress, IngressClass, Manifests, ObjectKind, ObjectRef,
-    Reconciler, RouteTable, SharedTable, TableOptions,
+    validate_ingress, validate_ingress_class, Backend, Controller, Decision, Dispatcher, Event,
+    Ingress, IngressClass, Manifests, Object, ObjectKind, ObjectRef, Objects, Reason, Reconciled,
+    Reconciler, Rejected, RouteTable, SharedSnapshot, Snapshot, TableOptions,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -84,16 +83,25 @@ fn class(name: &str, controller: &str) -> IngressClass {
     ))
 }
 
+/// A relisting of every Ingress and every IngressClass, as one batch for
+/// [`Reconciler::apply_all`]: the classes first, then the Ingresses.
+fn replace_all(ingresses: Vec<Ingress>, classes: Vec<IngressClass>) -> [Event; 2] {
+    [
+        Event::ReplaceAll(Objects::IngressClasses(classes)),
+        Event::ReplaceAll(Objects::Ingresses(ingresses)),
+    ]
+}
+
 /// A reconciler for the controllers `edge` and `internal`, with IngressClasses `edge` and
 /// `internal` already applied.
 fn edge_and_internal() -> Reconciler {
     let dispatcher =
         Dispatcher::new([Controller::new(EDGE), Controller::new(INTERNAL)]).expect("registration");
     let mut reconciler = Reconciler::new(dispatcher);
-    reconciler.apply(Event::ReplaceAll {
-        ingresses: vec![],
-        classes: vec![class("edge", EDGE), class("internal", INTERNAL)],
-    });
+    reconciler.apply_all(replace_all(
+        vec![],
+        vec![class("edge", EDGE), class("internal", INTERNAL)],
+    ));
     reconciler
 }
 
@@ -122,8 +130,8 @@ fn backend_in(table: &RouteTable, host: &str, path: &str) -> Option<String> {
 
 /// The backend the current table of controller `name` sends `http://<site>.example/` to.
 fn site_backend(reconciler: &Reconciler, controller: &str, site: &str) -> Option<String> {
-    let table = reconciler.table(controller).expect("registered").load();
-    backend_in(&table, &format!("{site}.example"), "/")
+    let snapshot = reconciler.snapshot(controller).expect("registered").load();
+    backend_in(snapshot.routes(), &format!("{site}.example"), "/")
 }
 
 fn svc(name: &str) -> Option<String> {
@@ -273,10 +281,11 @@ spec:
         "a rejected object is not decided"
     );
     for controller in [EDGE, INTERNAL] {
-        let table = reconciler.table(controller).unwrap().load();
+        let snapshot = reconciler.snapshot(controller).unwrap().load();
+        let table = snapshot.routes();
         assert!(table.ingresses().is_empty(), "{controller}");
-        assert_eq!(backend_in(&table, "shop.example", "/api"), None);
-        assert_eq!(backend_in(&table, "shop.example", "/"), None);
+        assert_eq!(backend_in(table, "shop.example", "/api"), None);
+        assert_eq!(backend_in(table, "shop.example", "/"), None);
     }
 }
 
@@ -300,16 +309,16 @@ fn an_invalid_ingress_class_keeps_the_previous_class_owning_its_ingresses() {
 fn replace_all_removes_objects_absent_from_the_listing() {
     let mut reconciler = edge_and_internal();
     let classes = vec![class("edge", EDGE), class("internal", INTERNAL)];
-    reconciler.apply(Event::ReplaceAll {
-        ingresses: vec![site("shop", "edge", "shop"), site("blog", "edge", "blog")],
-        classes: classes.clone(),
-    });
+    reconciler.apply_all(replace_all(
+        vec![site("shop", "edge", "shop"), site("blog", "edge", "blog")],
+        classes.clone(),
+    ));
     assert_eq!(site_backend(&reconciler, EDGE, "blog"), svc("blog"));
 
-    let outcome = reconciler.apply(Event::ReplaceAll {
-        ingresses: vec![site("shop", "edge", "shop")],
-        classes: vec![class("edge", EDGE)],
-    });
+    let outcome = reconciler.apply_all(replace_all(
+        vec![site("shop", "edge", "shop")],
+        vec![class("edge", EDGE)],
+    ));
 
     assert_eq!(outcome.rebuilt, rebuilt(&[EDGE]));
     assert_eq!(site_backend(&reconciler, EDGE, "blog"), None);
@@ -327,19 +336,19 @@ fn replace_all_removes_objects_absent_from_the_listing() {
 fn replace_all_keeps_the_previous_valid_version_of_an_invalid_listed_object() {
     let mut reconciler = edge_and_internal();
     let classes = vec![class("edge", EDGE), class("internal", INTERNAL)];
-    reconciler.apply(Event::ReplaceAll {
-        ingresses: vec![site("shop", "edge", "shop-v1")],
-        classes: classes.clone(),
-    });
+    reconciler.apply_all(replace_all(
+        vec![site("shop", "edge", "shop-v1")],
+        classes.clone(),
+    ));
 
-    let outcome = reconciler.apply(Event::ReplaceAll {
-        ingresses: vec![
+    let outcome = reconciler.apply_all(replace_all(
+        vec![
             broken_site("shop", "edge"),
             site("blog", "edge", "blog"),
             broken_site("wiki", "edge"),
         ],
         classes,
-    });
+    ));
 
     assert_eq!(
         reported(&outcome),
@@ -375,21 +384,24 @@ spec:
     };
     let mut reconciler = edge_and_internal();
     let classes = vec![class("edge", EDGE), class("internal", INTERNAL)];
-    reconciler.apply(Event::ReplaceAll {
-        ingresses: vec![claim("shop", "shop"), claim("blog", "blog")],
-        classes: classes.clone(),
-    });
-    let before = reconciler.table(EDGE).unwrap().load();
-    assert_eq!(backend_in(&before, "same.example", "/"), svc("shop"));
+    reconciler.apply_all(replace_all(
+        vec![claim("shop", "shop"), claim("blog", "blog")],
+        classes.clone(),
+    ));
+    let before = reconciler.snapshot(EDGE).unwrap().load();
+    assert_eq!(
+        backend_in(before.routes(), "same.example", "/"),
+        svc("shop")
+    );
 
-    let outcome = reconciler.apply(Event::ReplaceAll {
-        ingresses: vec![claim("shop", "Not_A_Label"), claim("blog", "blog")],
+    let outcome = reconciler.apply_all(replace_all(
+        vec![claim("shop", "Not_A_Label"), claim("blog", "blog")],
         classes,
-    });
+    ));
 
     assert_eq!(reported(&outcome), vec![(ingress_ref("shop"), true)]);
-    let after = reconciler.table(EDGE).unwrap().load();
-    assert_eq!(backend_in(&after, "same.example", "/"), svc("shop"));
+    let after = reconciler.snapshot(EDGE).unwrap().load();
+    assert_eq!(backend_in(after.routes(), "same.example", "/"), svc("shop"));
 }
 
 #[test]
@@ -398,10 +410,10 @@ fn replace_all_clears_rejections_of_objects_it_does_not_list() {
     reconciler.apply(Event::Apply(broken_site("wiki", "edge").into()));
     assert_eq!(held_rejections(&reconciler).len(), 1);
 
-    reconciler.apply(Event::ReplaceAll {
-        ingresses: vec![site("shop", "edge", "shop")],
-        classes: vec![class("edge", EDGE)],
-    });
+    reconciler.apply_all(replace_all(
+        vec![site("shop", "edge", "shop")],
+        vec![class("edge", EDGE)],
+    ));
 
     assert!(held_rejections(&reconciler).is_empty());
 }
@@ -412,15 +424,15 @@ fn replace_all_clears_rejections_of_objects_it_does_not_list() {
 fn replace_all_repeating_an_object_keeps_the_last_copy() {
     let mut reconciler = edge_and_internal();
     let classes = vec![class("edge", EDGE), class("internal", INTERNAL)];
-    reconciler.apply(Event::ReplaceAll {
-        ingresses: vec![site("shop", "edge", "shop-v1")],
-        classes: classes.clone(),
-    });
+    reconciler.apply_all(replace_all(
+        vec![site("shop", "edge", "shop-v1")],
+        classes.clone(),
+    ));
 
-    let outcome = reconciler.apply(Event::ReplaceAll {
-        ingresses: vec![broken_site("shop", "edge"), site("shop", "edge", "shop-v2")],
+    let outcome = reconciler.apply_all(replace_all(
+        vec![broken_site("shop", "edge"), site("shop", "edge", "shop-v2")],
         classes,
-    });
+    ));
 
     assert!(
         outcome.rejected.is_empty(),
@@ -441,7 +453,7 @@ fn only_the_controller_whose_served_ingresses_changed_is_rebuilt() {
     reconciler.apply(Event::Apply(
         site("intranet", "internal", "intranet").into(),
     ));
-    let internal_before = reconciler.table(INTERNAL).unwrap().load();
+    let internal_before = reconciler.snapshot(INTERNAL).unwrap().load();
 
     let outcome = reconciler.apply(Event::Apply(site("shop", "edge", "shop-v2").into()));
 
@@ -449,7 +461,7 @@ fn only_the_controller_whose_served_ingresses_changed_is_rebuilt() {
     assert!(
         Arc::ptr_eq(
             &internal_before,
-            &reconciler.table(INTERNAL).unwrap().load()
+            &reconciler.snapshot(INTERNAL).unwrap().load()
         ),
         "the internal table was not swapped"
     );
@@ -466,23 +478,23 @@ fn only_the_controller_whose_served_ingresses_changed_is_rebuilt() {
 #[test]
 fn reapplying_an_identical_replace_all_rebuilds_nothing() {
     let mut reconciler = edge_and_internal();
-    let listing = Event::ReplaceAll {
-        ingresses: vec![
+    let listing = replace_all(
+        vec![
             site("shop", "edge", "shop"),
             site("intranet", "internal", "intranet"),
         ],
-        classes: vec![class("edge", EDGE), class("internal", INTERNAL)],
-    };
-    let first = reconciler.apply(listing.clone());
+        vec![class("edge", EDGE), class("internal", INTERNAL)],
+    );
+    let first = reconciler.apply_all(listing.clone());
     assert_eq!(first.rebuilt, rebuilt(&[EDGE, INTERNAL]));
-    let edge_before = reconciler.table(EDGE).unwrap().load();
+    let edge_before = reconciler.snapshot(EDGE).unwrap().load();
 
-    let again = reconciler.apply(listing);
+    let again = reconciler.apply_all(listing);
 
     assert!(again.rebuilt.is_empty(), "rebuilt {:?}", again.rebuilt);
     assert!(Arc::ptr_eq(
         &edge_before,
-        &reconciler.table(EDGE).unwrap().load()
+        &reconciler.snapshot(EDGE).unwrap().load()
     ));
 }
 
@@ -490,12 +502,12 @@ fn reapplying_an_identical_replace_all_rebuilds_nothing() {
 fn rebuild_all_swaps_in_every_table_even_when_nothing_changed() {
     let mut reconciler = edge_and_internal();
     reconciler.apply(Event::Apply(site("shop", "edge", "shop").into()));
-    let edge_before = reconciler.table(EDGE).unwrap().load();
+    let edge_before = reconciler.snapshot(EDGE).unwrap().load();
 
     let outcome = reconciler.rebuild_all();
 
     assert_eq!(outcome.rebuilt, rebuilt(&[EDGE, INTERNAL]));
-    let edge_after = reconciler.table(EDGE).unwrap().load();
+    let edge_after = reconciler.snapshot(EDGE).unwrap().load();
     assert!(!Arc::ptr_eq(&edge_before, &edge_after));
     assert_eq!(site_backend(&reconciler, EDGE, "shop"), svc("shop"));
 }
@@ -558,43 +570,46 @@ fn deleting_an_ingress_class_unserves_its_ingresses() {
 fn a_snapshot_taken_before_an_event_keeps_answering_as_before() {
     let mut reconciler = edge_and_internal();
     reconciler.apply(Event::Apply(site("shop", "edge", "shop-v1").into()));
-    let handle = reconciler.table(EDGE).unwrap().clone();
+    let handle = reconciler.snapshot(EDGE).unwrap().clone();
     let before = handle.load();
 
     reconciler.apply(Event::Apply(site("shop", "edge", "shop-v2").into()));
 
     assert_eq!(
-        backend_in(&before, "shop.example", "/"),
+        backend_in(before.routes(), "shop.example", "/"),
         svc("shop-v1"),
         "the old snapshot is untouched"
     );
     let after = handle.load();
     assert!(!Arc::ptr_eq(&before, &after));
-    assert_eq!(backend_in(&after, "shop.example", "/"), svc("shop-v2"));
+    assert_eq!(
+        backend_in(after.routes(), "shop.example", "/"),
+        svc("shop-v2")
+    );
 }
 
 #[test]
 fn every_ingress_reconciler_serves_ingresses_of_every_class() {
     let mut reconciler = Reconciler::every_ingress(TableOptions::default());
-    let outcome = reconciler.apply(Event::ReplaceAll {
-        ingresses: vec![
+    let outcome = reconciler.apply_all(replace_all(
+        vec![
             site("shop", "edge", "shop"),
             site("intranet", "internal", "intranet"),
             site("orphan", "missing", "orphan"),
         ],
-        classes: vec![class("edge", EDGE)],
-    });
+        vec![class("edge", EDGE)],
+    ));
 
     assert_eq!(outcome.rebuilt, vec![None]);
-    let tables: Vec<Option<&str>> = reconciler.tables().map(|(name, _)| name).collect();
-    assert_eq!(tables, vec![None], "one table, of no controller");
-    assert!(reconciler.table(EDGE).is_none());
+    let snapshots: Vec<Option<&str>> = reconciler.snapshots().map(|(name, _)| name).collect();
+    assert_eq!(snapshots, vec![None], "one snapshot, of no controller");
+    assert!(reconciler.snapshot(EDGE).is_none());
     assert!(reconciler.decisions().is_empty());
-    let (_, shared) = reconciler.tables().next().unwrap();
-    let table = shared.load();
+    let (_, shared) = reconciler.snapshots().next().unwrap();
+    let snapshot = shared.load();
     for name in ["shop", "intranet", "orphan"] {
         assert_eq!(
-            backend_in(&table, &format!("{name}.example"), "/"),
+            backend_in(snapshot.routes(), &format!("{name}.example"), "/"),
             svc(name),
             "{name}"
         );
@@ -615,15 +630,21 @@ fn shared_table_store_returns_the_previous_table() {
         "kind: Ingress\nmetadata: {name: web}\n\
          spec: {defaultBackend: {service: {name: web-v2, port: {number: 80}}}}\n",
     );
-    let shared = SharedTable::new(RouteTable::build(&v1.ingresses, TableOptions::default()));
+    let shared = SharedSnapshot::new(RouteTable::build(&v1.ingresses, TableOptions::default()));
     let reader = shared.clone();
 
     let previous = shared.store(RouteTable::build(&v2.ingresses, TableOptions::default()));
 
-    assert_eq!(backend_in(&previous, "any.host", "/"), svc("web-v1"));
-    assert_eq!(backend_in(&reader.load(), "any.host", "/"), svc("web-v2"));
     assert_eq!(
-        backend_in(&SharedTable::default().load(), "any.host", "/"),
+        backend_in(previous.routes(), "any.host", "/"),
+        svc("web-v1")
+    );
+    assert_eq!(
+        backend_in(reader.load().routes(), "any.host", "/"),
+        svc("web-v2")
+    );
+    assert_eq!(
+        backend_in(SharedSnapshot::default().load().routes(), "any.host", "/"),
         None,
         "a default handle routes nothing"
     );
@@ -715,12 +736,9 @@ spec:
 
     let dispatcher = Dispatcher::new([Controller::new(EDGE).watch_without_class(true)]).unwrap();
     let mut reconciler = Reconciler::new(dispatcher);
-    let listing = |m: &Manifests| Event::ReplaceAll {
-        ingresses: m.ingresses.clone(),
-        classes: vec![],
-    };
-    reconciler.apply(listing(&config_a));
-    let shared = reconciler.table(EDGE).unwrap().clone();
+    let listing = |m: &Manifests| replace_all(m.ingresses.clone(), vec![]);
+    reconciler.apply_all(listing(&config_a));
+    let shared = reconciler.snapshot(EDGE).unwrap().clone();
 
     const READERS: usize = 4;
     let done = AtomicBool::new(false);
@@ -735,9 +753,9 @@ spec:
                     let mut wrong = Vec::new();
                     let mut first = true;
                     while first || !done.load(Ordering::Acquire) {
-                        let table = shared.load();
+                        let snapshot = shared.load();
                         for (i, (host, path)) in probes.iter().enumerate() {
-                            let got = backend_in(&table, host, path);
+                            let got = backend_in(snapshot.routes(), host, path);
                             if got != expected_a[i] && got != expected_b[i] {
                                 wrong.push(format!("{host}{path} -> {got:?}"));
                             }
@@ -755,7 +773,7 @@ spec:
         started.wait();
         for i in 0..200 {
             let config = if i % 2 == 0 { &config_b } else { &config_a };
-            let outcome = reconciler.apply(listing(config));
+            let outcome = reconciler.apply_all(listing(config));
             assert!(outcome.rejected.is_empty());
         }
         done.store(true, Ordering::Release);
@@ -770,7 +788,7 @@ spec:
         assert!(wrong.is_empty(), "answers of neither A nor B: {wrong:?}");
     }
     // 200 events starting with B end on A.
-    assert_eq!(answers(&shared.load()), expected_a);
+    assert_eq!(answers(shared.load().routes()), expected_a);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1115,16 +1133,18 @@ fn ingress_key(k: usize) -> ObjectRef {
     }
 }
 
-fn to_event(event: &GenEvent) -> Event {
+/// The batch of events that `event` is: one event, or for a relisting one per kind.
+fn to_events(event: &GenEvent) -> Vec<Event> {
     match event {
-        GenEvent::ApplyIngress(g) => Event::Apply(Object::Ingress(g.build())),
-        GenEvent::ApplyClass(g) => Event::Apply(Object::IngressClass(g.build())),
-        GenEvent::DeleteIngress(k) => Event::Delete(ingress_key(*k)),
-        GenEvent::DeleteClass(name) => Event::Delete(class_ref(name)),
-        GenEvent::ReplaceAll { ingresses, classes } => Event::ReplaceAll {
-            ingresses: ingresses.iter().map(GenIngress::build).collect(),
-            classes: classes.iter().map(GenClass::build).collect(),
-        },
+        GenEvent::ApplyIngress(g) => vec![Event::Apply(Object::Ingress(g.build()))],
+        GenEvent::ApplyClass(g) => vec![Event::Apply(Object::IngressClass(g.build()))],
+        GenEvent::DeleteIngress(k) => vec![Event::Delete(ingress_key(*k))],
+        GenEvent::DeleteClass(name) => vec![Event::Delete(class_ref(name))],
+        GenEvent::ReplaceAll { ingresses, classes } => replace_all(
+            ingresses.iter().map(GenIngress::build).collect(),
+            classes.iter().map(GenClass::build).collect(),
+        )
+        .into(),
     }
 }
 
@@ -1203,12 +1223,12 @@ proptest! {
 
         for (step, event) in events.iter().enumerate() {
             check_validity(event)?;
-            let snapshots: Vec<Arc<RouteTable>> = controllers
+            let snapshots: Vec<Arc<Snapshot>> = controllers
                 .iter()
-                .map(|c| reconciler.table(c).unwrap().load())
+                .map(|c| reconciler.snapshot(c).unwrap().load())
                 .collect();
 
-            let outcome = reconciler.apply(to_event(event));
+            let outcome = reconciler.apply_all(to_events(event));
             let expected_rejections = model.apply(event);
 
             let mut got_rejections = reported(&outcome);
@@ -1242,11 +1262,11 @@ proptest! {
 
             for (c, controller) in controllers.iter().enumerate() {
                 let expected = &fresh.controller(controller).unwrap().table;
-                let live = reconciler.table(controller).unwrap().load();
+                let live = reconciler.snapshot(controller).unwrap().load();
                 for &host in PROBE_HOSTS {
                     for &p in PROBE_PATHS {
                         prop_assert_eq!(
-                            answer(&live, host, p),
+                            answer(live.routes(), host, p),
                             answer(expected, host, p),
                             "step {}: {} routes {:?} {}",
                             step,

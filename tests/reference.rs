@@ -1,5 +1,5 @@
-//! The compiled table against a naive reference matcher: SPEC §4 transcribed as linear scans
-//! (`common/reference_matcher.rs`, shared with the `route` fuzz target).
+//! The compiled table against a naive reference matcher: routing contract §4 transcribed as
+//! linear scans (`common/reference_matcher.rs`, shared with the `route` fuzz target).
 //!
 //! Generated inputs overlap heavily (few hosts, few path segments, few timestamps) so that every
 //! precedence step and every fallback is exercised. Only valid Ingresses with canonical rule paths
@@ -9,8 +9,8 @@
 #[path = "common/reference_matcher.rs"]
 mod reference_matcher;
 
-use ingress_router::canonical::{canonical_path, CanonicalOptions};
 use ingress_router::model::{ObjectRef, PathType};
+use ingress_router::{canonical_path, CanonicalOptions};
 use ingress_router::{ImplementationSpecific, RouteTable, TableOptions};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -154,7 +154,8 @@ proptest! {
     }
 }
 
-/// The reference's own path matching, pinned to the SPEC §4 examples so it cannot drift.
+/// The reference's own path matching, pinned to the routing contract §4 examples so it cannot
+/// drift.
 #[test]
 fn reference_prefix_matching_follows_the_spec() {
     let cases = [

@@ -1,4 +1,5 @@
-//! SPEC §6 worked examples, and one test per §4 matching and fallback rule the table leaves out.
+//! routing contract §6 worked examples, and one test per §4 matching and fallback rule the table
+//! leaves out.
 //!
 //! Requests go through `RouteTable::route_request`, so the §5 canonicalisation applies.
 

@@ -12,7 +12,7 @@ use ingress_router::model::{
     HttpIngressPath, HttpIngressRuleValue, Ingress, IngressBackend, IngressRule,
     IngressServiceBackend, ServiceBackendPort,
 };
-use ingress_router::validate::validate_ingress;
+use ingress_router::validate_ingress;
 use serde_json::Value;
 
 const FIXTURES: &str = concat!(

@@ -1,7 +1,7 @@
-//! Request canonicalisation (SPEC §5) on arbitrary bytes never panics, and what it accepts is
-//! canonical: the path is a fixed point free of empty and dot segments and of encoded `/` and
-//! `\`, the host is a lower-case DNS name that canonicalises to itself, and the limits only
-//! ever reject, never change an answer.
+//! Request canonicalisation (routing contract §5, `docs/routing.md`) on arbitrary bytes never
+//! panics, and what it accepts is canonical: the path is a fixed point free of empty and dot
+//! segments and of encoded `/` and `\`, the host is a lower-case DNS name that canonicalises to
+//! itself, and the limits only ever reject, never change an answer.
 //!
 //! Input: the `Host` bytes, a line feed, then the request-target bytes. Without a line feed the
 //! whole input is the request-target and no `Host` is checked.
@@ -15,9 +15,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use http::{HeaderValue, Request, Version};
-use ingress_router::canonical::{
+use ingress_router::{
     canonical_host, canonical_path, canonicalize_request, request_host, CanonicalOptions, PathMode,
-    RejectStatus, RequestHost,
+    RejectStatus, Rejection, RequestHost,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -95,7 +95,7 @@ fn slashes(path: &str) -> usize {
     path.bytes().filter(|&b| b == b'/').count()
 }
 
-/// Every property of a canonical path that SPEC §5 promises.
+/// Every property of a canonical path that routing contract §5 promises.
 fn assert_canonical_path(path: &str, received: &str, opts: &CanonicalOptions) {
     assert!(path.starts_with('/'), "{path:?}");
     for bad in ["//", "/./", "/../"] {
@@ -253,7 +253,7 @@ fn assert_canonical_host(name: &str, opts: &CanonicalOptions) {
     );
 }
 
-fn name_of(result: &Result<RequestHost, ingress_router::canonical::Rejection>) -> Option<&str> {
+fn name_of(result: &Result<RequestHost, Rejection>) -> Option<&str> {
     result.as_ref().ok().and_then(RequestHost::name)
 }
 

@@ -1,19 +1,17 @@
-//! Any bytes given as manifests are read (YAML, JSON and the auto-detecting `parse`), validated,
-//! dispatched to controllers and compiled into route tables without panicking; every Ingress
-//! read is either routed or quarantined, an incremental update equals a full build, and
-//! smaller load limits only ever leave objects out.
+//! Any bytes given as manifests are read (by `parse`, which reads JSON when the text starts with
+//! `{` or `[` and YAML otherwise, and by the other reader too: as YAML behind a comment line, as
+//! JSON wrapped in `[...]`), validated, dispatched to controllers and compiled into route tables
+//! and TLS names without panicking; every Ingress read is either routed or quarantined, an
+//! incremental update equals a full build, and smaller load limits only ever leave objects out.
 //!
 //! Time and memory per input are bounded by libFuzzer's `-timeout` and `-rss_limit_mb`, which
 //! `.ci/run` sets.
 #![no_main]
 
-use ingress_router::dispatch::{Controller, Dispatcher};
-use ingress_router::endpoints::Endpoints;
-use ingress_router::load::LoadLimits;
-use ingress_router::validate::{validate_ingress, validate_ingress_class};
 use ingress_router::{
-    Backend, ImplementationSpecific, Manifests, ObjectRef, RouteTable, ServiceBackend, ServicePort,
-    TableOptions,
+    validate_ingress, validate_ingress_class, Backend, Controller, Dispatcher, Endpoints,
+    ImplementationSpecific, LoadLimits, Manifests, ObjectRef, RouteTable, ServiceBackend,
+    ServicePort, Snapshot, TableOptions,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -51,7 +49,10 @@ fn check(manifests: &Manifests) {
         let _ = error.to_string();
     }
 
-    let table = RouteTable::build(ingresses, TableOptions::default());
+    // The routes and the TLS names of the same Ingresses.
+    let snapshot = Snapshot::build(ingresses, TableOptions::default());
+    let table = snapshot.routes();
+    let tls = snapshot.tls();
     let diagnostics = table.diagnostics();
     // Objects sharing a namespace and name count once; every one left is routed or quarantined.
     assert!(table.ingresses().len() + diagnostics.quarantined.len() <= ingresses.len());
@@ -62,6 +63,10 @@ fn check(manifests: &Manifests) {
     for conflict in &diagnostics.conflicts {
         let _ = conflict.to_string();
     }
+    // The routes' findings and the TLS names', gathered in one list.
+    for conflict in &snapshot.diagnostics().tls_conflicts {
+        let _ = conflict.to_string();
+    }
     let endpoints = Endpoints::new(&manifests.services, &manifests.endpoint_slices);
     for &(host, path) in REQUESTS {
         if let Some(route) = table.route(host, path) {
@@ -69,11 +74,11 @@ fn check(manifests: &Manifests) {
                 let _ = endpoints.resolve(service);
             }
         }
-        let _ = table.tls().certificate_for(host);
-        let _ = table.tls().same_certificate(host, host);
+        let _ = tls.certificate_for(host);
+        let _ = tls.same_certificate(host, host);
     }
-    for host in table.tls().hosts() {
-        let _ = table.tls().lookup(host.name);
+    for host in tls.hosts() {
+        let _ = tls.lookup(host.name);
     }
 
     // The other options compile the same Ingresses.
@@ -152,11 +157,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(parsed.ingress_classes.contains(class), "{class:?}");
     }
 
-    // `parse` picks one reader by the first byte; run the other too, on everything.
+    // `parse` picks one reader by the first byte; run the other too, on everything: behind a
+    // YAML comment line the text is YAML, wrapped in `[...]` it is JSON.
     let trimmed = text.trim_start();
     if trimmed.starts_with(['{', '[']) {
-        check(&Manifests::from_yaml(&text));
+        check(&Manifests::parse(&format!("#\n{text}")));
     } else {
-        check(&Manifests::from_json(&text));
+        check(&Manifests::parse(&format!("[{text}]")));
     }
 });

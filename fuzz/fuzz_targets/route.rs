@@ -1,7 +1,7 @@
 //! The compiled table answers every request exactly as the reference matcher of
-//! `tests/reference.rs` (SPEC §4 as linear scans), for structured arbitrary rule sets and
-//! requests; routing whole requests agrees with canonicalising and then routing; and a table
-//! updated incrementally answers as one built from scratch.
+//! `tests/reference.rs` (routing contract §4 as linear scans), for structured arbitrary rule
+//! sets and requests; routing whole requests agrees with canonicalising and then routing; and a
+//! table updated incrementally answers as one built from scratch.
 //!
 //! Hosts, names and path segments come from small pools so that rules overlap and every
 //! precedence step and fallback is reached; request targets may also be arbitrary text.
@@ -12,9 +12,11 @@ mod reference_matcher;
 
 use arbitrary::Arbitrary;
 use http::{Request, Version};
-use ingress_router::canonical::{canonical_path, CanonicalOptions, PathMode};
 use ingress_router::model::PathType;
-use ingress_router::{ImplementationSpecific, ObjectRef, RouteTable, TableOptions};
+use ingress_router::{
+    canonical_path, CanonicalOptions, ImplementationSpecific, ObjectRef, PathMode, RouteTable,
+    TableOptions,
+};
 use libfuzzer_sys::fuzz_target;
 use reference_matcher::{
     controller_backend, from_table, path_string, to_model, GenIngress, GenPath, GenRule, Reference,
@@ -232,6 +234,7 @@ fuzz_target!(|input: Input| {
             mode,
             ..CanonicalOptions::default()
         },
+        ..TableOptions::default()
     };
     let table = RouteTable::build(&model, options.clone());
     // Only valid rules are generated: a quarantine would make the comparison meaningless.

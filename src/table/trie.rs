@@ -257,9 +257,23 @@ impl VirtualHost {
         exact.get().or(best)
     }
 
-    /// The first candidate from `id` on whose conditions `request` meets.
+    /// The path's route for `request`: the first candidate that takes it at the longest
+    /// matching path, else at the next shorter one.
     #[inline]
-    pub(super) fn choose(&self, mut id: Id, request: Option<&RequestParts<'_>>) -> Option<Id> {
+    pub(super) fn select(&self, path: &str, request: Option<&RequestParts<'_>>) -> Option<Id> {
+        let id = self.match_path(path)?;
+        // A plain rule takes every request: the candidates are looked at only when the rule
+        // has extras, which plain Ingresses never do.
+        match self.rules.get(id as usize) {
+            Some(rule) if rule.extra => self.choose(id, request),
+            _ => Some(id),
+        }
+    }
+
+    /// The first candidate from `id` on whose conditions `request` meets.
+    #[cold]
+    #[inline(never)]
+    fn choose(&self, mut id: Id, request: Option<&RequestParts<'_>>) -> Option<Id> {
         loop {
             let rule = &self.rules[id as usize];
             if !rule.extra {
@@ -273,19 +287,12 @@ impl VirtualHost {
         }
     }
 
-    /// The path's route for `request`: the first candidate that takes it at the longest
-    /// matching path, else at the next shorter one.
     #[inline]
-    pub(super) fn select(&self, path: &str, request: Option<&RequestParts<'_>>) -> Option<Id> {
-        self.choose(self.match_path(path)?, request)
-    }
-
     pub(super) fn rule_match<'a>(self: &'a Arc<Self>, id: Id) -> RouteMatch<'a> {
         let rule = &self.rules[id as usize];
-        let backends = if rule.extra {
-            &self.extras[rule.backend as usize].backends
-        } else {
-            std::slice::from_ref(&self.backends[rule.backend as usize])
+        let backends = match rule.extra {
+            false => std::slice::from_ref(&self.backends[rule.backend as usize]),
+            true => &self.extras[rule.backend as usize].backends,
         };
         RouteMatch {
             backends,
@@ -300,6 +307,7 @@ impl VirtualHost {
         }
     }
 
+    #[inline]
     pub(super) fn fallback_match<'a>(self: &'a Arc<Self>) -> Option<RouteMatch<'a>> {
         let target = self.fallback?;
         Some(RouteMatch {

@@ -40,7 +40,7 @@ pub const TLS_CERT_KEY: &str = "tls.crt";
 pub const TLS_PRIVATE_KEY_KEY: &str = "tls.key";
 
 /// Why a Secret's certificate is not served.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecretError {
     /// No Secret with this namespace and name.
@@ -166,14 +166,19 @@ fn covers(certificate: &CertificateDer<'_>, name: &str) -> Result<(), SecretErro
 /// A Secret as loaded: its certificate and key, or why they cannot be served.
 type Loaded = Result<Arc<CertifiedKey>, SecretError>;
 
+/// What a name serves: the key of its Secret, the default (`None`), or the default because
+/// of a problem with the Secret.
+type Served = Result<Option<Arc<CertifiedKey>>, (SecretRef, SecretError)>;
+
 /// The certificates to serve, by server name; see the [module docs](self).
 #[derive(Debug, Clone, Default)]
 pub struct Certificates {
     tls: Arc<TlsTable>,
     /// What each entry of `tls` (by index) serves: its key, or `Err` (the default) with why.
-    served: Vec<Result<Option<Arc<CertifiedKey>>, (SecretRef, SecretError)>>,
-    /// The Secrets loaded, so that the next version loads only those that changed.
-    loaded: Arc<HashMap<SecretRef, Loaded>>,
+    served: Vec<Served>,
+    /// The Secrets of `tls` (by index) as loaded, so that the next version loads only those
+    /// that changed.
+    loaded: Vec<Loaded>,
     default: Option<Arc<CertifiedKey>>,
     problems: Vec<CertificateProblem>,
 }
@@ -203,39 +208,78 @@ impl Certificates {
         default: Option<Arc<CertifiedKey>>,
         provider: &CryptoProvider,
     ) -> Certificates {
-        let mut loaded: HashMap<SecretRef, Loaded> = HashMap::with_capacity(tls.secrets().len());
-        let mut reloaded: Vec<&SecretRef> = Vec::new();
-        for secret_ref in tls.secrets() {
-            let key = match self.loaded.get(secret_ref) {
-                Some(key) if !changed(secret_ref) => key.clone(),
-                _ => {
-                    reloaded.push(secret_ref);
-                    match lookup(secret_ref) {
-                        None => Err(SecretError::Missing),
-                        Some(secret) => certified_key(secret, provider).map(Arc::new),
-                    }
-                }
-            };
-            loaded.insert(secret_ref.clone(), key);
-        }
-        let same_names = Arc::ptr_eq(&tls, &self.tls) && !self.served.is_empty();
-        let served = tls
-            .hosts()
+        // The Secrets by their index in `tls`: loaded again only when they changed.
+        let same_names = Arc::ptr_eq(&tls, &self.tls) && self.loaded.len() == tls.secrets().len();
+        let old_index: HashMap<&SecretRef, usize> = if same_names {
+            HashMap::new()
+        } else {
+            let old = self.tls.secrets().iter().enumerate();
+            old.map(|(i, secret)| (secret, i)).collect()
+        };
+        let mut reloaded = vec![false; tls.secrets().len()];
+        let loaded: Vec<Loaded> = tls
+            .secrets()
+            .iter()
             .enumerate()
-            .map(|(id, host)| match host.certificate {
-                Certificate::Default => Ok(None),
-                Certificate::Secret(secret) => {
-                    if same_names && !reloaded.contains(&secret) {
-                        return self.served[id].clone();
+            .map(|(i, secret_ref)| {
+                let old = if same_names {
+                    self.loaded.get(i)
+                } else {
+                    old_index.get(secret_ref).map(|&j| &self.loaded[j])
+                };
+                match old {
+                    Some(key) if !changed(secret_ref) => key.clone(),
+                    _ => {
+                        reloaded[i] = true;
+                        match lookup(secret_ref) {
+                            None => Err(SecretError::Missing),
+                            Some(secret) => certified_key(secret, provider).map(Arc::new),
+                        }
                     }
-                    serve(&loaded[secret], secret, host.name)
                 }
             })
+            .collect();
+        let same_names = same_names && !self.served.is_empty();
+        // With other names, what a name served with an unchanged Secret is still right: only
+        // new pairs of name and Secret are checked for coverage again.
+        let old_served: HashMap<(&str, &SecretRef), &Served> = if same_names {
+            HashMap::new()
+        } else {
+            self.tls
+                .hosts()
+                .zip(&self.served)
+                .filter_map(|(host, served)| match host.certificate {
+                    Certificate::Secret(secret) if !changed(secret) => {
+                        Some(((host.name, secret), served))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let served = tls
+            .hosts_with_secret_ids()
+            .enumerate()
+            .map(
+                |(id, (host, secret_id))| match (host.certificate, secret_id) {
+                    (Certificate::Secret(secret), Some(s)) => {
+                        if same_names && !reloaded[s] {
+                            return self.served[id].clone();
+                        }
+                        if let Some(served) = old_served.get(&(host.name, secret)) {
+                            if !reloaded[s] {
+                                return (*served).clone();
+                            }
+                        }
+                        serve(&loaded[s], secret, host.name)
+                    }
+                    _ => Ok(None),
+                },
+            )
             .collect();
         let mut certificates = Certificates {
             tls,
             served,
-            loaded: Arc::new(loaded),
+            loaded,
             default,
             problems: Vec::new(),
         };
@@ -256,17 +300,18 @@ impl Certificates {
             .collect();
         failed.sort_by_key(|&(name, ..)| name);
         let mut problems: Vec<CertificateProblem> = Vec::new();
+        let mut index: HashMap<(&SecretRef, &SecretError), usize> = HashMap::new();
         for (name, secret, error) in failed {
-            match problems
-                .iter_mut()
-                .find(|p| &p.secret == secret && &p.error == error)
-            {
-                Some(problem) => problem.hosts.push(name.to_owned()),
-                None => problems.push(CertificateProblem {
-                    secret: secret.clone(),
-                    hosts: vec![name.to_owned()],
-                    error: error.clone(),
-                }),
+            match index.get(&(secret, error)) {
+                Some(&i) => problems[i].hosts.push(name.to_owned()),
+                None => {
+                    index.insert((secret, error), problems.len());
+                    problems.push(CertificateProblem {
+                        secret: secret.clone(),
+                        hosts: vec![name.to_owned()],
+                        error: error.clone(),
+                    });
+                }
             }
         }
         problems
@@ -296,11 +341,7 @@ impl Certificates {
 }
 
 /// What a name gets from a loaded Secret: its key when the certificate covers the name.
-fn serve(
-    loaded: &Loaded,
-    secret: &SecretRef,
-    name: &str,
-) -> Result<Option<Arc<CertifiedKey>>, (SecretRef, SecretError)> {
+fn serve(loaded: &Loaded, secret: &SecretRef, name: &str) -> Served {
     let fail = |error| Err((secret.clone(), error));
     match loaded {
         Err(error) => fail(error.clone()),

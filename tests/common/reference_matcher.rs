@@ -1,5 +1,6 @@
-//! SPEC §4 transcribed as linear scans: the reference matcher that the compiled table is checked
-//! against, by the property test in `tests/reference.rs` and by the `route` fuzz target.
+//! routing contract §4 transcribed as linear scans: the reference matcher that the compiled table
+//! is checked against, by the property test in `tests/reference.rs` and by the `route` fuzz
+//! target.
 //!
 //! The rule sets it understands are valid Ingresses with canonical rule paths: quarantine and
 //! normalisation warnings are not modelled. Backend names encode where they come from
@@ -148,7 +149,7 @@ pub fn controller_backend() -> Backend {
     })
 }
 
-/// The reference: SPEC §4 read literally, no indexes, no cleverness.
+/// The reference: routing contract §4 read literally, no indexes, no cleverness.
 pub struct Reference<'a> {
     pub ingresses: &'a [GenIngress],
     pub implementation_specific: ImplementationSpecific,

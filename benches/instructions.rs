@@ -1,0 +1,87 @@
+//! Lookups to count instructions of, for A/B comparisons that the VM's drift cannot blur:
+//! `callgrind` counts the same instructions for the same binary and inputs, whatever else runs.
+//!
+//! ```text
+//! cargo bench --bench instructions --no-run
+//! B=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
+//!     --toggle-collect='*lookups*' $B route_request cold 10000 100000
+//! ```
+//!
+//! Arguments: the router (`route` or `route_request`), the mix (`hot` or `cold`, as in the
+//! `scale` bench), the number of Ingresses, the number of lookups. Only the lookup loops are
+//! counted; divided by the number of lookups, the total is the cost of one. (The hash maps
+//! are seeded per process, so counts vary by a fraction of a percent between runs.)
+
+#[allow(dead_code)]
+#[path = "support/corpus.rs"]
+mod corpus;
+
+use std::hint::black_box;
+
+use ingress_router::{canonical_host, canonical_path, CanonicalOptions, RouteTable, TableOptions};
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let [router, mix, size, lookups] = &args[..] else {
+        eprintln!("usage: instructions route|route_request hot|cold INGRESSES LOOKUPS");
+        return;
+    };
+    let size: usize = size.parse().expect("a number of Ingresses");
+    let lookups: usize = lookups.parse().expect("a number of lookups");
+    let corpus = corpus::generate(size, corpus::SEED);
+    let reqs = match mix.as_str() {
+        "hot" => &corpus.hot,
+        _ => &corpus.cold,
+    };
+    let table = RouteTable::build(&corpus.ingresses, TableOptions::default());
+    let options = CanonicalOptions::default();
+    let routed;
+    if router == "route" {
+        let canonical: Vec<(Option<String>, String)> = reqs
+            .iter()
+            .map(|req| {
+                let host = canonical_host(&req.host, &options).unwrap();
+                let path = canonical_path(&req.target, &options).unwrap();
+                (host.name().map(str::to_owned), path.path().to_owned())
+            })
+            .collect();
+        routed = route_lookups(&table, &canonical, lookups);
+    } else {
+        let requests: Vec<http::Request<()>> = reqs
+            .iter()
+            .map(|req| {
+                http::Request::get(req.target.as_str())
+                    .header(http::header::HOST, req.host.as_str())
+                    .body(())
+                    .unwrap()
+            })
+            .collect();
+        routed = route_request_lookups(&table, &requests, lookups);
+    }
+    println!("{routed} of {lookups} routed");
+}
+
+#[inline(never)]
+fn route_lookups(table: &RouteTable, canonical: &[(Option<String>, String)], n: usize) -> usize {
+    let mut routed = 0;
+    for i in 0..n {
+        let (host, path) = &canonical[i % canonical.len()];
+        routed += usize::from(black_box(table.route(host.as_deref(), path)).is_some());
+    }
+    routed
+}
+
+#[inline(never)]
+fn route_request_lookups(table: &RouteTable, requests: &[http::Request<()>], n: usize) -> usize {
+    let mut routed = 0;
+    for i in 0..n {
+        let request = &requests[i % requests.len()];
+        let found = black_box(table.route_request(request)).is_ok_and(|r| r.route.is_some());
+        routed += usize::from(found);
+    }
+    routed
+}

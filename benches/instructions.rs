@@ -39,8 +39,7 @@ fn main() {
     };
     let table = RouteTable::build(&corpus.ingresses, TableOptions::default());
     let options = CanonicalOptions::default();
-    let routed;
-    if router == "route" {
+    let routed = if router == "route" {
         let canonical: Vec<(Option<String>, String)> = reqs
             .iter()
             .map(|req| {
@@ -49,7 +48,7 @@ fn main() {
                 (host.name().map(str::to_owned), path.path().to_owned())
             })
             .collect();
-        routed = route_lookups(&table, &canonical, lookups);
+        route_lookups(&table, &canonical, lookups)
     } else {
         let requests: Vec<http::Request<()>> = reqs
             .iter()
@@ -60,8 +59,8 @@ fn main() {
                     .unwrap()
             })
             .collect();
-        routed = route_request_lookups(&table, &requests, lookups);
-    }
+        route_request_lookups(&table, &requests, lookups)
+    };
     println!("{routed} of {lookups} routed");
 }
 

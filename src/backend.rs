@@ -1,14 +1,18 @@
 //! Where a matched request goes: a Service port or another resource.
 //!
-//! A [`Backend`] is resolved in its Ingress's namespace and keeps the Service port as written
-//! (number or name): mapping a port name to a number needs the Service object, which is the data
-//! plane's job.
+//! See [Backend] for the model.
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::model::{IngressBackend, DEFAULT_NAMESPACE};
 
+/// Where a matched request goes: a Service port or another resource.
+///
+/// A [`Backend`] is resolved in its Ingress's namespace and keeps the Service port as written
+/// (number or name): mapping a port name to a number needs the Service object, which is the data
+/// plane's job.
+///
 /// The destination of a route.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Backend {
@@ -55,7 +59,7 @@ impl Backend {
     /// The backend an Ingress's `backend` field describes, in `namespace`.
     ///
     /// `None` when the field does not name exactly one destination with a usable port, which
-    /// [`crate::validate`] reports as an error; a validated object always converts.
+    /// [`validate_ingress`](crate::validate_ingress) reports as an error; a validated object always converts.
     pub fn from_ingress_backend(namespace: &str, backend: &IngressBackend) -> Option<Backend> {
         match (&backend.service, &backend.resource) {
             (Some(service), None) => {

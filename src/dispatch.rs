@@ -1,70 +1,6 @@
 //! IngressClass dispatch: which controller serves which Ingress.
 //!
-//! A cluster often runs several ingress controllers at once, and each must serve exactly its own
-//! Ingresses. A [`Dispatcher`] holds one or more [`Controller`]s; given the cluster's
-//! IngressClasses and Ingresses it decides, for every Ingress, which controller (if any) serves
-//! it and why, and compiles one [`RouteTable`] per controller.
-//!
-//! An Ingress is served by controller `C` when (in this order):
-//!
-//! 1. `spec.ingressClassName` is `N` and the IngressClass `N` exists with `spec.controller: C`.
-//!    A class that names no existing (valid) IngressClass is served by nobody. When the legacy
-//!    annotation is also set, `ingressClassName` wins.
-//! 2. Otherwise, the annotation `kubernetes.io/ingress.class` equals one of `C`'s class names:
-//!    the names of the IngressClasses of `C`, plus the extra names `C` was configured with
-//!    ([`Controller::class_annotation`]). A name that is an IngressClass wins over an extra name.
-//! 3. Otherwise (neither set): the controller that owns the default IngressClass (annotation
-//!    `ingressclass.kubernetes.io/is-default-class: "true"`; with several, the newest wins, ties by
-//!    name ascending, as the apiserver picks), when it is registered here; else the first
-//!    registered controller that serves Ingresses without a class
-//!    ([`Controller::watch_without_class`], ingress-nginx's `--watch-ingress-without-class`), even
-//!    when the default class belongs to a controller outside this process.
-//!
-//! So every Ingress lands with exactly one registered controller or with none, and every
-//! controller gets a [`Reason`] for every Ingress it does not serve. Invalid IngressClasses are
-//! quarantined like invalid Ingresses: they own nothing and are never the default.
-//!
-//! ```
-//! use ingress_router::dispatch::{Controller, Dispatcher};
-//! use ingress_router::Manifests;
-//!
-//! let cluster = Manifests::parse(r#"
-//! kind: IngressClass
-//! metadata: {name: nginx}
-//! spec: {controller: k8s.io/ingress-nginx}
-//! ---
-//! kind: IngressClass
-//! metadata: {name: haproxy}
-//! spec: {controller: haproxy.org/ingress-controller}
-//! ---
-//! kind: Ingress
-//! metadata: {name: shop}
-//! spec:
-//!   ingressClassName: nginx
-//!   defaultBackend: {service: {name: shop, port: {number: 80}}}
-//! ---
-//! kind: Ingress
-//! metadata: {name: blog}
-//! spec:
-//!   ingressClassName: haproxy
-//!   defaultBackend: {service: {name: blog, port: {number: 80}}}
-//! "#);
-//! let dispatcher = Dispatcher::new([
-//!     Controller::new("k8s.io/ingress-nginx"),
-//!     Controller::new("haproxy.org/ingress-controller"),
-//! ])
-//! .unwrap();
-//! let dispatch = dispatcher.dispatch(&cluster.ingress_classes, &cluster.ingresses);
-//!
-//! let nginx = dispatch.controller("k8s.io/ingress-nginx").unwrap();
-//! assert_eq!(nginx.served[0].name, "shop");
-//! assert_eq!(
-//!     nginx.not_served[0].reason.to_string(),
-//!     "class `haproxy` belongs to controller `haproxy.org/ingress-controller`"
-//! );
-//! let routed = nginx.table.route(Some("any.host"), "/").unwrap();
-//! assert_eq!(routed.backend().to_string(), "service default/shop:80");
-//! ```
+//! See [Dispatcher] for the model.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -149,7 +85,75 @@ pub enum DispatchError {
     },
 }
 
-/// Decides which controller serves which Ingress. See the [module docs](self).
+/// IngressClass dispatch: which controller serves which Ingress.
+///
+/// A cluster often runs several ingress controllers at once, and each must serve exactly its own
+/// Ingresses. A [`Dispatcher`] holds one or more [`Controller`]s; given the cluster's
+/// IngressClasses and Ingresses it decides, for every Ingress, which controller (if any) serves
+/// it and why, and compiles one [`RouteTable`] per controller.
+///
+/// An Ingress is served by controller `C` when (in this order):
+///
+/// 1. `spec.ingressClassName` is `N` and the IngressClass `N` exists with `spec.controller: C`.
+///    A class that names no existing (valid) IngressClass is served by nobody. When the legacy
+///    annotation is also set, `ingressClassName` wins.
+/// 2. Otherwise, the annotation `kubernetes.io/ingress.class` equals one of `C`'s class names:
+///    the names of the IngressClasses of `C`, plus the extra names `C` was configured with
+///    ([`Controller::class_annotation`]). A name that is an IngressClass wins over an extra name.
+/// 3. Otherwise (neither set): the controller that owns the default IngressClass (annotation
+///    `ingressclass.kubernetes.io/is-default-class: "true"`; with several, the newest wins, ties by
+///    name ascending, as the apiserver picks), when it is registered here; else the first
+///    registered controller that serves Ingresses without a class
+///    ([`Controller::watch_without_class`], ingress-nginx's `--watch-ingress-without-class`), even
+///    when the default class belongs to a controller outside this process.
+///
+/// So every Ingress lands with exactly one registered controller or with none, and every
+/// controller gets a [`Reason`] for every Ingress it does not serve. Invalid IngressClasses are
+/// quarantined like invalid Ingresses: they own nothing and are never the default.
+///
+/// ```
+/// use ingress_router::{Controller, Dispatcher};
+/// use ingress_router::Manifests;
+///
+/// let cluster = Manifests::parse(r#"
+/// kind: IngressClass
+/// metadata: {name: nginx}
+/// spec: {controller: k8s.io/ingress-nginx}
+/// ---
+/// kind: IngressClass
+/// metadata: {name: haproxy}
+/// spec: {controller: haproxy.org/ingress-controller}
+/// ---
+/// kind: Ingress
+/// metadata: {name: shop}
+/// spec:
+///   ingressClassName: nginx
+///   defaultBackend: {service: {name: shop, port: {number: 80}}}
+/// ---
+/// kind: Ingress
+/// metadata: {name: blog}
+/// spec:
+///   ingressClassName: haproxy
+///   defaultBackend: {service: {name: blog, port: {number: 80}}}
+/// "#);
+/// let dispatcher = Dispatcher::new([
+///     Controller::new("k8s.io/ingress-nginx"),
+///     Controller::new("haproxy.org/ingress-controller"),
+/// ])
+/// .unwrap();
+/// let dispatch = dispatcher.dispatch(&cluster.ingress_classes, &cluster.ingresses);
+///
+/// let nginx = dispatch.controller("k8s.io/ingress-nginx").unwrap();
+/// assert_eq!(nginx.served[0].name, "shop");
+/// assert_eq!(
+///     nginx.not_served[0].reason.to_string(),
+///     "class `haproxy` belongs to controller `haproxy.org/ingress-controller`"
+/// );
+/// let routed = nginx.table.route(Some("any.host"), "/").unwrap();
+/// assert_eq!(routed.backend().to_string(), "service default/shop:80");
+/// ```
+///
+/// Decides which controller serves which Ingress. See the [module docs](crate::Dispatcher).
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
     controllers: Vec<Controller>,

@@ -1,43 +1,6 @@
 //! From a Service backend to socket addresses: `Service` and `EndpointSlice` objects.
 //!
-//! A route names a Service port as the Ingress wrote it (a number or a port name). A data plane
-//! resolves it the way ingress controllers do:
-//!
-//! 1. the Service `namespace/name` must exist; its `spec.ports` entry whose `port` equals the
-//!    number, or whose `name` equals the name, is the Service port;
-//! 2. the `EndpointSlice`s (`discovery.k8s.io/v1`) labelled `kubernetes.io/service-name: name`
-//!    in the same namespace list the endpoints; each slice's port with the Service port's name
-//!    (the empty name for an unnamed port) gives the port number on the endpoints;
-//! 3. every address of every endpoint that is ready (`conditions.ready` unset counts as ready,
-//!    as the API says) is one destination. Slices of `addressType: FQDN` are not used.
-//!
-//! ```
-//! use ingress_router::{Backend, Endpoints, Manifests};
-//!
-//! let objects = Manifests::parse(r#"
-//! apiVersion: v1
-//! kind: Service
-//! metadata: {name: web, namespace: shop}
-//! spec:
-//!   ports: [{name: http, port: 80, targetPort: 8080}]
-//! ---
-//! apiVersion: discovery.k8s.io/v1
-//! kind: EndpointSlice
-//! metadata: {name: web-x1, namespace: shop, labels: {kubernetes.io/service-name: web}}
-//! addressType: IPv4
-//! ports: [{name: http, port: 8080}]
-//! endpoints:
-//! - addresses: [10.0.0.1]
-//! - addresses: [10.0.0.2]
-//!   conditions: {ready: false}
-//! "#);
-//! let endpoints = Endpoints::new(&objects.services, &objects.endpoint_slices);
-//!
-//! let backend: Backend = "shop/web:http".parse().unwrap();
-//! let Backend::Service(service) = &backend else { unreachable!() };
-//! let addresses = endpoints.resolve(service).unwrap();
-//! assert_eq!(addresses, ["10.0.0.1:8080".parse().unwrap()]);
-//! ```
+//! See [Endpoints] for the model.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -111,6 +74,47 @@ struct Entry {
     resolved: Arc<Resolved>,
 }
 
+/// From a Service backend to socket addresses: `Service` and `EndpointSlice` objects.
+///
+/// A route names a Service port as the Ingress wrote it (a number or a port name). A data plane
+/// resolves it the way ingress controllers do:
+///
+/// 1. the Service `namespace/name` must exist; its `spec.ports` entry whose `port` equals the
+///    number, or whose `name` equals the name, is the Service port;
+/// 2. the `EndpointSlice`s (`discovery.k8s.io/v1`) labelled `kubernetes.io/service-name: name`
+///    in the same namespace list the endpoints; each slice's port with the Service port's name
+///    (the empty name for an unnamed port) gives the port number on the endpoints;
+/// 3. every address of every endpoint that is ready (`conditions.ready` unset counts as ready,
+///    as the API says) is one destination. Slices of `addressType: FQDN` are not used.
+///
+/// ```
+/// use ingress_router::{Backend, Endpoints, Manifests};
+///
+/// let objects = Manifests::parse(r#"
+/// apiVersion: v1
+/// kind: Service
+/// metadata: {name: web, namespace: shop}
+/// spec:
+///   ports: [{name: http, port: 80, targetPort: 8080}]
+/// ---
+/// apiVersion: discovery.k8s.io/v1
+/// kind: EndpointSlice
+/// metadata: {name: web-x1, namespace: shop, labels: {kubernetes.io/service-name: web}}
+/// addressType: IPv4
+/// ports: [{name: http, port: 8080}]
+/// endpoints:
+/// - addresses: [10.0.0.1]
+/// - addresses: [10.0.0.2]
+///   conditions: {ready: false}
+/// "#);
+/// let endpoints = Endpoints::new(&objects.services, &objects.endpoint_slices);
+///
+/// let backend: Backend = "shop/web:http".parse().unwrap();
+/// let Backend::Service(service) = &backend else { unreachable!() };
+/// let addresses = endpoints.resolve(service).unwrap();
+/// assert_eq!(addresses, ["10.0.0.1:8080".parse().unwrap()]);
+/// ```
+///
 /// The ready addresses of every Service port, compiled from Services and EndpointSlices.
 ///
 /// Cut into shards that versions share: [`Endpoints::with_service`] makes the next version

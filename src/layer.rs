@@ -1,101 +1,6 @@
 //! tower middleware that routes every request with a controller's current
-//! [`Snapshot`](crate::Snapshot) (feature `tower`).
 //!
-//! [`IngressLayer`] wraps any `tower::Service<http::Request<_>>` — an axum `Router`, a hyper
-//! proxy, a `service_fn` — in an [`IngressService`]. For each request it:
-//!
-//! 1. takes the current snapshot from its [`SharedSnapshot`];
-//! 2. canonicalises the host and path ([`canonical_path`](crate::canonical_path)) and answers `400` or `414` itself
-//!    when the request cannot be routed safely;
-//! 3. on a TLS connection, answers `421 Misdirected Request` when the certificate chosen for
-//!    the connection's SNI is not the one the request's host gets (see below);
-//! 4. routes it, and answers `404` itself when no rule and no fallback applies;
-//! 5. on plain HTTP, answers `308 Permanent Redirect` to the same URL over `https` when the
-//!    request's host has TLS configured (ssl-redirect, see below);
-//! 6. otherwise rewrites the request's path to the canonical one (the query is kept as
-//!    received), so that the inner service — and the backend behind it — receives exactly the
-//!    path that was matched, puts a [`MatchedRoute`] into the request extensions, and calls the
-//!    inner service.
-//!
-//! # TLS
-//!
-//! The layer learns that a request came over TLS, and with which SNI, from a [`TlsInfo`] in the
-//! request's extensions: a server that terminates TLS inserts one into every request of the
-//! connection (`TlsInfo::new(sni)`, cloned per request). A request without one is taken to be
-//! plain HTTP. Both checks use the snapshot's [`TlsTable`](crate::TlsTable), compiled from the
-//! same Ingresses as its routes.
-//!
-//! - **ssl-redirect** (on by default, as in ingress-nginx): a plain-HTTP request that routes,
-//!   for a host with TLS configured (a `spec.tls` entry covers it), gets `308` with
-//!   `Location: https://host[:port]/canonical-path?query`. Switch it off per layer with
-//!   [`IngressLayer::ssl_redirect`] (one layer per controller), set the port with
-//!   [`IngressLayer::https_port`]. Paths under `/.well-known/acme-challenge` are never
-//!   redirected, so that HTTP-01 challenges keep working
-//!   ([`IngressLayer::no_redirect_prefixes`]). Behind a load balancer that terminates TLS
-//!   itself, insert a `TlsInfo` for its requests or switch the redirect off.
-//! - **SNI/Host check** (on by default): a request over TLS whose host would get a different
-//!   certificate than the connection's SNI got ([`TlsTable::same_certificate`]) is answered
-//!   `421`, which tells HTTP/2 clients that reuse connections across hosts to open a new one,
-//!   and keeps a client from reaching a host through a connection set up for another. A
-//!   connection without SNI got the default certificate, so it may carry requests only for
-//!   hosts that get the default certificate too. Switch it off with
-//!   [`IngressLayer::sni_host_check`].
-//!
-//! [`TlsTable::same_certificate`]: crate::TlsTable::same_certificate
-//!
-//! # Answers
-//!
-//! The status and body of each direct answer can be set with [`IngressLayer::reply`]; direct
-//! answers carry the [`Refusal`] (and, for `400` and `414`, the [`Rejection`]) in their response
-//! extensions, for logging. Errors are always the inner service's, so an inner service that
-//! cannot fail (axum's `Infallible`) still cannot fail. Nothing on the request path is boxed: a
-//! direct answer is one variant of [`ResponseFuture`] and of [`ResponseBody`].
-//!
-//! ```
-//! use std::convert::Infallible;
-//! use http::{Request, Response, StatusCode};
-//! use ingress_router::{IngressLayer, Manifests, MatchedRoute, SharedSnapshot, Snapshot, TableOptions};
-//! use tower::{service_fn, ServiceBuilder, ServiceExt};
-//!
-//! # tokio_test_block_on(async {
-//! let manifests = Manifests::parse(r#"
-//! kind: Ingress
-//! metadata: {name: shop, namespace: web}
-//! spec:
-//!   rules:
-//!   - host: shop.example.com
-//!     http:
-//!       paths:
-//!       - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 8080}}}}
-//! "#);
-//! let table = SharedSnapshot::new(Snapshot::build(&manifests.ingresses, TableOptions::default()));
-//!
-//! let service = ServiceBuilder::new()
-//!     .layer(IngressLayer::new(table.clone()))
-//!     .service(service_fn(|request: Request<String>| async move {
-//!         let route = request.extensions().get::<MatchedRoute>().unwrap();
-//!         let body = format!("{} {}", route.backend(), request.uri());
-//!         Ok::<_, Infallible>(Response::new(body))
-//!     }));
-//!
-//! let request = Request::get("/api/v1/../items?page=2")
-//!     .header("host", "Shop.Example.com")
-//!     .body(String::new())
-//!     .unwrap();
-//! let response = service.clone().oneshot(request).await.unwrap();
-//! assert_eq!(response.status(), StatusCode::OK);
-//! # use http_body_util::BodyExt;
-//! let body = response.into_body().collect().await.unwrap().to_bytes();
-//! assert_eq!(body, "service web/api:8080 /api/items?page=2");
-//!
-//! let request = Request::get("/").header("host", "shop.example.com").body(String::new()).unwrap();
-//! let response = service.oneshot(request).await.unwrap();
-//! assert_eq!(response.status(), StatusCode::NOT_FOUND);
-//! # });
-//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
-//! # }
-//! ```
+//! See [IngressLayer] for the model.
 
 use std::fmt;
 use std::future::Future;
@@ -291,7 +196,106 @@ impl Config {
     }
 }
 
-/// A [`Layer`] that routes requests with a [`SharedSnapshot`]; see the [module docs](self).
+/// tower middleware that routes every request with a controller's current
+/// [`Snapshot`](crate::Snapshot) (feature `tower`).
+///
+/// [`IngressLayer`] wraps any `tower::Service<http::Request<_>>` — an axum `Router`, a hyper
+/// proxy, a `service_fn` — in an [`IngressService`]. For each request it:
+///
+/// 1. takes the current snapshot from its [`SharedSnapshot`];
+/// 2. canonicalises the host and path ([`canonical_path`](crate::canonical_path)) and answers `400` or `414` itself
+///    when the request cannot be routed safely;
+/// 3. on a TLS connection, answers `421 Misdirected Request` when the certificate chosen for
+///    the connection's SNI is not the one the request's host gets (see below);
+/// 4. routes it, and answers `404` itself when no rule and no fallback applies;
+/// 5. on plain HTTP, answers `308 Permanent Redirect` to the same URL over `https` when the
+///    request's host has TLS configured (ssl-redirect, see below);
+/// 6. otherwise rewrites the request's path to the canonical one (the query is kept as
+///    received), so that the inner service — and the backend behind it — receives exactly the
+///    path that was matched, puts a [`MatchedRoute`] into the request extensions, and calls the
+///    inner service.
+///
+/// # TLS
+///
+/// The layer learns that a request came over TLS, and with which SNI, from a [`TlsInfo`] in the
+/// request's extensions: a server that terminates TLS inserts one into every request of the
+/// connection (`TlsInfo::new(sni)`, cloned per request). A request without one is taken to be
+/// plain HTTP. Both checks use the snapshot's [`TlsTable`](crate::TlsTable), compiled from the
+/// same Ingresses as its routes.
+///
+/// - **ssl-redirect** (on by default, as in ingress-nginx): a plain-HTTP request that routes,
+///   for a host with TLS configured (a `spec.tls` entry covers it), gets `308` with
+///   `Location: https://host[:port]/canonical-path?query`. Switch it off per layer with
+///   [`IngressLayer::ssl_redirect`] (one layer per controller), set the port with
+///   [`IngressLayer::https_port`]. Paths under `/.well-known/acme-challenge` are never
+///   redirected, so that HTTP-01 challenges keep working
+///   ([`IngressLayer::no_redirect_prefixes`]). Behind a load balancer that terminates TLS
+///   itself, insert a `TlsInfo` for its requests or switch the redirect off.
+/// - **SNI/Host check** (on by default): a request over TLS whose host would get a different
+///   certificate than the connection's SNI got ([`TlsTable::same_certificate`]) is answered
+///   `421`, which tells HTTP/2 clients that reuse connections across hosts to open a new one,
+///   and keeps a client from reaching a host through a connection set up for another. A
+///   connection without SNI got the default certificate, so it may carry requests only for
+///   hosts that get the default certificate too. Switch it off with
+///   [`IngressLayer::sni_host_check`].
+///
+/// [`TlsTable::same_certificate`]: crate::TlsTable::same_certificate
+///
+/// # Answers
+///
+/// The status and body of each direct answer can be set with [`IngressLayer::reply`]; direct
+/// answers carry the [`Refusal`] (and, for `400` and `414`, the [`Rejection`]) in their response
+/// extensions, for logging. Errors are always the inner service's, so an inner service that
+/// cannot fail (axum's `Infallible`) still cannot fail. Nothing on the request path is boxed: a
+/// direct answer is one variant of [`ResponseFuture`] and of [`ResponseBody`].
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode};
+/// use ingress_router::{IngressLayer, Manifests, MatchedRoute, SharedSnapshot, Snapshot, TableOptions};
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// # tokio_test_block_on(async {
+/// let manifests = Manifests::parse(r#"
+/// kind: Ingress
+/// metadata: {name: shop, namespace: web}
+/// spec:
+///   rules:
+///   - host: shop.example.com
+///     http:
+///       paths:
+///       - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 8080}}}}
+/// "#);
+/// let table = SharedSnapshot::new(Snapshot::build(&manifests.ingresses, TableOptions::default()));
+///
+/// let service = ServiceBuilder::new()
+///     .layer(IngressLayer::new(table.clone()))
+///     .service(service_fn(|request: Request<String>| async move {
+///         let route = request.extensions().get::<MatchedRoute>().unwrap();
+///         let body = format!("{} {}", route.backend(), request.uri());
+///         Ok::<_, Infallible>(Response::new(body))
+///     }));
+///
+/// let request = Request::get("/api/v1/../items?page=2")
+///     .header("host", "Shop.Example.com")
+///     .body(String::new())
+///     .unwrap();
+/// let response = service.clone().oneshot(request).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::OK);
+/// # use http_body_util::BodyExt;
+/// let body = response.into_body().collect().await.unwrap().to_bytes();
+/// assert_eq!(body, "service web/api:8080 /api/items?page=2");
+///
+/// let request = Request::get("/").header("host", "shop.example.com").body(String::new()).unwrap();
+/// let response = service.oneshot(request).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::NOT_FOUND);
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+///
+/// A [`Layer`] that routes requests with a [`SharedSnapshot`]; see the [module docs](crate::IngressLayer).
 #[derive(Debug, Clone)]
 pub struct IngressLayer {
     table: SharedSnapshot,
@@ -320,7 +324,7 @@ impl IngressLayer {
     }
 
     /// Whether plain-HTTP requests for hosts with TLS configured are redirected to `https`
-    /// (default: yes); see [TLS](self#tls).
+    /// (default: yes); see [TLS](crate::IngressLayer#tls).
     pub fn ssl_redirect(mut self, enabled: bool) -> Self {
         Arc::make_mut(&mut self.config).ssl_redirect = enabled;
         self
@@ -345,7 +349,7 @@ impl IngressLayer {
     }
 
     /// Whether requests over TLS whose host would get another certificate than the
-    /// connection's SNI got are answered `421` (default: yes); see [TLS](self#tls).
+    /// connection's SNI got are answered `421` (default: yes); see [TLS](crate::IngressLayer#tls).
     pub fn sni_host_check(mut self, enabled: bool) -> Self {
         Arc::make_mut(&mut self.config).sni_host_check = enabled;
         self
@@ -370,7 +374,7 @@ impl<S> Layer<S> for IngressLayer {
 }
 
 /// Middleware that routes each request and answers those it cannot route; see the
-/// [module docs](self).
+/// [module docs](crate::IngressLayer).
 #[derive(Debug, Clone)]
 pub struct IngressService<S> {
     inner: S,

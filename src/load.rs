@@ -1,36 +1,6 @@
 //! Reading manifests: the Ingresses, IngressClasses, Services, EndpointSlices and Secrets in
-//! YAML or JSON text.
 //!
-//! Accepts what `kubectl get -o yaml|json` prints and what people keep in files: single objects,
-//! multi-document YAML streams (`---`), concatenated JSON objects, `kind: List` and the typed lists
-//! (`IngressList`, `IngressClassList`, `ServiceList`, `EndpointSliceList`, `SecretList`). Objects of other kinds
-//! are skipped and counted. A broken
-//! document becomes a [`DocumentError`] naming its index; it never hides the good documents around
-//! it, so the caller always gets both.
-//!
-//! ```
-//! use ingress_router::Manifests;
-//!
-//! let manifests = Manifests::parse(r#"
-//! apiVersion: apps/v1
-//! kind: Deployment
-//! metadata: {name: web}
-//! ---
-//! apiVersion: networking.k8s.io/v1
-//! kind: Ingress
-//! metadata: {name: site}
-//! spec:
-//!   defaultBackend: {service: {name: web, port: {number: 80}}}
-//! ---
-//! kind: Ingress
-//! metadata: {name: broken}
-//! spec: {rules: 7}
-//! "#);
-//! assert_eq!(manifests.ingresses.len(), 1);
-//! assert_eq!(manifests.skipped, 1);
-//! assert_eq!(manifests.errors.len(), 1);
-//! assert_eq!(manifests.errors[0].document, 2);
-//! ```
+//! See [Manifests] for the model.
 
 use std::cell::Cell;
 use std::fmt;
@@ -185,6 +155,40 @@ impl fmt::Display for Limit {
     }
 }
 
+/// Reading manifests: the Ingresses, IngressClasses, Services, EndpointSlices and Secrets in
+/// YAML or JSON text.
+///
+/// Accepts what `kubectl get -o yaml|json` prints and what people keep in files: single objects,
+/// multi-document YAML streams (`---`), concatenated JSON objects, `kind: List` and the typed lists
+/// (`IngressList`, `IngressClassList`, `ServiceList`, `EndpointSliceList`, `SecretList`). Objects of other kinds
+/// are skipped and counted. A broken
+/// document becomes a [`DocumentError`] naming its index; it never hides the good documents around
+/// it, so the caller always gets both.
+///
+/// ```
+/// use ingress_router::Manifests;
+///
+/// let manifests = Manifests::parse(r#"
+/// apiVersion: apps/v1
+/// kind: Deployment
+/// metadata: {name: web}
+/// ---
+/// apiVersion: networking.k8s.io/v1
+/// kind: Ingress
+/// metadata: {name: site}
+/// spec:
+///   defaultBackend: {service: {name: web, port: {number: 80}}}
+/// ---
+/// kind: Ingress
+/// metadata: {name: broken}
+/// spec: {rules: 7}
+/// "#);
+/// assert_eq!(manifests.ingresses.len(), 1);
+/// assert_eq!(manifests.skipped, 1);
+/// assert_eq!(manifests.errors.len(), 1);
+/// assert_eq!(manifests.errors[0].document, 2);
+/// ```
+///
 /// The objects read from one or more manifests, with what could not be read.
 #[derive(Debug, Clone, Default)]
 pub struct Manifests {
@@ -192,12 +196,12 @@ pub struct Manifests {
     pub ingresses: Vec<Ingress>,
     /// IngressClasses, in input order.
     pub ingress_classes: Vec<IngressClass>,
-    /// Services (`v1`), in input order, to resolve backends ([`crate::endpoints`]).
+    /// Services (`v1`), in input order, to resolve backends ([`crate::Endpoints`]).
     pub services: Vec<Service>,
     /// EndpointSlices (`discovery.k8s.io/v1`), in input order.
     pub endpoint_slices: Vec<EndpointSlice>,
     /// Secrets (`v1`), in input order: the `kubernetes.io/tls` ones hold certificates
-    /// ([`crate::tls`]).
+    /// ([`crate::TlsTable`]).
     pub secrets: Vec<Secret>,
     /// How many objects of other kinds (Deployments, ConfigMaps, …) were skipped.
     pub skipped: usize,

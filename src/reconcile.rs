@@ -1,58 +1,6 @@
 //! Live snapshots: a [`Reconciler`] keeps one [`SharedSnapshot`] per controller current from
-//! object events.
 //!
-//! A data plane serves every request from the snapshot of the moment and must take in changes
-//! without stopping. A [`Reconciler`] holds the objects of the cluster as events describe them —
-//! [`Event::Apply`], [`Event::Delete`], [`Event::ReplaceAll`] (a watch's initial list or relist
-//! of one kind, or a reload of manifest files) — for every kind the crate reads: Ingress,
-//! IngressClass, Service, EndpointSlice and Secret (`kubernetes.io/tls` ones; others are not
-//! kept). It decides which controller serves which Ingress ([`Dispatcher`]) and, after each
-//! batch of events, publishes a new snapshot for every controller the batch affects, in one
-//! swap per controller, sharing every part that did not change:
-//!
-//! - an Ingress change recompiles only the hosts it touches, and the TLS names only when an
-//!   Ingress with TLS entries changed;
-//! - a Service or EndpointSlice change recomputes only that Service's endpoints, and shares
-//!   the route table;
-//! - a Secret change reloads only that Secret's certificate (feature `rustls`), and shares the
-//!   route table.
-//!
-//! The work runs in the caller, never on the request path.
-//!
-//! An Ingress or IngressClass that fails the apiserver's validation does not replace the last
-//! valid version of that object: the reconciler keeps routing with the version it had, and
-//! reports the rejected one ([`Reconciled::rejected`], [`Reconciler::rejected`]) until a valid
-//! version or a delete arrives. A bad edit thus never takes a working route down.
-//!
-//! ```
-//! use ingress_router::{Controller, Dispatcher, Event, Manifests, Reconciler};
-//!
-//! let dispatcher = Dispatcher::new([Controller::new("example.com/edge").watch_without_class(true)])
-//!     .unwrap();
-//! let mut reconciler = Reconciler::new(dispatcher);
-//! let snapshot = reconciler.snapshot("example.com/edge").unwrap().clone(); // for the server
-//!
-//! let v1 = Manifests::parse(r#"
-//! kind: Ingress
-//! metadata: {name: web}
-//! spec: {defaultBackend: {service: {name: web-v1, port: {number: 80}}}}
-//! "#);
-//! reconciler.apply_all(Event::replace_all(v1));
-//! let routes = snapshot.load();
-//! assert_eq!(routes.routes().route(None, "/").unwrap().backend().to_string(), "service default/web-v1:80");
-//!
-//! // An invalid edit: the service name is not a DNS label. The last valid version keeps serving.
-//! let broken = Manifests::parse(r#"
-//! kind: Ingress
-//! metadata: {name: web}
-//! spec: {defaultBackend: {service: {name: Web_V2, port: {number: 80}}}}
-//! "#);
-//! let outcome = reconciler.apply(Event::Apply(broken.ingresses[0].clone().into()));
-//! assert_eq!(outcome.rejected.len(), 1);
-//! assert!(outcome.rebuilt.is_empty());
-//! let routes = snapshot.load();
-//! assert_eq!(routes.routes().route(None, "/").unwrap().backend().to_string(), "service default/web-v1:80");
-//! ```
+//! See [Reconciler] for the model.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -285,9 +233,65 @@ struct CertificateSettings {
     fallback: Option<Arc<CertifiedKey>>,
 }
 
+/// Live snapshots: a [`Reconciler`] keeps one [`SharedSnapshot`] per controller current from
+/// object events.
+///
+/// A data plane serves every request from the snapshot of the moment and must take in changes
+/// without stopping. A [`Reconciler`] holds the objects of the cluster as events describe them —
+/// [`Event::Apply`], [`Event::Delete`], [`Event::ReplaceAll`] (a watch's initial list or relist
+/// of one kind, or a reload of manifest files) — for every kind the crate reads: Ingress,
+/// IngressClass, Service, EndpointSlice and Secret (`kubernetes.io/tls` ones; others are not
+/// kept). It decides which controller serves which Ingress ([`Dispatcher`]) and, after each
+/// batch of events, publishes a new snapshot for every controller the batch affects, in one
+/// swap per controller, sharing every part that did not change:
+///
+/// - an Ingress change recompiles only the hosts it touches, and the TLS names only when an
+///   Ingress with TLS entries changed;
+/// - a Service or EndpointSlice change recomputes only that Service's endpoints, and shares
+///   the route table;
+/// - a Secret change reloads only that Secret's certificate (feature `rustls`), and shares the
+///   route table.
+///
+/// The work runs in the caller, never on the request path.
+///
+/// An Ingress or IngressClass that fails the apiserver's validation does not replace the last
+/// valid version of that object: the reconciler keeps routing with the version it had, and
+/// reports the rejected one ([`Reconciled::rejected`], [`Reconciler::rejected`]) until a valid
+/// version or a delete arrives. A bad edit thus never takes a working route down.
+///
+/// ```
+/// use ingress_router::{Controller, Dispatcher, Event, Manifests, Reconciler};
+///
+/// let dispatcher = Dispatcher::new([Controller::new("example.com/edge").watch_without_class(true)])
+///     .unwrap();
+/// let mut reconciler = Reconciler::new(dispatcher);
+/// let snapshot = reconciler.snapshot("example.com/edge").unwrap().clone(); // for the server
+///
+/// let v1 = Manifests::parse(r#"
+/// kind: Ingress
+/// metadata: {name: web}
+/// spec: {defaultBackend: {service: {name: web-v1, port: {number: 80}}}}
+/// "#);
+/// reconciler.apply_all(Event::replace_all(v1));
+/// let routes = snapshot.load();
+/// assert_eq!(routes.routes().route(None, "/").unwrap().backend().to_string(), "service default/web-v1:80");
+///
+/// // An invalid edit: the service name is not a DNS label. The last valid version keeps serving.
+/// let broken = Manifests::parse(r#"
+/// kind: Ingress
+/// metadata: {name: web}
+/// spec: {defaultBackend: {service: {name: Web_V2, port: {number: 80}}}}
+/// "#);
+/// let outcome = reconciler.apply(Event::Apply(broken.ingresses[0].clone().into()));
+/// assert_eq!(outcome.rejected.len(), 1);
+/// assert!(outcome.rebuilt.is_empty());
+/// let routes = snapshot.load();
+/// assert_eq!(routes.routes().route(None, "/").unwrap().backend().to_string(), "service default/web-v1:80");
+/// ```
+///
 /// Keeps one [`SharedSnapshot`] per controller up to date from object [`Event`]s.
 ///
-/// See the [module documentation](self) for the model. The reconciler is not itself shared: it
+/// See the [module documentation](crate::Reconciler) for the model. The reconciler is not itself shared: it
 /// lives with whatever receives the events, and hands out [`SharedSnapshot`] clones to servers.
 #[derive(Debug)]
 pub struct Reconciler {
@@ -824,13 +828,13 @@ impl Reconciler {
                 let base = next.as_ref().unwrap_or(&previous);
                 let names_changed = !Arc::ptr_eq(base.tls(), previous.tls());
                 let relevant = |secret: &SecretRef| all_secrets || changed_secrets.contains(secret);
-                let default_changed = settings
-                    .default_secret
-                    .as_ref()
-                    .is_some_and(|s| relevant(s));
+                let default_changed = settings.default_secret.as_ref().is_some_and(&relevant);
+                let tls = base.tls();
                 let secrets_changed = all_secrets
                     || default_changed
-                    || base.tls().secrets().iter().any(|s| relevant(s));
+                    || changed_secrets
+                        .iter()
+                        .any(|s| tls.secret_index(s).is_some());
                 if names_changed || secrets_changed {
                     let lookup = |secret: &SecretRef| {
                         let key = ObjectRef::namespaced(
@@ -848,10 +852,11 @@ impl Reconciler {
                             .map(Arc::new)
                             .or_else(|| settings.fallback.clone()),
                     };
+                    let changed = (!all_secrets).then_some(&changed_secrets);
                     let certificates = previous.certificates().next(
                         Arc::clone(base.tls()),
                         lookup,
-                        relevant,
+                        changed,
                         default,
                         &settings.provider,
                     );

@@ -1,38 +1,6 @@
 //! One controller's view of the cluster: everything a request needs, swapped as one value.
 //!
-//! A [`Snapshot`] holds a controller's compiled routes ([`RouteTable`]), the TLS names of the
-//! same Ingresses ([`TlsTable`]), the certificates those names get (feature `rustls`), and
-//! the ready endpoints of the Services ([`Endpoints`]). A [`SharedSnapshot`] is the handle
-//! servers read: one `Arc<Snapshot>` per request or handshake, an atomic swap per change (with
-//! `arc-swap`, so readers never wait), and requests in flight finish on the snapshot they
-//! started with. A request therefore never sees routes of one version and endpoints or
-//! certificates of another.
-//!
-//! The parts are shared between versions: a snapshot made because an EndpointSlice or a
-//! Secret changed holds the same route table as the one before it ([`Snapshot::with_endpoints`]
-//! copies three pointers). [`Reconciler`](crate::Reconciler) keeps one snapshot per controller
-//! current from object events.
-//!
-//! ```
-//! use ingress_router::{Manifests, SharedSnapshot, Snapshot, TableOptions};
-//!
-//! let manifests = Manifests::parse(r#"
-//! kind: Ingress
-//! metadata: {name: web}
-//! spec:
-//!   tls: [{hosts: [secure.example.com], secretName: web-tls}]
-//!   rules:
-//!   - host: secure.example.com
-//!     http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
-//! "#);
-//! let shared = SharedSnapshot::new(Snapshot::build(&manifests.ingresses, TableOptions::default()));
-//!
-//! let snapshot = shared.load(); // one per request
-//! let route = snapshot.routes().route(Some("secure.example.com"), "/").unwrap();
-//! assert_eq!(route.backend().to_string(), "service default/web:80");
-//! assert_eq!(snapshot.tls().lookup("secure.example.com").unwrap().certificate.to_string(),
-//!            "secret default/web-tls");
-//! ```
+//! See [Snapshot] for the model.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -48,8 +16,44 @@ use crate::table::{Fallback, MatchedRule, OwnedKey, RouteMatch, RouteTable, Tabl
 use crate::tls::resolver::Certificates;
 use crate::tls::TlsTable;
 
+/// One controller's view of the cluster: everything a request needs, swapped as one value.
+///
+/// A [`Snapshot`] holds a controller's compiled routes ([`RouteTable`]), the TLS names of the
+/// same Ingresses ([`TlsTable`]), the certificates those names get (feature `rustls`), and
+/// the ready endpoints of the Services ([`Endpoints`]). A [`SharedSnapshot`] is the handle
+/// servers read: one `Arc<Snapshot>` per request or handshake, an atomic swap per change (with
+/// `arc-swap`, so readers never wait), and requests in flight finish on the snapshot they
+/// started with. A request therefore never sees routes of one version and endpoints or
+/// certificates of another.
+///
+/// The parts are shared between versions: a snapshot made because an EndpointSlice or a
+/// Secret changed holds the same route table as the one before it ([`Snapshot::with_endpoints`]
+/// copies three pointers). [`Reconciler`](crate::Reconciler) keeps one snapshot per controller
+/// current from object events.
+///
+/// ```
+/// use ingress_router::{Manifests, SharedSnapshot, Snapshot, TableOptions};
+///
+/// let manifests = Manifests::parse(r#"
+/// kind: Ingress
+/// metadata: {name: web}
+/// spec:
+///   tls: [{hosts: [secure.example.com], secretName: web-tls}]
+///   rules:
+///   - host: secure.example.com
+///     http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+/// "#);
+/// let shared = SharedSnapshot::new(Snapshot::build(&manifests.ingresses, TableOptions::default()));
+///
+/// let snapshot = shared.load(); // one per request
+/// let route = snapshot.routes().route(Some("secure.example.com"), "/").unwrap();
+/// assert_eq!(route.backend().to_string(), "service default/web:80");
+/// assert_eq!(snapshot.tls().lookup("secure.example.com").unwrap().certificate.to_string(),
+///            "secret default/web-tls");
+/// ```
+///
 /// Everything a request to one controller needs, as of one moment; see the
-/// [module docs](self).
+/// [module docs](crate::Snapshot).
 ///
 /// Cheap to clone: every part is behind an `Arc` and shared with the versions around it.
 #[derive(Clone)]

@@ -1,39 +1,6 @@
 //! TLS termination: which certificate each server name gets, from the served Ingresses'
-//! `spec.tls`.
 //!
-//! Every [`Snapshot`](crate::Snapshot) carries a [`TlsTable`] compiled from the same
-//! Ingresses as its routes, so the certificates a controller serves are always those of the
-//! Ingresses it routes, and both change in one swap. The table maps a server name (the SNI of a
-//! TLS handshake, or a request's host) to a [`Certificate`]: the `kubernetes.io/tls` Secret an
-//! Ingress names, or the controller's default certificate.
-//!
-//! # Rules
-//!
-//! - **Names** are matched as rule hosts are: an exact name first, then a `*.suffix` wildcard
-//!   covering exactly one label (`*.example.com` covers `a.example.com`, neither `example.com`
-//!   nor `a.b.example.com`). Matching ignores ASCII case and one trailing dot.
-//! - **A host in several entries** (of one Ingress or several): the older Ingress wins, then the
-//!   earlier entry; when the losers name a different certificate, a [`TlsConflict`] is reported
-//!   in [`TlsTable::conflicts`] (and [`Diagnostics::tls_conflicts`](crate::Diagnostics::tls_conflicts)
-//!   of the snapshot).
-//! - **An entry without `secretName`** gives its hosts the controller's default certificate
-//!   (reported as a warning), as ingress-nginx does.
-//! - **An entry without `hosts`** gives the controller's default certificate to the Ingress's
-//!   rule hosts that no entry of any Ingress names; its `secretName`, if any, is not used
-//!   (reported as a warning). Named hosts always beat these implied ones.
-//! - **Any other name** — an unknown SNI, no SNI at all, a host without TLS — gets the default
-//!   certificate; [`TlsTable::lookup`] says `None` for it, meaning "no TLS configured".
-//!
-//! Which bytes the default certificate holds, and whether there is one, is the caller's setting;
-//! with the `rustls` feature, [`resolver`] turns this table and the Secrets into a
-//! `rustls::server::ResolvesServerCert`.
-//!
-//! # Requests over TLS
-//!
-//! A server that terminates TLS tells the routing layer about the connection by putting a
-//! [`TlsInfo`] (the handshake's SNI) into each request's extensions; a request without one
-//! is taken to have arrived over plain HTTP. The layer uses it for `ssl-redirect` and for the
-//! SNI/Host check ([`TlsTable::same_certificate`]).
+//! See [TlsTable] for the model.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -101,8 +68,45 @@ struct TlsEntry {
     field: Box<str>,
 }
 
+/// TLS termination: which certificate each server name gets, from the served Ingresses'
+/// `spec.tls`.
+///
+/// Every [`Snapshot`](crate::Snapshot) carries a [`TlsTable`] compiled from the same
+/// Ingresses as its routes, so the certificates a controller serves are always those of the
+/// Ingresses it routes, and both change in one swap. The table maps a server name (the SNI of a
+/// TLS handshake, or a request's host) to a [`Certificate`]: the `kubernetes.io/tls` Secret an
+/// Ingress names, or the controller's default certificate.
+///
+/// # Rules
+///
+/// - **Names** are matched as rule hosts are: an exact name first, then a `*.suffix` wildcard
+///   covering exactly one label (`*.example.com` covers `a.example.com`, neither `example.com`
+///   nor `a.b.example.com`). Matching ignores ASCII case and one trailing dot.
+/// - **A host in several entries** (of one Ingress or several): the older Ingress wins, then the
+///   earlier entry; when the losers name a different certificate, a [`TlsConflict`] is reported
+///   in [`TlsTable::conflicts`] (and [`Diagnostics::tls_conflicts`](crate::Diagnostics::tls_conflicts)
+///   of the snapshot).
+/// - **An entry without `secretName`** gives its hosts the controller's default certificate
+///   (reported as a warning), as ingress-nginx does.
+/// - **An entry without `hosts`** gives the controller's default certificate to the Ingress's
+///   rule hosts that no entry of any Ingress names; its `secretName`, if any, is not used
+///   (reported as a warning). Named hosts always beat these implied ones.
+/// - **Any other name** — an unknown SNI, no SNI at all, a host without TLS — gets the default
+///   certificate; [`TlsTable::lookup`] says `None` for it, meaning "no TLS configured".
+///
+/// Which bytes the default certificate holds, and whether there is one, is the caller's setting;
+/// with the `rustls` feature, `Certificates` (feature `rustls`) turns this table and the Secrets into a
+/// `rustls::server::ResolvesServerCert`.
+///
+/// # Requests over TLS
+///
+/// A server that terminates TLS tells the routing layer about the connection by putting a
+/// [`TlsInfo`] (the handshake's SNI) into each request's extensions; a request without one
+/// is taken to have arrived over plain HTTP. The layer uses it for `ssl-redirect` and for the
+/// SNI/Host check ([`TlsTable::same_certificate`]).
+///
 /// The TLS configuration of a [`RouteTable`](crate::RouteTable): server name → certificate;
-/// see the [module docs](self) for the rules.
+/// see the [module docs](crate::TlsTable) for the rules.
 ///
 /// Lookups allocate nothing.
 #[derive(Debug, Clone, Default)]
@@ -113,6 +117,8 @@ pub struct TlsTable {
     entries: Vec<TlsEntry>,
     /// Entries by name.
     names: HostMap<Id>,
+    /// Indices into `secrets`.
+    secret_ids: HashMap<SecretRef, Id, RandomState>,
     conflicts: Vec<TlsConflict>,
     warnings: Vec<Warning>,
 }
@@ -216,6 +222,12 @@ impl TlsTable {
             .map(|entry| (self.host(entry), entry.secret.map(|id| id as usize)))
     }
 
+    /// The index of `secret` in [`TlsTable::secrets`], if some name gets its certificate from it.
+    #[cfg(feature = "rustls")]
+    pub(crate) fn secret_index(&self, secret: &SecretRef) -> Option<usize> {
+        self.secret_ids.get(secret).map(|&id| id as usize)
+    }
+
     /// Every Secret some name gets its certificate from, each once.
     pub fn secrets(&self) -> &[SecretRef] {
         &self.secrets
@@ -242,7 +254,6 @@ impl TlsTable {
 #[derive(Default)]
 struct Builder {
     table: TlsTable,
-    secret_ids: HashMap<SecretRef, Id, RandomState>,
     /// Losing claims per entry, for conflicts.
     losers: BTreeMap<Id, Vec<TlsSource>>,
 }
@@ -294,7 +305,7 @@ impl Builder {
 
     fn secret(&mut self, secret: SecretRef) -> Id {
         let next = self.table.secrets.len() as Id;
-        *self.secret_ids.entry(secret).or_insert_with_key(|s| {
+        *self.table.secret_ids.entry(secret).or_insert_with_key(|s| {
             self.table.secrets.push(s.clone());
             next
         })
@@ -356,7 +367,7 @@ impl Builder {
 }
 
 /// How a request reached the server, when it came over TLS: put into each request's extensions
-/// by the server that terminated TLS (see the [module docs](self)).
+/// by the server that terminated TLS (see the [module docs](crate::TlsTable)).
 ///
 /// Cloning it is cheap; create one per connection and clone it into every request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -359,7 +359,7 @@ fn reference(
                     Reverse(elements(rule_path).len()),
                     exact && trailing,
                 );
-                let precedence = (!(trailing && !exact), age(g, i), r, p);
+                let precedence = (!trailing || exact, age(g, i), r, p);
                 candidates.push((slot, sets[i], precedence, i, r, p, gp));
             }
         }

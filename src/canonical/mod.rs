@@ -1,40 +1,6 @@
 //! Request canonicalisation: the host and path a request is routed on.
 //!
-//! A request is routed on exactly what is forwarded to the backend, so the
-//! host and path are first brought into one canonical form and anything
-//! ambiguous is rejected with a status the caller can send back.
-//!
-//! * Host: lower-cased, port and one trailing dot dropped; IP literals only
-//!   match rules without a host.
-//! * Path: fragment cut, query split off and kept unchanged, unreserved
-//!   percent-escapes decoded, `\` turned into `/`, dot segments removed and
-//!   runs of `/` merged. Encoded slashes, `%00`, raw control bytes and
-//!   non-ASCII are rejected.
-//!
-//! Everything runs in linear time, and an already canonical request is
-//! handled without allocating.
-//!
-//! ```
-//! use ingress_router::canonical::{canonical_host, canonical_path, CanonicalOptions};
-//!
-//! let options = CanonicalOptions::default();
-//! let path = canonical_path("/public/%2e%2e//admin/./x?q=%2e", &options).unwrap();
-//! assert_eq!(path.path(), "/admin/x");
-//! assert_eq!(path.path_and_query(), "/admin/x?q=%2e"); // the query is never touched
-//!
-//! let host = canonical_host("Shop.Example.COM.:8443", &options).unwrap();
-//! assert_eq!(host.name(), Some("shop.example.com"));
-//!
-//! let rejected = canonical_path("/admin%2Fsecret", &options).unwrap_err();
-//! assert_eq!(rejected.status().as_u16(), 400);
-//! ```
-//!
-//! Two choices go beyond the letter of the routing contract, both stricter:
-//! a segment `.` or `..` followed by `%3B` is rejected like one followed by
-//! `;` (backends that decode `%3B` before cutting path parameters see the same
-//! trick), and an HTTP/1.1 request in absolute form still needs exactly one
-//! valid `Host` header (RFC 9112 §3.2), although the target's authority is
-//! what gets routed.
+//! See [CanonicalOptions] for the model.
 
 use std::fmt;
 
@@ -143,6 +109,44 @@ pub enum PathMode {
     Raw,
 }
 
+/// Request canonicalisation: the host and path a request is routed on.
+///
+/// A request is routed on exactly what is forwarded to the backend, so the
+/// host and path are first brought into one canonical form and anything
+/// ambiguous is rejected with a status the caller can send back.
+///
+/// * Host: lower-cased, port and one trailing dot dropped; IP literals only
+///   match rules without a host.
+/// * Path: fragment cut, query split off and kept unchanged, unreserved
+///   percent-escapes decoded, `\` turned into `/`, dot segments removed and
+///   runs of `/` merged. Encoded slashes, `%00`, raw control bytes and
+///   non-ASCII are rejected.
+///
+/// Everything runs in linear time, and an already canonical request is
+/// handled without allocating.
+///
+/// ```
+/// use ingress_router::{canonical_host, canonical_path, CanonicalOptions};
+///
+/// let options = CanonicalOptions::default();
+/// let path = canonical_path("/public/%2e%2e//admin/./x?q=%2e", &options).unwrap();
+/// assert_eq!(path.path(), "/admin/x");
+/// assert_eq!(path.path_and_query(), "/admin/x?q=%2e"); // the query is never touched
+///
+/// let host = canonical_host("Shop.Example.COM.:8443", &options).unwrap();
+/// assert_eq!(host.name(), Some("shop.example.com"));
+///
+/// let rejected = canonical_path("/admin%2Fsecret", &options).unwrap_err();
+/// assert_eq!(rejected.status().as_u16(), 400);
+/// ```
+///
+/// Two choices go beyond the letter of the routing contract, both stricter:
+/// a segment `.` or `..` followed by `%3B` is rejected like one followed by
+/// `;` (backends that decode `%3B` before cutting path parameters see the same
+/// trick), and an HTTP/1.1 request in absolute form still needs exactly one
+/// valid `Host` header (RFC 9112 §3.2), although the target's authority is
+/// what gets routed.
+///
 /// Path mode and size limits used when canonicalising requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanonicalOptions {

@@ -1,8 +1,6 @@
 //! What building found: quarantined objects, conflicts and warnings, each naming the object and
-//! the field it is about.
 //!
-//! These types sit below every compiling module (routes, TLS names, dispatch, reconciliation):
-//! each reports in them, and a [`Snapshot`](crate::Snapshot) gathers them.
+//! See [Diagnostics] for the model.
 
 use std::fmt;
 
@@ -82,6 +80,12 @@ pub struct Warning {
     pub message: String,
 }
 
+/// What building found: quarantined objects, conflicts and warnings, each naming the object and
+/// the field it is about.
+///
+/// These types sit below every compiling module (routes, TLS names, dispatch, reconciliation):
+/// each reports in them, and a [`Snapshot`](crate::Snapshot) gathers them.
+///
 /// What building a table found: quarantined Ingresses, conflicts, warnings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]

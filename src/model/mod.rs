@@ -3,7 +3,7 @@
 //!
 //! These types read objects exactly as `kubectl get -o yaml|json` prints them: camelCase field
 //! names, unknown fields ignored, every optional field optional. They hold what the apiserver
-//! would hold, valid or not; [`crate::validate`] decides whether an object is acceptable. Nothing
+//! would hold, valid or not; [`validate_ingress`](crate::validate_ingress) decides whether an object is acceptable. Nothing
 //! here knows about HTTP requests or the compiled table.
 //!
 //! ```

@@ -1,81 +1,6 @@
 //! The compiled routing table: host and path to backend, with Kubernetes precedence.
 //!
-//! [`RouteTable::build`] takes Ingress objects and produces an immutable table plus
-//! [`Diagnostics`]: the Ingresses it quarantined (with the apiserver's reasons), the conflicts it
-//! resolved (winner and losers) and the rule paths that can never match. A lookup then costs a
-//! hash lookup for the host and one walk over the request path's segments, whatever the number
-//! of rules, and allocates nothing.
-//!
-//! ```
-//! use ingress_router::{Manifests, RouteTable, TableOptions};
-//!
-//! let manifests = Manifests::parse(r#"
-//! kind: Ingress
-//! metadata: {name: shop, namespace: web}
-//! spec:
-//!   rules:
-//!   - host: "*.example.com"
-//!     http:
-//!       paths:
-//!       - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 8080}}}}
-//! "#);
-//! let table = RouteTable::build(&manifests.ingresses, TableOptions::default());
-//!
-//! let m = table.route(Some("shop.example.com"), "/api/v1/items").unwrap();
-//! assert_eq!(m.backend().to_string(), "service web/api:8080");
-//! assert_eq!(m.rule().unwrap().host, Some("*.example.com"));
-//! assert!(table.route(Some("example.com"), "/api").is_none());
-//! ```
-//!
-//! # Matching
-//!
-//! The rules are those of the Kubernetes API and of ingress-nginx where Kubernetes leaves the
-//! choice to the controller:
-//!
-//! - **Host**: exact host first, else the `*.suffix` wildcard whose suffix is the request host
-//!   minus exactly one (non-empty) first label, else the host-less rules. A request whose host
-//!   selects a virtual host never falls through to another one's rules.
-//! - **Path**, over the merged rules of every Ingress for the selected host: an `Exact` match
-//!   always wins; otherwise the longest matching `Prefix` by path elements; a rule path with a
-//!   trailing `/` beats the same path without; then the older Ingress (`creationTimestamp`, then
-//!   `namespace/name`), then rule order. Ingresses without a timestamp count as newer than all
-//!   that have one and keep their input order. `ImplementationSpecific` is `Prefix` unless
-//!   [`TableOptions::implementation_specific`] says `Exact`; an empty one means `/`.
-//! - **Fallbacks**: a selected host with no matching path goes to the defaultBackend of the
-//!   oldest Ingress with rules for that host and a defaultBackend, else to the controller default
-//!   backend ([`TableOptions::default_backend`]), else nowhere (404). With no host selected and no
-//!   host-less path matching: the defaultBackend of the oldest Ingress without rules, else of the
-//!   oldest with host-less rules and a defaultBackend, else the controller default. The
-//!   defaultBackend of an Ingress whose rules all name hosts never catches other hosts.
-//!
-//! Rule paths must be in the canonical form requests are normalised to
-//! ([`crate::canonical`]); one that is not (say `ImplementationSpecific` `/a//b`) can never match
-//! and is reported as a [`Warning`] instead of being routed.
-//!
-//! # How does it work?
-//!
-//! Hosts live in two hash maps, one for exact names and one for wildcard suffixes, each cut
-//! into shards of about 64 hosts that the versions of a table share. Each virtual
-//! host owns a segment trie over its rule paths: a node per path element, holding at most one
-//! winning `Exact` rule for the path without and with a trailing slash and one winning `Prefix`
-//! rule. Precedence and conflicts are settled once, at build time, so a lookup walks the request
-//! path once, remembering the deepest `Prefix` it passed, and finishes at the node where the walk
-//! stops. Nodes with few children scan a short list of entries that hold each child node itself,
-//! so a lookup reads one entry per path element; wider ones use a hash map. The hash
-//! maps use `foldhash` with a random per-process seed: the keys come from configuration, and a
-//! request cannot predict which lookups collide.
-//!
-//! [`RouteTable::update`] compiles again only the virtual hosts that the changed Ingresses had
-//! or have rules for (an index from each Ingress to its hosts says which), copies only the
-//! shards those hosts live in, and shares every other virtual host, the list of Ingresses when
-//! their order stays, and the TLS table when no changed Ingress has TLS. Diagnostics stay with
-//! the virtual hosts and are gathered on first use.
-//!
-//! A radix-tree router such as `matchit`, with routes `P`, `P/` and `P/{*rest}` per prefix, gives
-//! the same answers, but `matchit` 0.9 keeps a backtracking stack that allocates on every lookup
-//! passing a node with both static and wildcard children — which every nested prefix creates —
-//! so the table walks its own trie and allocates nothing (and, measured by the crate's
-//! `matchit_layout` bench, is about as fast on the same rules, host lookup included).
+//! See [RouteTable] for the model.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -176,6 +101,85 @@ impl<'a> HostKey<'a> {
     }
 }
 
+/// The compiled routing table: host and path to backend, with Kubernetes precedence.
+///
+/// [`RouteTable::build`] takes Ingress objects and produces an immutable table plus
+/// [`Diagnostics`]: the Ingresses it quarantined (with the apiserver's reasons), the conflicts it
+/// resolved (winner and losers) and the rule paths that can never match. A lookup then costs a
+/// hash lookup for the host and one walk over the request path's segments, whatever the number
+/// of rules, and allocates nothing.
+///
+/// ```
+/// use ingress_router::{Manifests, RouteTable, TableOptions};
+///
+/// let manifests = Manifests::parse(r#"
+/// kind: Ingress
+/// metadata: {name: shop, namespace: web}
+/// spec:
+///   rules:
+///   - host: "*.example.com"
+///     http:
+///       paths:
+///       - {path: /api, pathType: Prefix, backend: {service: {name: api, port: {number: 8080}}}}
+/// "#);
+/// let table = RouteTable::build(&manifests.ingresses, TableOptions::default());
+///
+/// let m = table.route(Some("shop.example.com"), "/api/v1/items").unwrap();
+/// assert_eq!(m.backend().to_string(), "service web/api:8080");
+/// assert_eq!(m.rule().unwrap().host, Some("*.example.com"));
+/// assert!(table.route(Some("example.com"), "/api").is_none());
+/// ```
+///
+/// # Matching
+///
+/// The rules are those of the Kubernetes API and of ingress-nginx where Kubernetes leaves the
+/// choice to the controller:
+///
+/// - **Host**: exact host first, else the `*.suffix` wildcard whose suffix is the request host
+///   minus exactly one (non-empty) first label, else the host-less rules. A request whose host
+///   selects a virtual host never falls through to another one's rules.
+/// - **Path**, over the merged rules of every Ingress for the selected host: an `Exact` match
+///   always wins; otherwise the longest matching `Prefix` by path elements; a rule path with a
+///   trailing `/` beats the same path without; then the older Ingress (`creationTimestamp`, then
+///   `namespace/name`), then rule order. Ingresses without a timestamp count as newer than all
+///   that have one and keep their input order. `ImplementationSpecific` is `Prefix` unless
+///   [`TableOptions::implementation_specific`] says `Exact`; an empty one means `/`.
+/// - **Fallbacks**: a selected host with no matching path goes to the defaultBackend of the
+///   oldest Ingress with rules for that host and a defaultBackend, else to the controller default
+///   backend ([`TableOptions::default_backend`]), else nowhere (404). With no host selected and no
+///   host-less path matching: the defaultBackend of the oldest Ingress without rules, else of the
+///   oldest with host-less rules and a defaultBackend, else the controller default. The
+///   defaultBackend of an Ingress whose rules all name hosts never catches other hosts.
+///
+/// Rule paths must be in the canonical form requests are normalised to
+/// ([`canonical_path`](crate::canonical_path)); one that is not (say `ImplementationSpecific` `/a//b`) can never match
+/// and is reported as a [`Warning`] instead of being routed.
+///
+/// # How does it work?
+///
+/// Hosts live in two hash maps, one for exact names and one for wildcard suffixes, each cut
+/// into shards of about 64 hosts that the versions of a table share. Each virtual
+/// host owns a segment trie over its rule paths: a node per path element, holding at most one
+/// winning `Exact` rule for the path without and with a trailing slash and one winning `Prefix`
+/// rule. Precedence and conflicts are settled once, at build time, so a lookup walks the request
+/// path once, remembering the deepest `Prefix` it passed, and finishes at the node where the walk
+/// stops. Nodes with few children scan a short list of entries that hold each child node itself,
+/// so a lookup reads one entry per path element; wider ones use a hash map. The hash
+/// maps use `foldhash` with a random per-process seed: the keys come from configuration, and a
+/// request cannot predict which lookups collide.
+///
+/// [`RouteTable::update`] compiles again only the virtual hosts that the changed Ingresses had
+/// or have rules for (an index from each Ingress to its hosts says which), copies only the
+/// shards those hosts live in, and shares every other virtual host, the list of Ingresses when
+/// their order stays, and the TLS table when no changed Ingress has TLS. Diagnostics stay with
+/// the virtual hosts and are gathered on first use.
+///
+/// A radix-tree router such as `matchit`, with routes `P`, `P/` and `P/{*rest}` per prefix, gives
+/// the same answers, but `matchit` 0.9 keeps a backtracking stack that allocates on every lookup
+/// passing a node with both static and wildcard children — which every nested prefix creates —
+/// so the table walks its own trie and allocates nothing (and, measured by the crate's
+/// `matchit_layout` bench, is about as fast on the same rules, host lookup included).
+///
 /// An immutable routing table compiled from Ingresses.
 ///
 /// Build it once with [`RouteTable::build`], look up many times with [`RouteTable::route`] or

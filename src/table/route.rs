@@ -1,29 +1,6 @@
 //! What a compiled route carries beyond its host and path: weighted backends, a policy, and
-//! conditions on the rest of the request.
 //!
-//! A plain Ingress rule compiles to a route with one backend of weight 1, no policy and no
-//! condition, and costs nothing more than that. A [`RouteExtension`] (set in
-//! [`TableOptions::extension`](crate::TableOptions::extension)) can give any rule path more:
-//! conditions on headers, the query, the method or cookies; several backends with weights; and
-//! a [`Policy`] of typed values for the code that forwards the request.
-//!
-//! # Candidates at one path
-//!
-//! Several routes may sit at the same host, path and path type when some have conditions.
-//! They are tried in this order, and the first whose conditions all hold is taken:
-//!
-//! 1. routes with conditions, the one with more conditions first; among equally many, the
-//!    usual precedence (the older Ingress, then `namespace/name`, then rule order);
-//! 2. the route without conditions (the winner of the plain rules, as for any Ingress).
-//!
-//! When none holds, the request is routed as if that path had no rule: an `Exact` path gives
-//! way to the longest matching `Prefix`, a `Prefix` to the next shorter one, and so on to the
-//! fallbacks. Two routes with the same conditions at the same path conflict like two plain
-//! rules: the older wins and the conflict is reported.
-//!
-//! [`RouteTable::route`](crate::RouteTable::route) sees only a host and a path, so for it no
-//! condition holds; [`RouteTable::route_request`](crate::RouteTable::route_request) and the
-//! tower layer check them against the request.
+//! See [RouteExtension] for the model.
 
 use std::fmt;
 
@@ -197,7 +174,7 @@ impl Condition {
 }
 
 /// What one rule path's route carries beyond its host, path and backend; see the
-/// [module docs](self).
+/// [module docs](crate::RouteExtension).
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct RouteExtras {
@@ -234,6 +211,33 @@ impl RouteExtras {
     }
 }
 
+/// What a compiled route carries beyond its host and path: weighted backends, a policy, and
+/// conditions on the rest of the request.
+///
+/// A plain Ingress rule compiles to a route with one backend of weight 1, no policy and no
+/// condition, and costs nothing more than that. A [`RouteExtension`] (set in
+/// [`TableOptions::extension`](crate::TableOptions::extension)) can give any rule path more:
+/// conditions on headers, the query, the method or cookies; several backends with weights; and
+/// a [`Policy`] of typed values for the code that forwards the request.
+///
+/// # Candidates at one path
+///
+/// Several routes may sit at the same host, path and path type when some have conditions.
+/// They are tried in this order, and the first whose conditions all hold is taken:
+///
+/// 1. routes with conditions, the one with more conditions first; among equally many, the
+///    usual precedence (the older Ingress, then `namespace/name`, then rule order);
+/// 2. the route without conditions (the winner of the plain rules, as for any Ingress).
+///
+/// When none holds, the request is routed as if that path had no rule: an `Exact` path gives
+/// way to the longest matching `Prefix`, a `Prefix` to the next shorter one, and so on to the
+/// fallbacks. Two routes with the same conditions at the same path conflict like two plain
+/// rules: the older wins and the conflict is reported.
+///
+/// [`RouteTable::route`](crate::RouteTable::route) sees only a host and a path, so for it no
+/// condition holds; [`RouteTable::route_request`](crate::RouteTable::route_request) and the
+/// tower layer check them against the request.
+///
 /// Gives the rule paths of Ingresses what a plain Ingress cannot say (from annotations, say):
 /// conditions, weighted backends, a policy. Called once per path rule of every admitted
 /// Ingress when a table is compiled, never on the request path.
@@ -276,8 +280,9 @@ impl RouteExtras {
 /// let options = TableOptions { extension: Some(Arc::new(Beta)), ..TableOptions::default() };
 /// let table = RouteTable::build(&manifests.ingresses, options);
 ///
-/// let plain = http::Request::get("/x").body(()).unwrap();
-/// let beta = http::Request::get("/x").header("x-beta", "1").body(()).unwrap();
+/// let plain = http::Request::get("/x").header("host", "example.com").body(()).unwrap();
+/// let beta = http::Request::get("/x").header("host", "example.com").header("x-beta", "1");
+/// let beta = beta.body(()).unwrap();
 /// let route = |r| table.route_request(r).unwrap().route.unwrap().backend().to_string();
 /// assert_eq!(route(&plain), "service default/web:80");
 /// assert_eq!(route(&beta), "service default/beta:80");

@@ -1,26 +1,8 @@
 //! Server certificates for rustls from `kubernetes.io/tls` Secrets (feature `rustls`).
 //!
-//! [`Certificates`] is an immutable value compiled from a [`TlsTable`] (a
-//! [`Snapshot`](crate::Snapshot)'s), the Secret objects, and the caller's default certificate;
-//! every snapshot carries one, which the [`Reconciler`](crate::Reconciler) keeps current.
-//! [`CertResolver`] is the `rustls::server::ResolvesServerCert` that serves from a
-//! [`SharedSnapshot`]'s current snapshot: certificates change in the same swap as the routes,
-//! and open connections keep the certificate they were set up with.
-//!
-//! Selection follows the [`TlsTable`]: the SNI's exact name, then its single-label wildcard,
-//! then the default certificate — also for clients that send no SNI. A Secret that is missing,
-//! is not of type `kubernetes.io/tls`, cannot be decoded or parsed, holds a key that does not
-//! match its certificate, or whose certificate does not cover a name, is reported in
-//! [`Certificates::problems`], and the names it should serve get the default certificate
-//! instead. Without a default certificate such handshakes fail.
-//!
-//! `data.tls.crt` is a PEM chain, leaf first; `data.tls.key` a PEM private key (PKCS#8, PKCS#1
-//! RSA or SEC1 EC), of any type the [`CryptoProvider`]'s key provider loads — RSA, ECDSA and
-//! Ed25519 with rustls's `ring` and `aws-lc-rs` providers. This module brings no provider: pass
-//! one, e.g. `rustls::crypto::ring::default_provider()`. A certificate covers a name by its DNS
-//! subject alternative names, as clients check it (the subject's common name is not used).
+//! See [Certificates] for the model.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -170,7 +152,29 @@ type Loaded = Result<Arc<CertifiedKey>, SecretError>;
 /// of a problem with the Secret.
 type Served = Result<Option<Arc<CertifiedKey>>, (SecretRef, SecretError)>;
 
-/// The certificates to serve, by server name; see the [module docs](self).
+/// Server certificates for rustls from `kubernetes.io/tls` Secrets (feature `rustls`).
+///
+/// [`Certificates`] is an immutable value compiled from a [`TlsTable`] (a
+/// [`Snapshot`](crate::Snapshot)'s), the Secret objects, and the caller's default certificate;
+/// every snapshot carries one, which the [`Reconciler`](crate::Reconciler) keeps current.
+/// [`CertResolver`] is the `rustls::server::ResolvesServerCert` that serves from a
+/// [`SharedSnapshot`]'s current snapshot: certificates change in the same swap as the routes,
+/// and open connections keep the certificate they were set up with.
+///
+/// Selection follows the [`TlsTable`]: the SNI's exact name, then its single-label wildcard,
+/// then the default certificate — also for clients that send no SNI. A Secret that is missing,
+/// is not of type `kubernetes.io/tls`, cannot be decoded or parsed, holds a key that does not
+/// match its certificate, or whose certificate does not cover a name, is reported in
+/// [`Certificates::problems`], and the names it should serve get the default certificate
+/// instead. Without a default certificate such handshakes fail.
+///
+/// `data.tls.crt` is a PEM chain, leaf first; `data.tls.key` a PEM private key (PKCS#8, PKCS#1
+/// RSA or SEC1 EC), of any type the [`CryptoProvider`]'s key provider loads — RSA, ECDSA and
+/// Ed25519 with rustls's `ring` and `aws-lc-rs` providers. This module brings no provider: pass
+/// one, e.g. `rustls::crypto::ring::default_provider()`. A certificate covers a name by its DNS
+/// subject alternative names, as clients check it (the subject's common name is not used).
+///
+/// The certificates to serve, by server name; see the [module docs](crate::Certificates).
 #[derive(Debug, Clone, Default)]
 pub struct Certificates {
     tls: Arc<TlsTable>,
@@ -194,88 +198,108 @@ impl Certificates {
     ) -> Certificates {
         let by_ref: HashMap<SecretRef, &Secret> =
             secrets.iter().map(|s| (s.secret_ref(), s)).collect();
-        Certificates::default().next(tls, |r| by_ref.get(r).copied(), |_| true, default, provider)
+        Certificates::default().next(tls, |r| by_ref.get(r).copied(), None, default, provider)
     }
 
-    /// The next version: for `tls`, with the Secrets `lookup` finds, reloading those `changed`
-    /// says changed and reusing what `self` loaded for the others. When `tls` is the table of
-    /// `self`, only the names of changed Secrets are looked at again.
+    /// The next version: for `tls`, with the Secrets `lookup` finds, loading again those
+    /// `changed` names (`None`: all) and reusing what `self` loaded for the others. When `tls`
+    /// is the table of `self`, only the names of changed Secrets are looked at again.
     pub(crate) fn next<'s>(
         &self,
         tls: Arc<TlsTable>,
         lookup: impl Fn(&SecretRef) -> Option<&'s Secret>,
-        changed: impl Fn(&SecretRef) -> bool,
+        changed: Option<&HashSet<SecretRef>>,
         default: Option<Arc<CertifiedKey>>,
         provider: &CryptoProvider,
     ) -> Certificates {
-        // The Secrets by their index in `tls`: loaded again only when they changed.
-        let same_names = Arc::ptr_eq(&tls, &self.tls) && self.loaded.len() == tls.secrets().len();
-        let old_index: HashMap<&SecretRef, usize> = if same_names {
-            HashMap::new()
-        } else {
-            let old = self.tls.secrets().iter().enumerate();
-            old.map(|(i, secret)| (secret, i)).collect()
+        let is_changed = |secret: &SecretRef| changed.is_none_or(|set| set.contains(secret));
+        let load = |secret: &SecretRef| match lookup(secret) {
+            None => Err(SecretError::Missing),
+            Some(secret) => certified_key(secret, provider).map(Arc::new),
         };
-        let mut reloaded = vec![false; tls.secrets().len()];
+        let n = tls.secrets().len();
+        let mut reloaded = vec![false; n];
+        let same_names = Arc::ptr_eq(&tls, &self.tls)
+            && self.loaded.len() == n
+            && self.served.len() == tls.len();
+        if same_names {
+            // The same names: only the changed Secrets are loaded, only their names served anew.
+            let mut loaded = self.loaded.clone();
+            match changed {
+                None => reloaded.iter_mut().for_each(|r| *r = true),
+                Some(set) => set
+                    .iter()
+                    .filter_map(|secret| tls.secret_index(secret))
+                    .for_each(|i| reloaded[i] = true),
+            }
+            for (i, secret) in tls.secrets().iter().enumerate() {
+                if reloaded[i] {
+                    loaded[i] = load(secret);
+                }
+            }
+            let mut served = self.served.clone();
+            for (id, (host, secret_id)) in tls.hosts_with_secret_ids().enumerate() {
+                if let (Certificate::Secret(secret), Some(s)) = (host.certificate, secret_id) {
+                    if reloaded[s] {
+                        served[id] = serve(&loaded[s], secret, host.name);
+                    }
+                }
+            }
+            return Certificates::finish(tls, served, loaded, default);
+        }
+        // Other names: Secrets are found by reference; what a name served with an unchanged
+        // Secret is still right, so only new pairs of name and Secret are checked again.
+        let old_index: HashMap<&SecretRef, usize> = self
+            .tls
+            .secrets()
+            .iter()
+            .enumerate()
+            .map(|(i, secret)| (secret, i))
+            .collect();
         let loaded: Vec<Loaded> = tls
             .secrets()
             .iter()
             .enumerate()
-            .map(|(i, secret_ref)| {
-                let old = if same_names {
-                    self.loaded.get(i)
-                } else {
-                    old_index.get(secret_ref).map(|&j| &self.loaded[j])
-                };
-                match old {
-                    Some(key) if !changed(secret_ref) => key.clone(),
-                    _ => {
-                        reloaded[i] = true;
-                        match lookup(secret_ref) {
-                            None => Err(SecretError::Missing),
-                            Some(secret) => certified_key(secret, provider).map(Arc::new),
-                        }
-                    }
+            .map(|(i, secret)| match old_index.get(secret) {
+                Some(&j) if !is_changed(secret) && j < self.loaded.len() => self.loaded[j].clone(),
+                _ => {
+                    reloaded[i] = true;
+                    load(secret)
                 }
             })
             .collect();
-        let same_names = same_names && !self.served.is_empty();
-        // With other names, what a name served with an unchanged Secret is still right: only
-        // new pairs of name and Secret are checked for coverage again.
-        let old_served: HashMap<(&str, &SecretRef), &Served> = if same_names {
-            HashMap::new()
-        } else {
-            self.tls
-                .hosts()
-                .zip(&self.served)
-                .filter_map(|(host, served)| match host.certificate {
-                    Certificate::Secret(secret) if !changed(secret) => {
-                        Some(((host.name, secret), served))
-                    }
-                    _ => None,
-                })
-                .collect()
-        };
+        let old_served: HashMap<(&str, &SecretRef), &Served> = self
+            .tls
+            .hosts()
+            .zip(&self.served)
+            .filter_map(|(host, served)| match host.certificate {
+                Certificate::Secret(secret) if !is_changed(secret) => {
+                    Some(((host.name, secret), served))
+                }
+                _ => None,
+            })
+            .collect();
         let served = tls
             .hosts_with_secret_ids()
-            .enumerate()
-            .map(
-                |(id, (host, secret_id))| match (host.certificate, secret_id) {
-                    (Certificate::Secret(secret), Some(s)) => {
-                        if same_names && !reloaded[s] {
-                            return self.served[id].clone();
-                        }
-                        if let Some(served) = old_served.get(&(host.name, secret)) {
-                            if !reloaded[s] {
-                                return (*served).clone();
-                            }
-                        }
-                        serve(&loaded[s], secret, host.name)
+            .map(|(host, secret_id)| match (host.certificate, secret_id) {
+                (Certificate::Secret(secret), Some(s)) => {
+                    match old_served.get(&(host.name, secret)) {
+                        Some(served) if !reloaded[s] => (*served).clone(),
+                        _ => serve(&loaded[s], secret, host.name),
                     }
-                    _ => Ok(None),
-                },
-            )
+                }
+                _ => Ok(None),
+            })
             .collect();
+        Certificates::finish(tls, served, loaded, default)
+    }
+
+    fn finish(
+        tls: Arc<TlsTable>,
+        served: Vec<Served>,
+        loaded: Vec<Loaded>,
+        default: Option<Arc<CertifiedKey>>,
+    ) -> Certificates {
         let mut certificates = Certificates {
             tls,
             served,
@@ -354,7 +378,7 @@ fn serve(loaded: &Loaded, secret: &SecretRef, name: &str) -> Served {
 }
 
 /// A `rustls::server::ResolvesServerCert` serving the certificates of a [`SharedSnapshot`]'s
-/// current snapshot; see the [module docs](self).
+/// current snapshot; see the [module docs](crate::Certificates).
 ///
 /// ```
 /// # use std::sync::Arc;

@@ -1,56 +1,6 @@
 //! Whether the Kubernetes apiserver would accept an Ingress or an IngressClass, and why not.
 //!
-//! [`validate_ingress`] and [`validate_ingress_class`] give the verdicts of the apiserver's create
-//! validation for `networking.k8s.io/v1` (kubernetes/kubernetes
-//! `pkg/apis/networking/validation`, with the name and format checks of apimachinery
-//! `pkg/util/validation`), with the apiserver's field paths and wording. An empty list means the
-//! apiserver accepts the object; every error names the object, the field and what is wrong:
-//!
-//! ```
-//! use ingress_router::model::Ingress;
-//! use ingress_router::validate::validate_ingress;
-//!
-//! let ingress: Ingress = serde_json::from_str(r#"{
-//!   "metadata": {"name": "site"},
-//!   "spec": {"rules": [{"host": "shop.example.com", "http": {"paths": [
-//!     {"path": "/a//b", "pathType": "Prefix",
-//!      "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
-//! }"#).unwrap();
-//! let errors = validate_ingress(&ingress);
-//! assert_eq!(
-//!     errors[0].to_string(),
-//!     r#"default/site: spec.rules[0].http.paths[0].path: Invalid value: "/a//b": must not contain '//'"#
-//! );
-//! ```
-//!
-//! # What is checked
-//!
-//! - `metadata`: the name (required, a DNS-1123 subdomain), an Ingress's namespace when one is
-//!   given (a DNS-1123 label), label keys and values, annotation keys and the total annotation
-//!   size.
-//! - Ingress `spec`: `rules` or `defaultBackend`; rule hosts; `http.paths`, their `pathType`,
-//!   `path` and backend; TLS hosts and secret names; `ingressClassName`.
-//! - IngressClass `spec`: `controller` and `parameters`.
-//!
-//! The wording is that of the released Kubernetes versions (e.g. `must be no more than 253
-//! characters`, `kind is required`).
-//!
-//! # What is deliberately not checked
-//!
-//! - The rule that the `kubernetes.io/ingress.class` annotation must equal
-//!   `spec.ingressClassName` when both are set. The apiserver enforces it only when an object is
-//!   created, so objects stored before the rule exist in real clusters, and class dispatch decides
-//!   between the two anyway (`ingressClassName` wins).
-//! - Fields the object model does not keep (`generateName`, `ownerReferences`, `finalizers`,
-//!   `managedFields`) and fields the apiserver fills in itself: an Ingress without a namespace gets
-//!   the request's namespace, `generation` is set by the apiserver, the namespace of an
-//!   IngressClass (cluster-scoped) is dropped, and an unset `parameters.scope` is defaulted to
-//!   `Cluster` before validation.
-//! - The leniencies the apiserver grants only on update (keeping an invalid TLS secret name or an
-//!   invalid rule under a wildcard host that the stored object already had): objects are judged
-//!   as if they were being created.
-//! - Service names are DNS-1035 labels; the `RelaxedServiceNameValidation` feature gate (off by
-//!   default) is taken to be off.
+//! See [validate_ingress] for the model.
 
 pub use crate::diagnostics::{ValidationError, Violation};
 use crate::model::{Ingress, IngressClass, ObjectRef};
@@ -70,8 +20,62 @@ use ingress::validate_ingress_spec;
 use meta::validate_object_meta;
 use names::{is_dns1123_subdomain, is_path_segment_name};
 
+/// Whether the Kubernetes apiserver would accept an Ingress or an IngressClass, and why not.
+///
+/// [`validate_ingress`] and [`validate_ingress_class`] give the verdicts of the apiserver's create
+/// validation for `networking.k8s.io/v1` (kubernetes/kubernetes
+/// `pkg/apis/networking/validation`, with the name and format checks of apimachinery
+/// `pkg/util/validation`), with the apiserver's field paths and wording. An empty list means the
+/// apiserver accepts the object; every error names the object, the field and what is wrong:
+///
+/// ```
+/// use ingress_router::model::Ingress;
+/// use ingress_router::validate_ingress;
+///
+/// let ingress: Ingress = serde_json::from_str(r#"{
+///   "metadata": {"name": "site"},
+///   "spec": {"rules": [{"host": "shop.example.com", "http": {"paths": [
+///     {"path": "/a//b", "pathType": "Prefix",
+///      "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
+/// }"#).unwrap();
+/// let errors = validate_ingress(&ingress);
+/// assert_eq!(
+///     errors[0].to_string(),
+///     r#"default/site: spec.rules[0].http.paths[0].path: Invalid value: "/a//b": must not contain '//'"#
+/// );
+/// ```
+///
+/// # What is checked
+///
+/// - `metadata`: the name (required, a DNS-1123 subdomain), an Ingress's namespace when one is
+///   given (a DNS-1123 label), label keys and values, annotation keys and the total annotation
+///   size.
+/// - Ingress `spec`: `rules` or `defaultBackend`; rule hosts; `http.paths`, their `pathType`,
+///   `path` and backend; TLS hosts and secret names; `ingressClassName`.
+/// - IngressClass `spec`: `controller` and `parameters`.
+///
+/// The wording is that of the released Kubernetes versions (e.g. `must be no more than 253
+/// characters`, `kind is required`).
+///
+/// # What is deliberately not checked
+///
+/// - The rule that the `kubernetes.io/ingress.class` annotation must equal
+///   `spec.ingressClassName` when both are set. The apiserver enforces it only when an object is
+///   created, so objects stored before the rule exist in real clusters, and class dispatch decides
+///   between the two anyway (`ingressClassName` wins).
+/// - Fields the object model does not keep (`generateName`, `ownerReferences`, `finalizers`,
+///   `managedFields`) and fields the apiserver fills in itself: an Ingress without a namespace gets
+///   the request's namespace, `generation` is set by the apiserver, the namespace of an
+///   IngressClass (cluster-scoped) is dropped, and an unset `parameters.scope` is defaulted to
+///   `Cluster` before validation.
+/// - The leniencies the apiserver grants only on update (keeping an invalid TLS secret name or an
+///   invalid rule under a wildcard host that the stored object already had): objects are judged
+///   as if they were being created.
+/// - Service names are DNS-1035 labels; the `RelaxedServiceNameValidation` feature gate (off by
+///   default) is taken to be off.
+///
 /// Validates an Ingress as the apiserver does when it is created; an empty list means it is
-/// accepted. See the [module docs](self) for what is and is not checked.
+/// accepted. See the [module docs](crate::validate_ingress) for what is and is not checked.
 pub fn validate_ingress(ingress: &Ingress) -> Vec<ValidationError> {
     let mut errs = Errors::new(ingress.object_ref());
     validate_object_meta(&ingress.metadata, true, &mut errs);
@@ -80,7 +84,7 @@ pub fn validate_ingress(ingress: &Ingress) -> Vec<ValidationError> {
 }
 
 /// Validates an IngressClass as the apiserver does when it is created; an empty list means it is
-/// accepted. See the [module docs](self) for what is and is not checked.
+/// accepted. See the [module docs](crate::validate_ingress) for what is and is not checked.
 pub fn validate_ingress_class(class: &IngressClass) -> Vec<ValidationError> {
     let mut errs = Errors::new(class.object_ref());
     validate_object_meta(&class.metadata, false, &mut errs);

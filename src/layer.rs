@@ -1,4 +1,4 @@
-//! tower middleware that routes every request with a controller's current
+//! tower middleware that routes every request with a controller's current snapshot.
 //!
 //! See [IngressLayer] for the model.
 

@@ -1,4 +1,4 @@
-//! Reading manifests: the Ingresses, IngressClasses, Services, EndpointSlices and Secrets in
+//! Reading manifests: every kind the crate reads, from JSON or YAML, within limits.
 //!
 //! See [Manifests] for the model.
 

@@ -1,4 +1,4 @@
-//! Live snapshots: a [`Reconciler`] keeps one [`SharedSnapshot`] per controller current from
+//! Live snapshots kept current from object events.
 //!
 //! See [Reconciler] for the model.
 

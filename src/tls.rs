@@ -1,4 +1,4 @@
-//! TLS termination: which certificate each server name gets, from the served Ingresses'
+//! TLS termination: which certificate each server name gets.
 //!
 //! See [TlsTable] for the model.
 

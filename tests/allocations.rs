@@ -127,3 +127,75 @@ fn a_non_canonical_request_allocates_only_its_rewritten_path() {
     assert_eq!(path, "/a/b/c".len());
     assert_eq!(count, 1);
 }
+
+/// Gives the rules of the Ingress `canary` a header, a query and a cookie condition.
+#[derive(Debug)]
+struct Canary;
+
+impl ingress_router::RouteExtension for Canary {
+    fn extras(
+        &self,
+        ingress: &ingress_router::Ingress,
+        _rule: usize,
+        _path: usize,
+    ) -> Option<ingress_router::RouteExtras> {
+        use ingress_router::{Condition, RouteExtras, ValueMatch};
+        (ingress.metadata.name == "canary").then(|| {
+            RouteExtras::new()
+                .condition(Condition::Header {
+                    name: http::HeaderName::from_static("x-canary"),
+                    value: ValueMatch::Exact("always".into()),
+                })
+                .condition(Condition::Query {
+                    name: "v".into(),
+                    value: ValueMatch::Present,
+                })
+                .condition(Condition::Cookie {
+                    name: "c".into(),
+                    value: ValueMatch::Present,
+                })
+        })
+    }
+}
+
+#[test]
+fn routes_with_conditions_allocate_nothing_either() {
+    let canary = r#"
+---
+kind: Ingress
+metadata: {name: canary, namespace: web, creationTimestamp: "2024-01-02T00:00:00Z"}
+spec:
+  rules:
+  - host: "*.example.com"
+    http:
+      paths:
+      - {path: /a, pathType: Prefix, backend: {service: {name: a-canary, port: {number: 80}}}}
+"#;
+    let manifests = Manifests::parse(&format!("{MANIFEST}{canary}"));
+    let options = TableOptions {
+        extension: Some(std::sync::Arc::new(Canary)),
+        ..TableOptions::default()
+    };
+    let table = RouteTable::build(&manifests.ingresses, options);
+    let cases = [
+        ("/a/x?v=1", "c=1", "always", "a-canary"),
+        ("/a/x?w=1", "c=1", "always", "a"),
+        ("/a/x?v=1", "d=1", "always", "a"),
+        ("/a/x?v=1", "c=1", "never", "a"),
+    ];
+    for (target, cookie, header, expected) in cases {
+        let request = http::Request::get(target)
+            .header("host", "x.example.com")
+            .header("cookie", cookie)
+            .header("x-canary", header)
+            .body(())
+            .unwrap();
+        let (service, count) = allocations(|| {
+            let routed = table.route_request(&request).unwrap();
+            let route = routed.route.unwrap();
+            route.backend().as_service().unwrap().name.as_str()
+        });
+        assert_eq!(service, expected, "{target} {cookie} {header}");
+        assert_eq!(count, 0, "{target} allocated");
+    }
+}

@@ -1,4 +1,4 @@
-//! What building found: quarantined objects, conflicts and warnings, each naming the object and
+//! What building found: quarantined objects, conflicts and warnings.
 //!
 //! See [Diagnostics] for the model.
 

@@ -1,4 +1,4 @@
-//! What a compiled route carries beyond its host and path: weighted backends, a policy, and
+//! What a compiled route carries beyond its host and path.
 //!
 //! See [RouteExtension] for the model.
 

@@ -1,0 +1,250 @@
+//! Reading manifests: every kind the crate reads, from JSON or YAML, within limits.
+//!
+//! See [Manifests] for the model.
+
+use std::io::{self, Read};
+
+use crate::model::{EndpointSlice, Ingress, IngressClass, Secret, Service};
+
+#[cfg(test)]
+mod fixtures;
+mod json;
+mod limits;
+mod loader;
+mod node;
+#[cfg(feature = "yaml")]
+mod yaml;
+
+use limits::within_input_limit;
+pub use limits::{Limit, LoadLimits};
+use loader::Loader;
+
+/// Reading manifests: the Ingresses, IngressClasses, Services, EndpointSlices and Secrets in
+/// YAML or JSON text.
+///
+/// Accepts what `kubectl get -o yaml|json` prints and what people keep in files: single objects,
+/// multi-document YAML streams (`---`), concatenated JSON objects, `kind: List` and the typed lists
+/// (`IngressList`, `IngressClassList`, `ServiceList`, `EndpointSliceList`, `SecretList`). Objects of other kinds
+/// are skipped and counted. A broken
+/// document becomes a [`DocumentError`] naming its index; it never hides the good documents around
+/// it, so the caller always gets both.
+///
+/// ```
+/// use ingress_router::Manifests;
+///
+/// let manifests = Manifests::parse(r#"
+/// apiVersion: apps/v1
+/// kind: Deployment
+/// metadata: {name: web}
+/// ---
+/// apiVersion: networking.k8s.io/v1
+/// kind: Ingress
+/// metadata: {name: site}
+/// spec:
+///   defaultBackend: {service: {name: web, port: {number: 80}}}
+/// ---
+/// kind: Ingress
+/// metadata: {name: broken}
+/// spec: {rules: 7}
+/// "#);
+/// assert_eq!(manifests.ingresses.len(), 1);
+/// assert_eq!(manifests.skipped, 1);
+/// assert_eq!(manifests.errors.len(), 1);
+/// assert_eq!(manifests.errors[0].document, 2);
+/// ```
+///
+/// The objects read from one or more manifests, with what could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct Manifests {
+    /// Ingresses, in input order.
+    pub ingresses: Vec<Ingress>,
+    /// IngressClasses, in input order.
+    pub ingress_classes: Vec<IngressClass>,
+    /// Services (`v1`), in input order, to resolve backends ([`crate::Endpoints`]).
+    pub services: Vec<Service>,
+    /// EndpointSlices (`discovery.k8s.io/v1`), in input order.
+    pub endpoint_slices: Vec<EndpointSlice>,
+    /// Secrets (`v1`), in input order: the `kubernetes.io/tls` ones hold certificates
+    /// ([`crate::TlsTable`]).
+    pub secrets: Vec<Secret>,
+    /// How many objects of other kinds (Deployments, ConfigMaps, …) were skipped.
+    pub skipped: usize,
+    /// Documents or list items that could not be read.
+    pub errors: Vec<DocumentError>,
+}
+
+/// A document (or an item of a list document) that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+#[non_exhaustive]
+pub struct DocumentError {
+    /// Index of the document in its stream, counting from 0.
+    pub document: usize,
+    /// Index of the item when the document is a list, counting from 0.
+    pub item: Option<usize>,
+    /// The line the document starts on, counting from 1, when the input was YAML.
+    pub line: Option<usize>,
+    /// What went wrong, with the parser's own message.
+    pub message: String,
+    /// The [`LoadLimits`] limit the document went over, if that is what went wrong.
+    pub limit: Option<Limit>,
+}
+
+impl DocumentError {
+    fn describe(&self) -> String {
+        let mut text = format!("document {}", self.document);
+        if let Some(line) = self.line {
+            text += &format!(" (line {line})");
+        }
+        if let Some(item) = self.item {
+            text += &format!(", item {item}");
+        }
+        text + ": " + &self.message
+    }
+}
+
+/// Why an object was not read.
+struct Failure {
+    message: String,
+    limit: Option<Limit>,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure {
+            message,
+            limit: None,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Failure::from(message.to_owned())
+    }
+}
+
+impl Manifests {
+    /// Reads JSON: one object, several concatenated objects, or an array of objects, with the
+    /// default [`LoadLimits`].
+    #[cfg(test)]
+    pub(crate) fn from_json(text: &str) -> Manifests {
+        Manifests::from_json_with(text, &LoadLimits::default())
+    }
+
+    /// Reads JSON (one object, several concatenated objects, or an array of objects) within
+    /// `limits`.
+    ///
+    /// The top-level values are delimited (strings and brackets followed, nothing parsed)
+    /// before any is parsed, so a value over a limit or with a syntax error is reported alone and
+    /// the values after it are still read, as long as its brackets balance.
+    pub(crate) fn from_json_with(text: &str, limits: &LoadLimits) -> Manifests {
+        let (text, truncated) = within_input_limit(text, limits);
+        let mut loader = Loader::new(limits, text, truncated);
+        loader.json(text);
+        loader.out
+    }
+
+    /// Reads a YAML stream of documents separated by `---` lines, with the default
+    /// [`LoadLimits`].
+    ///
+    /// Documents are split on their separator lines before parsing, as `kubectl` does, so a
+    /// syntax error in one document does not prevent reading the others.
+    #[cfg(all(test, feature = "yaml"))]
+    pub(crate) fn from_yaml(text: &str) -> Manifests {
+        Manifests::from_yaml_with(text, &LoadLimits::default())
+    }
+
+    /// Reads a YAML stream of documents separated by `---` lines within `limits`. Documents
+    /// are split on their separator lines before parsing, as `kubectl` does, so a syntax
+    /// error in one document does not prevent reading the others.
+    #[cfg(feature = "yaml")]
+    pub(crate) fn from_yaml_with(text: &str, limits: &LoadLimits) -> Manifests {
+        let (text, truncated) = within_input_limit(text, limits);
+        let mut loader = Loader::new(limits, text, truncated);
+        loader.yaml(text);
+        loader.out
+    }
+
+    /// Reads JSON when the text starts with `{` or `[`, YAML otherwise (JSON only without
+    /// the `yaml` feature), with the default [`LoadLimits`].
+    ///
+    /// JSON is one object, several concatenated objects, or an array of objects; their
+    /// top-level values are delimited before any is parsed, so a value over a limit or with a
+    /// syntax error is reported alone and the values after it are still read. YAML is a stream
+    /// of documents split on their `---` lines before parsing, as `kubectl` does, so a syntax
+    /// error in one document does not prevent reading the others.
+    pub fn parse(text: &str) -> Manifests {
+        Manifests::parse_with(text, &LoadLimits::default())
+    }
+
+    /// Reads JSON or YAML like [`Manifests::parse`], within `limits`.
+    pub fn parse_with(text: &str, limits: &LoadLimits) -> Manifests {
+        match text.trim_start().as_bytes().first() {
+            Some(b'{' | b'[') => Manifests::from_json_with(text, limits),
+            #[cfg(feature = "yaml")]
+            _ => Manifests::from_yaml_with(text, limits),
+            #[cfg(not(feature = "yaml"))]
+            _ => Manifests::from_json_with(text, limits),
+        }
+    }
+
+    /// Reads JSON or YAML like [`Manifests::parse_with`] from `reader`, e.g. a file, taking at
+    /// most [`LoadLimits::max_input_bytes`] (and one more byte, to tell that there is more) from
+    /// it. Input past the limit is reported as a [`DocumentError`] with [`Limit::InputBytes`].
+    ///
+    /// # Errors
+    ///
+    /// What reading fails with, and [`io::ErrorKind::InvalidData`] when the text is not UTF-8.
+    pub fn read(reader: impl Read, limits: &LoadLimits) -> io::Result<Manifests> {
+        let mut bytes = Vec::new();
+        let most = u64::try_from(limits.max_input_bytes.saturating_add(1)).unwrap_or(u64::MAX);
+        reader.take(most).read_to_end(&mut bytes)?;
+        let truncated = bytes.len() > limits.max_input_bytes;
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(text) => text,
+            // A character cut in two by the limit.
+            Err(e) if truncated && e.error_len().is_none() => {
+                std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default()
+            }
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        };
+        let mut loader = Loader::new(limits, text, truncated);
+        match text.trim_start().as_bytes().first() {
+            Some(b'{' | b'[') => loader.json(text),
+            #[cfg(feature = "yaml")]
+            _ => loader.yaml(text),
+            #[cfg(not(feature = "yaml"))]
+            _ => loader.json(text),
+        }
+        Ok(loader.out)
+    }
+
+    /// Appends what another read produced, e.g. the next file.
+    pub fn extend(&mut self, other: Manifests) {
+        self.ingresses.extend(other.ingresses);
+        self.ingress_classes.extend(other.ingress_classes);
+        self.services.extend(other.services);
+        self.endpoint_slices.extend(other.endpoint_slices);
+        self.secrets.extend(other.secrets);
+        self.skipped += other.skipped;
+        self.errors.extend(other.errors);
+    }
+}
+
+#[cfg(all(test, feature = "yaml"))]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn parse_sniffs_json_and_yaml() {
+        assert_eq!(Manifests::parse(INGRESS_JSON).ingresses.len(), 1);
+        assert_eq!(
+            Manifests::parse("kind: Ingress\nmetadata: {name: a}\n")
+                .ingresses
+                .len(),
+            1
+        );
+    }
+}

@@ -168,8 +168,8 @@ pub use model::{
 pub use reconcile::{Event, Object, Objects, Published, Reconciled, Reconciler, Rejected};
 pub use snapshot::{MatchedRoute, SharedSnapshot, Snapshot};
 pub use table::{
-    Condition, Fallback, ImplementationSpecific, MatchedRule, Policy, RouteExtension, RouteExtras,
-    RouteMatch, RouteTable, RoutedRequest, TableOptions, ValueMatch, WeightedBackend,
+    Backends, Condition, Fallback, ImplementationSpecific, MatchedRule, Policy, RouteExtension,
+    RouteExtras, RouteMatch, RouteTable, RoutedRequest, TableOptions, ValueMatch, WeightedBackend,
 };
 #[cfg(feature = "rustls")]
 pub use tls::resolver::{

@@ -2,11 +2,14 @@
 //!
 //! See [TlsTable] for the model.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use std::hash::BuildHasher;
+
 use foldhash::fast::RandomState;
+use hashbrown::hash_table::HashTable;
 
 use crate::diagnostics::{TlsConflict, TlsSource, Warning};
 use crate::hosts::HostMap;
@@ -117,8 +120,8 @@ pub struct TlsTable {
     entries: Vec<TlsEntry>,
     /// Entries by name.
     names: HostMap<Id>,
-    /// Indices into `secrets`.
-    secret_ids: HashMap<SecretRef, Id, RandomState>,
+    /// Indices into `secrets`, hashed by the Secret they stand for.
+    secret_ids: SecretIds,
     conflicts: Vec<TlsConflict>,
     warnings: Vec<Warning>,
 }
@@ -225,7 +228,9 @@ impl TlsTable {
     /// The index of `secret` in [`TlsTable::secrets`], if some name gets its certificate from it.
     #[cfg(feature = "rustls")]
     pub(crate) fn secret_index(&self, secret: &SecretRef) -> Option<usize> {
-        self.secret_ids.get(secret).map(|&id| id as usize)
+        self.secret_ids
+            .get(&self.secrets, secret)
+            .map(|id| id as usize)
     }
 
     /// Every Secret some name gets its certificate from, each once.
@@ -248,6 +253,32 @@ impl TlsTable {
             ingress: &self.ingresses[entry.ingress as usize],
             field: &entry.field,
         }
+    }
+}
+
+/// The index of each Secret in a table's list: four bytes an entry, the Secrets themselves
+/// kept once, in the list.
+#[derive(Debug, Clone, Default)]
+struct SecretIds {
+    hasher: RandomState,
+    ids: HashTable<Id>,
+}
+
+impl SecretIds {
+    fn get(&self, secrets: &[SecretRef], secret: &SecretRef) -> Option<Id> {
+        let hash = self.hasher.hash_one(secret);
+        self.ids
+            .find(hash, |&id| secrets[id as usize] == *secret)
+            .copied()
+    }
+
+    /// Adds `id`, the index `secret` is about to have in `secrets`.
+    fn insert(&mut self, secrets: &[SecretRef], secret: &SecretRef, id: Id) {
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(secret);
+        self.ids.insert_unique(hash, id, |&other| {
+            hasher.hash_one(secrets.get(other as usize).unwrap_or(secret))
+        });
     }
 }
 
@@ -304,11 +335,14 @@ impl Builder {
     }
 
     fn secret(&mut self, secret: SecretRef) -> Id {
-        let next = self.table.secrets.len() as Id;
-        *self.table.secret_ids.entry(secret).or_insert_with_key(|s| {
-            self.table.secrets.push(s.clone());
-            next
-        })
+        let table = &mut self.table;
+        if let Some(id) = table.secret_ids.get(&table.secrets, &secret) {
+            return id;
+        }
+        let id = table.secrets.len() as Id;
+        table.secret_ids.insert(&table.secrets, &secret, id);
+        table.secrets.push(secret);
+        id
     }
 
     /// Gives `host` to this entry unless an earlier one has it; a named claim that loses to

@@ -266,7 +266,7 @@ spec:
     let plain = RouteTable::build(&Manifests::parse(yaml).ingresses, TableOptions::default());
     let m = plain.route(Some("shop.example.com"), "/x").unwrap();
     assert_eq!(m.backends().len(), 1);
-    assert_eq!(m.backends()[0].weight, 1);
+    assert_eq!(m.backends().iter().map(|(_, w)| w).collect::<Vec<_>>(), [1]);
     assert!(m.policy().is_none());
 }
 

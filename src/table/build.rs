@@ -353,7 +353,7 @@ pub(super) fn assemble<'a>(
                 let backend = ingress.spec.default_backend.as_ref()?;
                 let backend = Backend::from_ingress_backend(ingress.metadata.namespace(), backend)?;
                 Some(CatchAll {
-                    backend: WeightedBackend::new(backend, 1),
+                    backend,
                     ingress: object.clone(),
                     hostless: false,
                 })
@@ -386,10 +386,7 @@ impl RouteTable {
     ) -> RouteTable {
         let hasher = RandomState::default();
         RouteTable {
-            controller_default: options
-                .default_backend
-                .clone()
-                .map(|backend| WeightedBackend::new(backend, 1)),
+            controller_default: options.default_backend.clone(),
             options,
             diagnostics: OnceLock::new(),
             quarantined: Vec::new(),
@@ -540,7 +537,7 @@ impl HostBuilder<'_> {
     pub(super) fn backend(&mut self, backend: Backend) -> Id {
         let next = self.vhost.backends.len() as Id;
         *self.backend_ids.entry(backend).or_insert_with_key(|b| {
-            self.vhost.backends.push(WeightedBackend::new(b.clone(), 1));
+            self.vhost.backends.push(b.clone());
             next
         })
     }
@@ -555,7 +552,8 @@ impl HostBuilder<'_> {
                 policy,
             } = *extras;
             if backends.is_empty() {
-                backends.push(self.vhost.backends[rule.backend as usize].clone());
+                let own = self.vhost.backends[rule.backend as usize].clone();
+                backends.push(WeightedBackend::new(own, 1));
             }
             rule.backend = self.vhost.extras.len() as Id;
             rule.extra = true;

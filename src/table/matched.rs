@@ -18,8 +18,8 @@ pub struct MatchedRule<'a> {
 /// policy) or the fallback taken. Borrows from the [`RouteTable`]; copying it is free.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteMatch<'a> {
-    /// Never empty.
-    pub(super) backends: &'a [WeightedBackend],
+    /// The first of the route's backends.
+    pub(super) backend: &'a Backend,
     pub(super) ingress: Option<&'a ObjectRef>,
     pub(super) rule: Option<MatchedRule<'a>>,
     pub(super) fallback: Option<Fallback>,
@@ -89,20 +89,26 @@ impl<'a> RouteMatch<'a> {
     /// The first of [`RouteMatch::backends`]: the only one for a plain Ingress rule. A route
     /// with several backends picks one per request with [`RouteMatch::pick_backend`].
     pub fn backend(&self) -> &'a Backend {
-        &self.backends[0].backend
+        self.backend
     }
 
     /// Every backend of the route, with its weight: one, of weight 1, for a plain Ingress
     /// rule and for fallbacks.
-    pub fn backends(&self) -> &'a [WeightedBackend] {
-        self.backends
+    pub fn backends(&self) -> Backends<'a> {
+        match self.key {
+            MatchKey::Rule(vhost, id) => match vhost.weighted(id) {
+                Some(weighted) => Backends::weighted(weighted),
+                None => Backends::one(self.backend),
+            },
+            _ => Backends::one(self.backend),
+        }
     }
 
     /// One backend for a request, in proportion to the weights: `n` is a random or
     /// round-robin number (a backend of weight `w` out of a total `t` gets `w` of every `t`
     /// consecutive numbers). The first backend when every weight is 0.
     pub fn pick_backend(&self, n: u64) -> &'a Backend {
-        route::pick(self.backends, n).unwrap_or(&self.backends[0].backend)
+        self.backends().pick(n)
     }
 
     /// The route's policy; `None` for a plain Ingress rule and for fallbacks.

@@ -28,7 +28,9 @@ pub(crate) use matched::OwnedKey;
 pub use matched::{MatchedRule, RouteMatch, RoutedRequest};
 use route::Extra;
 pub(crate) use route::RequestParts;
-pub use route::{Condition, Policy, RouteExtension, RouteExtras, ValueMatch, WeightedBackend};
+pub use route::{
+    Backends, Condition, Policy, RouteExtension, RouteExtras, ValueMatch, WeightedBackend,
+};
 use trie::*;
 
 /// How `ImplementationSpecific` paths are matched.
@@ -202,7 +204,7 @@ pub struct RouteTable {
     /// The hosts each admitted Ingress has rules for: what changing it touches.
     hosts_of: Sharded<IngressHosts>,
     catch_all: Option<CatchAll>,
-    controller_default: Option<WeightedBackend>,
+    controller_default: Option<Backend>,
     rule_count: usize,
 }
 
@@ -440,7 +442,7 @@ impl RouteTable {
 
     fn catch_all_match(&self) -> Option<RouteMatch<'_>> {
         self.catch_all.as_ref().map(|c| RouteMatch {
-            backends: std::slice::from_ref(&c.backend),
+            backend: &c.backend,
             ingress: Some(&c.ingress),
             rule: None,
             fallback: Some(Fallback::IngressDefault),
@@ -450,7 +452,7 @@ impl RouteTable {
 
     fn controller_default_match(&self) -> Option<RouteMatch<'_>> {
         self.controller_default.as_ref().map(|backend| RouteMatch {
-            backends: std::slice::from_ref(backend),
+            backend,
             ingress: None,
             rule: None,
             fallback: Some(Fallback::ControllerDefault),
@@ -472,11 +474,11 @@ impl RouteTable {
             MatchKey::CatchAll => self
                 .catch_all
                 .as_ref()
-                .is_some_and(|c| std::ptr::eq(&c.backend, &route.backends[0])),
+                .is_some_and(|c| std::ptr::eq(&c.backend, route.backend)),
             MatchKey::ControllerDefault => self
                 .controller_default
                 .as_ref()
-                .is_some_and(|b| std::ptr::eq(b, &route.backends[0])),
+                .is_some_and(|b| std::ptr::eq(b, route.backend)),
         }
     }
 }

@@ -25,6 +25,60 @@ impl WeightedBackend {
     }
 }
 
+/// The backends of a route, with their weights: one of weight 1 for a plain Ingress rule and
+/// for fallbacks (kept without a weight, so that they cost nothing more), or the weighted list
+/// a [`RouteExtension`] gave the rule.
+#[derive(Debug, Clone, Copy)]
+pub struct Backends<'a> {
+    one: Option<&'a Backend>,
+    weighted: &'a [WeightedBackend],
+}
+
+impl<'a> Backends<'a> {
+    pub(super) fn one(backend: &'a Backend) -> Backends<'a> {
+        Backends {
+            one: Some(backend),
+            weighted: &[],
+        }
+    }
+
+    pub(super) fn weighted(weighted: &'a [WeightedBackend]) -> Backends<'a> {
+        Backends {
+            one: None,
+            weighted,
+        }
+    }
+
+    /// How many backends there are (at least one).
+    pub fn len(&self) -> usize {
+        match self.one {
+            Some(_) => 1,
+            None => self.weighted.len(),
+        }
+    }
+
+    /// Whether there are none (never, for a route).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each backend with its weight, in the order the extension gave them.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a Backend, u32)> + 'a {
+        let one = self.one.map(|b| (b, 1));
+        one.into_iter()
+            .chain(self.weighted.iter().map(|w| (&w.backend, w.weight)))
+    }
+
+    /// One backend for the number `n` (a random or round-robin draw), in proportion to the
+    /// weights; the first when every weight is 0.
+    pub fn pick(&self, n: u64) -> &'a Backend {
+        match self.one {
+            Some(backend) => backend,
+            None => pick(self.weighted, n).unwrap_or(&self.weighted[0].backend),
+        }
+    }
+}
+
 /// Typed values a route carries for the code that forwards its requests (rewrites, redirects,
 /// limits, …): one value per type, as in [`http::Extensions`]. Empty for a plain Ingress.
 ///

@@ -30,7 +30,7 @@ pub(super) struct Target {
 /// A backend that belongs to no virtual host: the catch-all defaultBackend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct CatchAll {
-    pub(super) backend: WeightedBackend,
+    pub(super) backend: Backend,
     pub(super) ingress: ObjectRef,
     /// Taken from the host-less virtual host's fallback, not from an Ingress without rules.
     pub(super) hostless: bool,
@@ -217,8 +217,8 @@ pub(crate) struct VirtualHost {
     /// The bytes after the first eight of the long segments in `children`.
     pub(super) tails: Vec<u8>,
     pub(super) rules: Vec<Rule>,
-    /// The backends of plain rules and fallbacks, each once, weight 1.
-    pub(super) backends: Vec<WeightedBackend>,
+    /// The backends of plain rules and fallbacks, each once.
+    pub(super) backends: Vec<Backend>,
     /// What rules with `extra` carry.
     pub(super) extras: Vec<Extra>,
     /// The Ingresses with rules for this host, oldest first.
@@ -290,12 +290,12 @@ impl VirtualHost {
     #[inline]
     pub(super) fn rule_match<'a>(self: &'a Arc<Self>, id: Id) -> RouteMatch<'a> {
         let rule = &self.rules[id as usize];
-        let backends = match rule.extra {
-            false => std::slice::from_ref(&self.backends[rule.backend as usize]),
-            true => &self.extras[rule.backend as usize].backends,
+        let backend = match rule.extra {
+            false => &self.backends[rule.backend as usize],
+            true => &self.extras[rule.backend as usize].backends[0].backend,
         };
         RouteMatch {
-            backends,
+            backend,
             ingress: Some(&self.ingresses[rule.ingress as usize]),
             rule: Some(MatchedRule {
                 host: self.host.as_deref(),
@@ -311,12 +311,19 @@ impl VirtualHost {
     pub(super) fn fallback_match<'a>(self: &'a Arc<Self>) -> Option<RouteMatch<'a>> {
         let target = self.fallback?;
         Some(RouteMatch {
-            backends: std::slice::from_ref(&self.backends[target.backend as usize]),
+            backend: &self.backends[target.backend as usize],
             ingress: Some(&self.ingresses[target.ingress as usize]),
             rule: None,
             fallback: Some(Fallback::IngressDefault),
             key: MatchKey::Fallback(self),
         })
+    }
+
+    /// The weighted backends of rule `id`, if it has extras.
+    pub(super) fn weighted(&self, id: Id) -> Option<&[WeightedBackend]> {
+        let rule = &self.rules[id as usize];
+        rule.extra
+            .then(|| &*self.extras[rule.backend as usize].backends)
     }
 
     /// The policy of rule `id`, if it has one.

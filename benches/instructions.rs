@@ -8,7 +8,8 @@
 //!     --toggle-collect='*lookups*' $B route_request cold 10000 100000
 //! ```
 //!
-//! Arguments: the router (`route` or `route_request`), the mix (`hot` or `cold`, as in the
+//! Arguments: the router (`route`, `route_request`, or `layer`: an `IngressService` around a
+//! trivial inner service, with the routes and TLS names of the corpus), the mix (`hot` or `cold`, as in the
 //! `scale` bench), the number of Ingresses, the number of lookups. Only the lookup loops are
 //! counted; divided by the number of lookups, the total is the cost of one. (The hash maps
 //! are seeded per process, so counts vary by a fraction of a percent between runs.)
@@ -17,7 +18,14 @@
 #[path = "support/corpus.rs"]
 mod corpus;
 
+use std::convert::Infallible;
+use std::future::{ready, Future};
 use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use tower::{service_fn, Service};
 
 use ingress_router::{canonical_host, canonical_path, CanonicalOptions, RouteTable, TableOptions};
 
@@ -39,7 +47,21 @@ fn main() {
     };
     let table = RouteTable::build(&corpus.ingresses, TableOptions::default());
     let options = CanonicalOptions::default();
-    let routed = if router == "route" {
+    let routed = if router == "layer" {
+        let requests: Vec<http::Request<()>> = reqs
+            .iter()
+            .map(|req| {
+                http::Request::get(req.target.as_str())
+                    .header(http::header::HOST, req.host.as_str())
+                    .body(())
+                    .unwrap()
+            })
+            .collect();
+        // The routes and the TLS names of the same Ingresses, so that plain-HTTP requests for
+        // TLS hosts are redirected, as a data plane would.
+        let snapshot = ingress_router::Snapshot::build(&corpus.ingresses, TableOptions::default());
+        layer_lookups(snapshot, &requests, lookups)
+    } else if router == "route" {
         let canonical: Vec<(Option<String>, String)> = reqs
             .iter()
             .map(|req| {
@@ -81,6 +103,35 @@ fn route_request_lookups(table: &RouteTable, requests: &[http::Request<()>], n: 
         let request = &requests[i % requests.len()];
         let found = black_box(table.route_request(request)).is_ok_and(|r| r.route.is_some());
         routed += usize::from(found);
+    }
+    routed
+}
+
+struct Noop;
+
+impl Wake for Noop {
+    fn wake(self: Arc<Self>) {}
+}
+
+#[inline(never)]
+fn layer_lookups(table: ingress_router::Snapshot, requests: &[http::Request<()>], n: usize) -> usize {
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    let inner = service_fn(|req: http::Request<()>| {
+        ready(Ok::<_, Infallible>(http::Response::new(
+            req.uri().path().len(),
+        )))
+    });
+    let mut service = ingress_router::IngressService::new(inner, table);
+    let mut routed = 0;
+    for i in 0..n {
+        let request = requests[i % requests.len()].clone();
+        let future = service.call(request);
+        let response = match pin!(future).poll(&mut cx) {
+            Poll::Ready(Ok(response)) => response,
+            _ => unreachable!("the inner service answers at once"),
+        };
+        routed += usize::from(black_box(response).status().is_success());
     }
     routed
 }

@@ -114,7 +114,11 @@ impl Wake for Noop {
 }
 
 #[inline(never)]
-fn layer_lookups(table: ingress_router::Snapshot, requests: &[http::Request<()>], n: usize) -> usize {
+fn layer_lookups(
+    table: ingress_router::Snapshot,
+    requests: &[http::Request<()>],
+    n: usize,
+) -> usize {
     let waker = Waker::from(Arc::new(Noop));
     let mut cx = Context::from_waker(&waker);
     let inner = service_fn(|req: http::Request<()>| {

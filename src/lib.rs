@@ -124,12 +124,18 @@
 //! - `rustls`: `Certificates`, the certificates of `kubernetes.io/tls` Secrets by server name,
 //!   kept in each [`Snapshot`], and `CertResolver`, a `rustls::server::ResolvesServerCert` that
 //!   serves them from a [`SharedSnapshot`]. No crypto provider is chosen for you.
+//! - `kube`: a live cluster. `ClusterWatch` watches the apiserver (kube-rs) and keeps
+//!   [`Reconciler`]s current, `StatusWriter` writes Ingress status, `LeaderElection` elects
+//!   the replica that does. Like every library on k8s-openapi, the crate enables no Kubernetes
+//!   version: the binary enables one `k8s-openapi` version feature (`v1_33` to `v1_37`).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod backend;
 mod canonical;
+#[cfg(feature = "kube")]
+mod cluster;
 mod diagnostics;
 mod dispatch;
 mod endpoints;
@@ -149,6 +155,11 @@ pub use canonical::{
     canonical_host, canonical_path, canonicalize_request, request_host, CanonicalHost,
     CanonicalOptions, CanonicalPath, CanonicalRequest, PathMode, RejectStatus, Rejection,
     RequestHost,
+};
+#[cfg(feature = "kube")]
+pub use cluster::{
+    Address, ClusterWatch, IngressStatuses, LeaderElection, Leadership, PublishAddresses,
+    StatusWriter, WatchHandle, WatchState,
 };
 pub use diagnostics::{
     Conflict, Diagnostics, Quarantined, RuleRef, TlsConflict, TlsSource, Warning,

@@ -427,6 +427,50 @@ impl Reconciler {
         &self.decisions
     }
 
+    /// The Ingresses some snapshot of this reconciler serves, as of the last event: those a
+    /// registered controller serves, or every valid one for a [`Reconciler::every_ingress`]
+    /// reconciler.
+    pub fn served(&self) -> BTreeSet<ObjectRef> {
+        match &self.dispatcher {
+            Some(_) => self
+                .decisions
+                .iter()
+                .filter(|d| d.controller.is_some())
+                .map(|d| d.ingress.clone())
+                .collect(),
+            None => self.ingresses.keys().cloned().collect(),
+        }
+    }
+
+    /// The Secrets the snapshots can serve a certificate from: those the `spec.tls` entries of
+    /// the served Ingresses name, and the default certificate's. A watch needs to hold no
+    /// other Secret.
+    pub fn referenced_secrets(&self) -> BTreeSet<SecretRef> {
+        let served = self.served();
+        let mut secrets: BTreeSet<SecretRef> = served
+            .iter()
+            .filter_map(|r| self.ingresses.get(r))
+            .flat_map(|s| {
+                let namespace = s.object.metadata.namespace();
+                s.object
+                    .spec
+                    .tls
+                    .iter()
+                    .filter_map(|t| t.secret_name.as_deref())
+                    .map(move |name| SecretRef::new(namespace, name))
+            })
+            .collect();
+        #[cfg(feature = "rustls")]
+        if let Some(secret) = self
+            .certificates
+            .as_ref()
+            .and_then(|c| c.default_secret.clone())
+        {
+            secrets.insert(secret);
+        }
+        secrets
+    }
+
     /// Takes in one event and publishes what it changed.
     pub fn apply(&mut self, event: Event) -> Reconciled {
         self.apply_all([event])

@@ -629,7 +629,7 @@ async fn start() -> (DataPlane, SocketAddr, RouteTable) {
         table.diagnostics()
     );
     let listen = vec!["127.0.0.1:0".parse::<Listen>().unwrap()];
-    let (plane, loaded) = DataPlane::start(Options::new(listen, Vec::new()), manifests)
+    let (plane, loaded) = DataPlane::start(Options::new(listen, Vec::new()), Some(manifests))
         .await
         .expect("the data plane starts");
     assert!(loaded.demo_backends && loaded.rejected.is_empty());

@@ -186,7 +186,7 @@ fn with_ingresses(ingresses: Vec<Ingress>) -> Manifests {
 }
 
 async fn start(options: Options, manifests: Manifests) -> (DataPlane, SocketAddr) {
-    let (plane, _) = DataPlane::start(options, manifests)
+    let (plane, _) = DataPlane::start(options, Some(manifests))
         .await
         .expect("the data plane starts");
     let addr = plane.listeners()[0].0;
@@ -227,7 +227,7 @@ async fn conformance_suites_through_the_data_plane() {
             if secure {
                 options.listen_tls = vec!["127.0.0.1:0".parse().unwrap()];
             }
-            let (plane, loaded) = DataPlane::start(options, with_ingresses(ingresses))
+            let (plane, loaded) = DataPlane::start(options, Some(with_ingresses(ingresses)))
                 .await
                 .expect("the data plane starts");
             let addr = match secure {
@@ -642,7 +642,7 @@ async fn one_listener_per_controller_on_the_bundled_demo() {
         "127.0.0.1:0=example.com/internal",
     ]);
     opts.files = vec![demo];
-    let (plane, loaded) = DataPlane::start(opts, manifests).await.unwrap();
+    let (plane, loaded) = DataPlane::start(opts, Some(manifests)).await.unwrap();
     assert!(loaded.demo_backends);
     assert!(loaded.rejected.is_empty() && loaded.diagnostics.is_empty());
     let public = plane.listeners()[0].0;

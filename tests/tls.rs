@@ -43,7 +43,7 @@ fn options() -> Options {
 }
 
 async fn start(options: Options, manifests: Manifests) -> (DataPlane, Loaded) {
-    DataPlane::start(options, manifests)
+    DataPlane::start(options, Some(manifests))
         .await
         .expect("the data plane starts")
 }

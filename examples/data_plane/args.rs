@@ -11,7 +11,9 @@ use crate::proxy::{DemoBackends, Listen, Options};
 const USAGE: &str = "usage: data_plane [--listen ADDR[=CONTROLLER]]... \
 [--listen-tls ADDR[=CONTROLLER]]... [--default-backend NS/NAME:PORT] \
 [--default-certificate NS/NAME] [--no-ssl-redirect[=CONTROLLER]]... [--demo-backends] \
-[--poll-interval MS] [FILE]...";
+[--poll-interval MS] [--health ADDR] [--kubeconfig PATH] [--namespace NS] [--selector LABELS] \
+[--publish-address ADDR]... [--publish-service NS/NAME] [--election-namespace NS] \
+[--election-id NAME] [--election-lease SECONDS] [FILE]...";
 
 /// The bundled configuration, served without FILE.
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/manifests/demo.yaml");
@@ -21,6 +23,39 @@ pub struct Args {
     pub options: Options,
     /// How often the FILEs are checked for changes.
     pub poll: Duration,
+    /// Where `/healthz` and `/readyz` are served.
+    pub health: Option<std::net::SocketAddr>,
+    /// Objects come from a cluster rather than FILEs.
+    pub cluster: Option<Cluster>,
+}
+
+/// Where the objects come from when they come from the apiserver, and what is written back.
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(not(feature = "kube"), allow(dead_code))]
+pub struct Cluster {
+    /// `--kubeconfig`; `None`: the in-cluster configuration.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--namespace`: watch one namespace only.
+    pub namespace: Option<String>,
+    /// `--selector`: a label selector for Ingresses.
+    pub selector: Option<String>,
+    /// `--publish-address`: the addresses written into Ingress status.
+    pub publish_addresses: Vec<String>,
+    /// `--publish-service NS/NAME`: a LoadBalancer Service whose addresses are written.
+    pub publish_service: Option<(String, String)>,
+    /// `--election-namespace`: where the Lease lives.
+    pub election_namespace: Option<String>,
+    /// `--election-id`: the Lease's name.
+    pub election_id: String,
+    /// `--election-lease`: how long the Lease holds without renewal.
+    pub election_lease: Duration,
+}
+
+fn namespaced(flag: &str, text: &str) -> Result<(String, String), String> {
+    text.split_once('/')
+        .filter(|(ns, n)| !ns.is_empty() && !n.is_empty() && !n.contains('/'))
+        .map(|(ns, n)| (ns.to_owned(), n.to_owned()))
+        .ok_or(format!("{flag} {text:?}: expected NAMESPACE/NAME"))
 }
 
 /// Reads the command line.
@@ -34,6 +69,13 @@ pub fn parse() -> Result<Args, String> {
     let mut demo_backends = DemoBackends::Auto;
     let mut files = Vec::new();
     let mut poll = Duration::from_millis(500);
+    let mut health = None;
+    let mut cluster = Cluster {
+        election_id: "ingress-router".to_owned(),
+        election_lease: Duration::from_secs(15),
+        ..Cluster::default()
+    };
+    let mut cluster_flags = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -73,6 +115,58 @@ pub fn parse() -> Result<Args, String> {
                     .map_err(|_| format!("--poll-interval {text:?}: not a number of ms"))?;
                 poll = Duration::from_millis(ms.max(10));
             }
+            "--health" => {
+                let text = value("--health")?;
+                health = Some(
+                    text.parse()
+                        .map_err(|e| format!("--health {text:?}: not an address: {e}"))?,
+                );
+            }
+            "--kubeconfig" => {
+                cluster.kubeconfig = Some(PathBuf::from(value("--kubeconfig")?));
+                cluster_flags.push(arg);
+            }
+            "--namespace" => {
+                cluster.namespace = Some(value("--namespace")?);
+                cluster_flags.push(arg);
+            }
+            "--selector" => {
+                cluster.selector = Some(value("--selector")?);
+                cluster_flags.push(arg);
+            }
+            "--publish-address" => {
+                let text = value("--publish-address")?;
+                cluster.publish_addresses.extend(
+                    text.split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_owned),
+                );
+                cluster_flags.push(arg);
+            }
+            "--publish-service" => {
+                let text = value("--publish-service")?;
+                cluster.publish_service = Some(namespaced("--publish-service", &text)?);
+                cluster_flags.push(arg);
+            }
+            "--election-namespace" => {
+                cluster.election_namespace = Some(value("--election-namespace")?);
+                cluster_flags.push(arg);
+            }
+            "--election-id" => {
+                cluster.election_id = value("--election-id")?;
+                cluster_flags.push(arg);
+            }
+            "--election-lease" => {
+                let text = value("--election-lease")?;
+                let seconds: u64 = text
+                    .parse()
+                    .ok()
+                    .filter(|s| *s >= 2)
+                    .ok_or(format!("--election-lease {text:?}: a number of seconds, at least 2"))?;
+                cluster.election_lease = Duration::from_secs(seconds);
+                cluster_flags.push(arg);
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             flag if flag.starts_with("--") => {
                 return Err(format!("unknown option {flag}\n{USAGE}"))
@@ -84,7 +178,22 @@ pub fn parse() -> Result<Args, String> {
         listen.push("127.0.0.1:8080".parse::<Listen>()?);
         listen_tls.push("127.0.0.1:8443".parse::<Listen>()?);
     }
-    if files.is_empty() {
+    // The apiserver is the source with --kubeconfig, or inside a pod when no FILE is given.
+    let in_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let from_cluster = cluster.kubeconfig.is_some() || (files.is_empty() && in_pod);
+    if from_cluster && !files.is_empty() {
+        return Err("FILEs and --kubeconfig exclude each other: objects come from one source".into());
+    }
+    if !from_cluster && !cluster_flags.is_empty() {
+        return Err(format!(
+            "{} only apply to a cluster: add --kubeconfig PATH, or run inside a pod",
+            cluster_flags.join(", ")
+        ));
+    }
+    if cluster.publish_service.is_some() && !cluster.publish_addresses.is_empty() {
+        return Err("--publish-address and --publish-service exclude each other".into());
+    }
+    if files.is_empty() && !from_cluster {
         files.push(PathBuf::from(DEMO));
     }
     Ok(Args {
@@ -98,5 +207,7 @@ pub fn parse() -> Result<Args, String> {
             ..Options::new(listen, files)
         },
         poll,
+        health,
+        cluster: from_cluster.then_some(cluster),
     })
 }

@@ -4,7 +4,10 @@
 //! cargo run --release --features rustls --example data_plane -- [--listen ADDR[=CONTROLLER]]...
 //!     [--listen-tls ADDR[=CONTROLLER]]... [--default-backend NS/NAME:PORT]
 //!     [--default-certificate NS/NAME] [--no-ssl-redirect[=CONTROLLER]]... [--demo-backends]
-//!     [--poll-interval MS] [FILE]...
+//!     [--poll-interval MS] [--health ADDR] [FILE]...
+//! cargo run --release --features rustls,kube --example data_plane -- --kubeconfig PATH
+//!     [--namespace NS] [--selector LABELS] [--publish-address ADDR]... [--publish-service NS/NAME]
+//!     [--election-namespace NS] [--election-id NAME] [--election-lease SECONDS] [options above]
 //! ```
 //!
 //! - Each `--listen` serves HTTP/1.1 and HTTP/2 cleartext; with `=CONTROLLER` it serves the
@@ -29,11 +32,25 @@
 //!   and on SIGHUP, certificates included; a bad edit is reported and the running tables keep
 //!   serving. Open connections keep the certificate they started with.
 //! - Without FILE, the bundled `examples/manifests/demo.yaml` is served.
+//! - With `--kubeconfig PATH` (or inside a pod, without FILE: the in-cluster configuration;
+//!   feature `kube`) the objects come from the apiserver instead: every Ingress, IngressClass,
+//!   Service, EndpointSlice and TLS Secret of the cluster or of `--namespace NS`, Ingresses
+//!   filtered by `--selector`. Nothing is served before every kind has been listed. With
+//!   `--publish-address ADDR` (IPs or hostnames, repeated or comma-separated) or
+//!   `--publish-service NS/NAME` (a LoadBalancer Service's addresses), the replica holding the
+//!   Lease `--election-id` (default `ingress-router`) in `--election-namespace` (default: the
+//!   `--namespace`, else `default`) writes them into the status of every Ingress served, and
+//!   removes them from Ingresses no longer served. `--election-lease` sets the Lease's
+//!   duration (default 15 s).
+//! - `--health ADDR` serves `/healthz` and `/readyz` (ready once the objects are loaded).
 //!
 //! One log line per request: controller, method, host, target, status, backend, latency.
 //! `RUST_LOG=debug` shows more.
 
 mod args;
+#[cfg(feature = "kube")]
+mod cluster;
+mod health;
 mod proxy;
 
 use std::process::ExitCode;
@@ -85,6 +102,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(cluster) = args.cluster {
+        return run_cluster(args.options, cluster, args.health).await;
+    }
     let files = args.options.files.clone();
     let manifests = match proxy::read_files(&files) {
         Ok(manifests) => manifests,
@@ -103,7 +123,7 @@ async fn main() -> ExitCode {
         .cloned()
         .collect();
     tls_hosts.dedup();
-    let (mut plane, loaded) = match DataPlane::start(args.options, manifests).await {
+    let (mut plane, loaded) = match DataPlane::start(args.options, Some(manifests)).await {
         Ok(started) => started,
         Err(e) => {
             eprintln!("cannot start: {e}");
@@ -151,7 +171,87 @@ async fn main() -> ExitCode {
         }
     }
     plane.watch_files(args.poll, report);
+    if let Some(addr) = args.health {
+        match health::serve(addr, std::sync::Arc::new(|| Ok(()))).await {
+            Ok(bound) => tracing::info!("health on http://{bound}/healthz and /readyz"),
+            Err(e) => {
+                eprintln!("cannot serve health on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
 
+    if !wait_for_signals(Some(&plane)).await {
+        return ExitCode::FAILURE;
+    }
+    tracing::info!("shutting down");
+    plane.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Serves the objects of a cluster.
+#[cfg(feature = "kube")]
+async fn run_cluster(
+    options: proxy::Options,
+    cluster: args::Cluster,
+    health: Option<std::net::SocketAddr>,
+) -> ExitCode {
+    let (plane, _) = match DataPlane::start(options, None).await {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for (scheme, listeners) in [
+        ("http", plane.listeners()),
+        ("https", plane.tls_listeners()),
+    ] {
+        for (addr, controller) in listeners {
+            let who = controller.as_deref().unwrap_or("every Ingress");
+            tracing::info!("listening on {scheme}://{addr} for {who}");
+        }
+    }
+    let running = match cluster::start(&plane, cluster).await {
+        Ok(running) => running,
+        Err(e) => {
+            eprintln!("cannot watch the cluster: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(addr) = health {
+        match health::serve(addr, running.readiness()).await {
+            Ok(bound) => tracing::info!("health on http://{bound}/healthz and /readyz"),
+            Err(e) => {
+                eprintln!("cannot serve health on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let ok = wait_for_signals(None).await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    plane.shutdown().await;
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(not(feature = "kube"))]
+async fn run_cluster(
+    _: proxy::Options,
+    _: args::Cluster,
+    _: Option<std::net::SocketAddr>,
+) -> ExitCode {
+    eprintln!("this data plane was built without the `kube` feature: build it with --features kube");
+    ExitCode::from(2)
+}
+
+/// Waits for SIGTERM or Ctrl-C; SIGHUP reloads the files of `plane`. `false` when signals
+/// cannot be watched.
+async fn wait_for_signals(plane: Option<&DataPlane>) -> bool {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -162,14 +262,16 @@ async fn main() -> ExitCode {
             (Ok(hangup), Ok(terminate)) => (hangup, terminate),
             (Err(e), _) | (_, Err(e)) => {
                 eprintln!("cannot watch signals: {e}");
-                return ExitCode::FAILURE;
+                return false;
             }
         };
         loop {
             tokio::select! {
                 _ = hangup.recv() => {
-                    tracing::info!("SIGHUP: reloading");
-                    report(plane.reload_files().await);
+                    if let Some(plane) = plane {
+                        tracing::info!("SIGHUP: reloading");
+                        report(plane.reload_files().await);
+                    }
                 }
                 _ = terminate.recv() => break,
                 _ = tokio::signal::ctrl_c() => break,
@@ -177,9 +279,6 @@ async fn main() -> ExitCode {
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-
-    tracing::info!("shutting down");
-    plane.shutdown().await;
-    ExitCode::SUCCESS
+    let _ = (plane, tokio::signal::ctrl_c().await);
+    true
 }

@@ -176,10 +176,11 @@ pub struct DataPlane {
 
 impl DataPlane {
     /// Loads `manifests`, binds every listener and starts serving; also returns what loading
-    /// found.
+    /// found. Without manifests, the snapshots start empty and the reconcilers wait in
+    /// [`DataPlane::take_reconcilers`] for a source of events (a cluster watch).
     pub async fn start(
         options: Options,
-        manifests: Manifests,
+        manifests: Option<Manifests>,
     ) -> Result<(DataPlane, Loaded), LoadError> {
         let table_options = TableOptions {
             default_backend: options.default_backend.clone(),
@@ -223,7 +224,10 @@ impl DataPlane {
             tls_listeners: Vec::new(),
             tasks: JoinSet::new(),
         };
-        let loaded = plane.apply(manifests).await?;
+        let loaded = match manifests {
+            Some(manifests) => plane.apply(manifests).await?,
+            None => Loaded::default(),
+        };
 
         // TLS listeners first, so that plain ones know the https port to redirect to.
         let options = &plane.shared.options;
@@ -269,6 +273,13 @@ impl DataPlane {
             ));
         }
         Ok((plane, loaded))
+    }
+
+    /// The reconcilers behind the listeners, for a source of events other than the files;
+    /// file reloads then change nothing.
+    #[allow(dead_code)] // Used with the `kube` feature only.
+    pub fn take_reconcilers(&self) -> Vec<Reconciler> {
+        std::mem::take(&mut *self.shared.reconcilers.lock().unwrap())
     }
 
     /// The bound plain-HTTP addresses, with their controllers, in `--listen` order.

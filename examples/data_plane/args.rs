@@ -159,11 +159,9 @@ pub fn parse() -> Result<Args, String> {
             }
             "--election-lease" => {
                 let text = value("--election-lease")?;
-                let seconds: u64 = text
-                    .parse()
-                    .ok()
-                    .filter(|s| *s >= 2)
-                    .ok_or(format!("--election-lease {text:?}: a number of seconds, at least 2"))?;
+                let seconds: u64 = text.parse().ok().filter(|s| *s >= 2).ok_or(format!(
+                    "--election-lease {text:?}: a number of seconds, at least 2"
+                ))?;
                 cluster.election_lease = Duration::from_secs(seconds);
                 cluster_flags.push(arg);
             }
@@ -182,7 +180,9 @@ pub fn parse() -> Result<Args, String> {
     let in_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let from_cluster = cluster.kubeconfig.is_some() || (files.is_empty() && in_pod);
     if from_cluster && !files.is_empty() {
-        return Err("FILEs and --kubeconfig exclude each other: objects come from one source".into());
+        return Err(
+            "FILEs and --kubeconfig exclude each other: objects come from one source".into(),
+        );
     }
     if !from_cluster && !cluster_flags.is_empty() {
         return Err(format!(

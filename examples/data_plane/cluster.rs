@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use ingress_router::{
-    Address, ClusterWatch, LeaderElection, Leadership, PublishAddresses, StatusWriter,
-    WatchHandle,
+    Address, ClusterWatch, LeaderElection, Leadership, PublishAddresses, StatusWriter, WatchHandle,
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
@@ -84,7 +83,10 @@ pub async fn start(plane: &DataPlane, cluster: Cluster) -> Result<Running, Strin
         }
     });
 
-    let publish = match (&cluster.publish_service, cluster.publish_addresses.as_slice()) {
+    let publish = match (
+        &cluster.publish_service,
+        cluster.publish_addresses.as_slice(),
+    ) {
         (Some((namespace, name)), _) => {
             Some(PublishAddresses::Service(namespace.clone(), name.clone()))
         }

@@ -24,10 +24,14 @@ pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
 /// How long an endpoint whose connect failed is tried only after the others.
 const EJECT_FOR: Duration = Duration::from_secs(10);
 
-/// What forwarding keeps between requests: the pooled client, the round-robin position, and
-/// the endpoints whose connect failed recently.
+/// What forwarding keeps between requests: the pooled client, the draws for weighted
+/// backends, the round-robin position over endpoints, and the endpoints whose connect failed
+/// recently.
 pub struct Upstream {
     client: Client<HttpConnector, RetryBody>,
+    /// Draws for [`ingress_router::RouteMatch::pick_backend`]; a counter of its own, so that
+    /// the backend chosen and the endpoint tried first are independent.
+    draws: AtomicUsize,
     next: AtomicUsize,
     ejected: Mutex<std::collections::HashMap<SocketAddr, Instant>>,
 }
@@ -43,6 +47,7 @@ impl Upstream {
             .build(connector);
         Upstream {
             client,
+            draws: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
             ejected: Mutex::new(std::collections::HashMap::new()),
         }
@@ -75,7 +80,7 @@ async fn forward_to(
 ) -> Response<ProxyBody> {
     // One backend of the route, in proportion to the weights (the only one for most).
     let matched = route.as_match();
-    let backend = matched.pick_backend(upstream.next.fetch_add(1, Ordering::Relaxed) as u64);
+    let backend = matched.pick_backend(upstream.draws.fetch_add(1, Ordering::Relaxed) as u64);
     let service = match backend {
         Backend::Service(service) => service,
         other => {
@@ -146,6 +151,8 @@ async fn forward_to(
 /// The endpoints in the order to try them: round-robin, endpoints whose connect failed
 /// recently last.
 fn try_order(upstream: &Upstream, addresses: &[SocketAddr]) -> Vec<SocketAddr> {
+    // Once per request: advancing it twice would leave every other endpoint of an even-sized
+    // set unused.
     let start = upstream.next.fetch_add(1, Ordering::Relaxed);
     let n = addresses.len();
     let rotated = (0..n).map(|i| addresses[(start + i) % n]);

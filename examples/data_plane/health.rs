@@ -46,7 +46,10 @@ fn answer(path: &str, ready: &Readiness) -> Response<Full<Bytes>> {
         "/healthz" => (StatusCode::OK, "ok\n".to_owned()),
         "/readyz" => match ready() {
             Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
-            Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")),
+            Err(reason) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {reason}\n"),
+            ),
         },
         _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
     };

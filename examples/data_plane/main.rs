@@ -245,7 +245,9 @@ async fn run_cluster(
     _: args::Cluster,
     _: Option<std::net::SocketAddr>,
 ) -> ExitCode {
-    eprintln!("this data plane was built without the `kube` feature: build it with --features kube");
+    eprintln!(
+        "this data plane was built without the `kube` feature: build it with --features kube"
+    );
     ExitCode::from(2)
 }
 

@@ -126,9 +126,7 @@ impl Watched for discovery::EndpointSlice {
         let mut slice = self.clone();
         slice.metadata.managed_fields = None;
         slice.metadata.annotations = None;
-        Ok(plain(transcode::<_, crate::model::EndpointSlice>(
-            &slice,
-        )?))
+        Ok(plain(transcode::<_, crate::model::EndpointSlice>(&slice)?))
     }
 }
 
@@ -194,7 +192,10 @@ mod tests {
         assert_eq!(model.metadata.name, "web");
         assert_eq!(model.metadata.namespace(), "shop");
         assert_eq!(
-            model.metadata.annotations.get("kubernetes.io/ingress.class"),
+            model
+                .metadata
+                .annotations
+                .get("kubernetes.io/ingress.class"),
             Some(&"edge".to_owned())
         );
         assert_eq!(model.spec.rules.len(), 1);

@@ -107,7 +107,9 @@ impl LeaderElection {
     /// renewed (default 2 s); `retry` is kept below a third of `lease_duration`.
     pub fn timing(mut self, lease_duration: Duration, retry: Duration) -> LeaderElection {
         self.lease_duration = lease_duration.max(Duration::from_secs(1));
-        self.retry = retry.min(self.lease_duration / 3).max(Duration::from_millis(100));
+        self.retry = retry
+            .min(self.lease_duration / 3)
+            .max(Duration::from_millis(100));
         self
     }
 
@@ -240,7 +242,10 @@ impl LeaderElection {
         }
         spec.renew_time = Some(now);
         spec.lease_duration_seconds = Some(seconds);
-        match api.replace(&self.name, &PostParams::default(), &lease).await {
+        match api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
             Err(e) => Err(e),

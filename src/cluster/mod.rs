@@ -337,10 +337,7 @@ impl Runner {
             if !self.state.ready {
                 if self.kinds.values().all(|k| k.listed) {
                     self.state.ready = true;
-                    tracing::info!(
-                        "initial lists complete: {} Ingresses",
-                        self.addresses.len()
-                    );
+                    tracing::info!("initial lists complete: {} Ingresses", self.addresses.len());
                 } else {
                     self.publish_state();
                     continue;
@@ -437,9 +434,7 @@ impl Runner {
                 let secret = secret_ref(&object_ref);
                 self.known_secrets.insert(secret.clone());
                 // Kept only when named; `settle` fetches it if an Ingress names it later.
-                if !self.referenced().contains(&secret)
-                    && !self.pending_names().contains(&secret)
-                {
+                if !self.referenced().contains(&secret) && !self.pending_names().contains(&secret) {
                     return self
                         .held_secrets
                         .remove(&secret)
@@ -498,7 +493,8 @@ impl Runner {
                 self.held_secrets.clear();
                 for object in objects {
                     if let Object::Secret(secret) = object {
-                        let name = SecretRef::new(secret.metadata.namespace(), &secret.metadata.name);
+                        let name =
+                            SecretRef::new(secret.metadata.namespace(), &secret.metadata.name);
                         self.known_secrets.insert(name.clone());
                         if referenced.contains(&name) {
                             self.held_secrets.insert(name);
@@ -550,7 +546,8 @@ impl Runner {
             tracing::warn!("{rejected}");
         }
         self.settle_secrets().await;
-        let served: BTreeSet<ObjectRef> = self.reconcilers.iter().flat_map(|r| r.served()).collect();
+        let served: BTreeSet<ObjectRef> =
+            self.reconcilers.iter().flat_map(|r| r.served()).collect();
         let statuses = IngressStatuses {
             ingresses: self
                 .addresses

@@ -203,15 +203,14 @@ impl StatusWriter {
             state.attempted.insert(ingress.clone(), attempt);
             writes.push((ingress.clone(), desired));
         }
-        let results: Vec<(ObjectRef, Result<(), kube::Error>)> =
-            futures_util::stream::iter(writes)
-                .map(|(ingress, desired)| async move {
-                    let result = self.apply(&ingress, &desired).await;
-                    (ingress, result)
-                })
-                .buffer_unordered(self.concurrency)
-                .collect()
-                .await;
+        let results: Vec<(ObjectRef, Result<(), kube::Error>)> = futures_util::stream::iter(writes)
+            .map(|(ingress, desired)| async move {
+                let result = self.apply(&ingress, &desired).await;
+                (ingress, result)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
         let mut failed = false;
         for (ingress, result) in results {
             match result {

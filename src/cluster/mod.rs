@@ -119,16 +119,19 @@ pub struct IngressStatuses {
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), kube::Error> {
-/// use ingress_router::{ClusterWatch, Controller, Dispatcher, Reconciler};
+/// use ingress_router::{
+///     Address, ClusterWatch, Controller, Dispatcher, LeaderElection, PublishAddresses, Reconciler,
+///     StatusWriter,
+/// };
 ///
 /// let client = kube::Client::try_default().await?;
-/// let dispatcher = Dispatcher::new([Controller::new("example.com/edge")]).unwrap();
-/// let reconciler = Reconciler::new(dispatcher);
-/// let snapshot = reconciler.snapshot("example.com/edge").unwrap().clone(); // for the server
-/// let watch = ClusterWatch::new(client).spawn(vec![reconciler]);
-/// let mut state = watch.state();
-/// state.wait_for(|s| s.ready).await.unwrap();
-/// // Serve `snapshot` with the tower layer or a proxy of your own.
+/// let reconciler = Reconciler::new(Dispatcher::new([Controller::new("example.com/edge")]).unwrap());
+/// let snapshot = reconciler.snapshot("example.com/edge").unwrap().clone(); // serve this
+/// let watch = ClusterWatch::new(client.clone()).spawn(vec![reconciler]);
+/// let leadership = LeaderElection::new(client.clone(), "ingress", "edge", "replica-1").spawn();
+/// let addresses = PublishAddresses::Fixed(vec![Address::parse("203.0.113.10").unwrap()]);
+/// tokio::spawn(StatusWriter::new(client, addresses).run(watch.statuses(), leadership.subscribe()));
+/// watch.state().wait_for(|s| s.ready).await.unwrap();
 /// # let _ = snapshot; Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -565,14 +568,23 @@ impl Runner {
         });
     }
 
+    /// Applies `events` to every reconciler. The work is CPU-bound (a relist at 10 000
+    /// Ingresses takes a good fraction of a second): on a multi-threaded runtime the worker
+    /// hands its other tasks, such as connections, to the other workers meanwhile.
     fn apply_to_all(&mut self, events: Vec<Event>) -> Reconciled {
         let Some((last, others)) = self.reconcilers.split_last_mut() else {
             return Reconciled::default();
         };
-        for reconciler in others {
-            reconciler.apply_all(events.clone());
+        let work = move || {
+            for reconciler in others {
+                reconciler.apply_all(events.clone());
+            }
+            last.apply_all(events)
+        };
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+            _ => work(),
         }
-        last.apply_all(events)
     }
 
     /// Drops the Secrets no served Ingress names any more, and fetches those newly named.
@@ -617,5 +629,187 @@ impl Runner {
         if !events.is_empty() {
             self.apply_to_all(events);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::Manifests;
+    use crate::table::TableOptions;
+
+    fn item(yaml: &str) -> Item {
+        let manifests = Manifests::parse(yaml);
+        let object: Object = if let Some(i) = manifests.ingresses.into_iter().next() {
+            i.into()
+        } else if let Some(s) = manifests.services.into_iter().next() {
+            s.into()
+        } else {
+            panic!("nothing in {yaml}")
+        };
+        Item {
+            object,
+            addresses: Vec::new(),
+        }
+    }
+
+    fn ingress(name: &str, service: &str) -> Item {
+        item(&format!(
+            "kind: Ingress\nmetadata: {{name: {name}}}\nspec:\n  rules:\n  - host: {name}.example.com\n    \
+             http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: {service}, port: {{number: 80}}}}}}}}]}}\n"
+        ))
+    }
+
+    fn listed(kind: ObjectKind, items: Vec<Item>) -> Vec<Incoming> {
+        let mut events = vec![Incoming {
+            kind,
+            event: Ok(Change::Init),
+        }];
+        events.extend(items.into_iter().map(|i| Incoming {
+            kind,
+            event: Ok(Change::InitApply(Ok(i))),
+        }));
+        events.push(Incoming {
+            kind,
+            event: Ok(Change::InitDone),
+        });
+        events
+    }
+
+    /// A client that answers 404 to everything: the runner only calls it to fetch Secrets.
+    fn offline_client() -> Client {
+        let service = tower::service_fn(|_request: http::Request<kube::client::Body>| async {
+            let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#;
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder()
+                    .status(404)
+                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                    .unwrap(),
+            )
+        });
+        Client::new(service, "default")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nothing_half_listed_is_ever_served() {
+        let reconciler = Reconciler::every_ingress(TableOptions::default());
+        let snapshot = reconciler.snapshots().next().unwrap().1.clone();
+        let routes = |host: &str| {
+            snapshot
+                .load()
+                .routes()
+                .route(Some(host), "/")
+                .map(|r| r.backend().to_string())
+        };
+        let (state_tx, mut state) = watch::channel(WatchState::default());
+        let (statuses_tx, _statuses) = watch::channel(Arc::new(IngressStatuses::default()));
+        let runner = Runner {
+            reconcilers: vec![reconciler],
+            client: offline_client(),
+            state_tx,
+            statuses_tx,
+            state: WatchState::default(),
+            kinds: KINDS.iter().map(|k| (*k, KindState::default())).collect(),
+            pending: Vec::new(),
+            known_secrets: HashSet::new(),
+            held_secrets: HashSet::new(),
+            addresses: BTreeMap::new(),
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Incoming>();
+        let stream =
+            futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|i| (i, rx)) },
+            )
+            .boxed();
+        let mut streams = SelectAll::new();
+        streams.push(stream);
+        tokio::spawn(runner.run(streams));
+        let send = |events: Vec<Incoming>| {
+            for event in events {
+                tx.send(event).unwrap();
+            }
+        };
+
+        // Four kinds listed, one not: nothing is served, and the state says what is missing.
+        send(listed(ObjectKind::Ingress, vec![ingress("web", "web")]));
+        send(listed(ObjectKind::IngressClass, vec![]));
+        send(listed(ObjectKind::Service, vec![]));
+        send(listed(ObjectKind::Secret, vec![]));
+        state.wait_for(|s| s.listed.len() == 4).await.unwrap();
+        assert!(!state.borrow().ready);
+        assert_eq!(routes("web.example.com"), None);
+        let reason = state.borrow().not_ready_reason().unwrap();
+        assert!(reason.contains("EndpointSlice"), "{reason}");
+        // An error on the missing kind is reported, and nothing changes.
+        send(vec![Incoming {
+            kind: ObjectKind::EndpointSlice,
+            event: Err("endpointslices is forbidden".into()),
+        }]);
+        state.wait_for(|s| !s.errors.is_empty()).await.unwrap();
+        assert!(state
+            .borrow()
+            .not_ready_reason()
+            .unwrap()
+            .contains("forbidden"));
+        assert_eq!(routes("web.example.com"), None);
+
+        send(listed(ObjectKind::EndpointSlice, vec![]));
+        state.wait_for(|s| s.ready).await.unwrap();
+        assert!(state.borrow().errors.is_empty());
+        assert_eq!(
+            routes("web.example.com").as_deref(),
+            Some("service default/web:80")
+        );
+
+        // A relist (after 410 Gone) in progress: the old list serves until it is whole.
+        send(vec![
+            Incoming {
+                kind: ObjectKind::Ingress,
+                event: Ok(Change::Init),
+            },
+            Incoming {
+                kind: ObjectKind::Ingress,
+                event: Ok(Change::InitApply(Ok(ingress("api", "api")))),
+            },
+            Incoming {
+                kind: ObjectKind::Service,
+                event: Ok(Change::Apply(Ok(item(
+                    "kind: Service\nmetadata: {name: api}\nspec: {ports: [{port: 80}]}\n",
+                )))),
+            },
+        ]);
+        let batches = state.borrow().batches;
+        state.wait_for(|s| s.batches > batches).await.unwrap();
+        assert!(routes("web.example.com").is_some());
+        assert_eq!(routes("api.example.com"), None);
+        send(vec![Incoming {
+            kind: ObjectKind::Ingress,
+            event: Ok(Change::InitDone),
+        }]);
+        let batches = state.borrow().batches;
+        state.wait_for(|s| s.batches > batches).await.unwrap();
+        assert_eq!(
+            routes("web.example.com"),
+            None,
+            "not in the relist: deleted"
+        );
+        assert_eq!(
+            routes("api.example.com").as_deref(),
+            Some("service default/api:80")
+        );
+
+        // Later events apply one by one.
+        send(vec![Incoming {
+            kind: ObjectKind::Ingress,
+            event: Ok(Change::Delete(ObjectRef::namespaced(
+                ObjectKind::Ingress,
+                "default",
+                "api",
+            ))),
+        }]);
+        let batches = state.borrow().batches;
+        state.wait_for(|s| s.batches > batches).await.unwrap();
+        assert_eq!(routes("api.example.com"), None);
     }
 }

@@ -7,7 +7,8 @@
 # Generates a CA, the apiserver's serving certificate and the service-account keys, and a
 # token file with two identities: `admin` (system:masters) and `controller`, which is bound
 # only to the shipped ClusterRole (examples/deploy/clusterrole.yaml). Waits for /readyz, then
-# writes DIR/admin.kubeconfig and DIR/controller.kubeconfig and puts kubectl in DIR/bin.
+# writes DIR/admin.kubeconfig and DIR/controller.kubeconfig and puts kubectl in DIR/bin. Every
+# request of `controller` is written to DIR/audit.log (JSON lines, metadata only).
 #
 # Run again on the same DIR, it reuses the certificates and ports and starts whatever is not
 # running (so a test can kill the apiserver and bring it back). Logs: DIR/etcd.log,
@@ -52,6 +53,9 @@ if [[ ! -f $pki/done ]]; then
     admin=$(openssl rand -hex 16)
     controller=$(openssl rand -hex 16)
     printf '%s,admin,admin,system:masters\n%s,controller,controller\n' "$admin" "$controller" > tokens.csv
+    # Every request of the controller identity is audited: the tests compare what the code
+    # calls with what the shipped ClusterRole grants.
+    printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n  users: [controller]\n- level: None\n' > audit-policy.yaml
     echo "$admin" > admin.token
     echo "$controller" > controller.token
     touch done
@@ -86,6 +90,7 @@ if ! running "$dir/kube-apiserver.pid"; then
     --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range 10.96.0.0/16 \
     --enable-priority-and-fairness=false \
+    --audit-policy-file "$pki/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
     --profiling=false \
     --v 1 >> "$dir/kube-apiserver.log" 2>&1 < /dev/null &
   echo $! > "$dir/kube-apiserver.pid"

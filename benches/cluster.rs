@@ -88,12 +88,14 @@ fn main() {
         // Let the first status and pool settle, then edit.
         std::thread::sleep(Duration::from_secs(1));
         let mut times = Vec::new();
+        let mut writes = Vec::new();
         let api: Api<Ingress> = Api::namespaced(client.clone(), &ns);
         for k in 0..edits {
             let i = (k * 7919) % n;
             let path = format!("/edit-{k}");
             let t0 = Instant::now();
             runtime.block_on(apply(&api, &ingress(&ns, i, &path)));
+            writes.push(t0.elapsed());
             while let Some(404) | None = plane.status(&host(i), &path) {
                 assert!(
                     t0.elapsed() < Duration::from_secs(30),
@@ -256,7 +258,11 @@ impl Plane {
             .arg(dir.join("controller.kubeconfig"))
             .args(["--namespace", ns, "--health", "127.0.0.1:0"])
             .args(["--listen", &format!("127.0.0.1:0={CONTROLLER}")])
-            .env("RUST_LOG", "warn,data_plane=info")
+            .env(
+                "RUST_LOG",
+                std::env::var("CLUSTER_BENCH_LOG")
+                    .unwrap_or_else(|_| "warn,data_plane=info".into()),
+            )
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::inherit())
             .spawn()

@@ -430,15 +430,15 @@ impl Reconciler {
     /// The Ingresses some snapshot of this reconciler serves, as of the last event: those a
     /// registered controller serves, or every valid one for a [`Reconciler::every_ingress`]
     /// reconciler.
-    pub fn served(&self) -> BTreeSet<ObjectRef> {
+    pub fn served(&self) -> Vec<&ObjectRef> {
         match &self.dispatcher {
             Some(_) => self
                 .decisions
                 .iter()
                 .filter(|d| d.controller.is_some())
-                .map(|d| d.ingress.clone())
+                .map(|d| &d.ingress)
                 .collect(),
-            None => self.ingresses.keys().cloned().collect(),
+            None => self.ingresses.keys().collect(),
         }
     }
 
@@ -446,10 +446,11 @@ impl Reconciler {
     /// the served Ingresses name, and the default certificate's. A watch needs to hold no
     /// other Secret.
     pub fn referenced_secrets(&self) -> BTreeSet<SecretRef> {
-        let served = self.served();
-        let mut secrets: BTreeSet<SecretRef> = served
-            .iter()
+        let mut secrets: BTreeSet<SecretRef> = self
+            .served()
+            .into_iter()
             .filter_map(|r| self.ingresses.get(r))
+            .filter(|s| !s.object.spec.tls.is_empty())
             .flat_map(|s| {
                 let namespace = s.object.metadata.namespace();
                 s.object

@@ -1114,3 +1114,31 @@ fn a_label_selector_narrows_the_ingresses() {
     cluster.kubectl(&["label", "ingress", "-n", ns, "public", "tier-"], "");
     serves(&plane, "public.example.com", "/", (404, ""));
 }
+
+/// Everything in `examples/deploy/` is accepted by the apiserver as it stands (server-side
+/// dry run: validation and admission, nothing stored).
+#[test]
+fn the_deploy_manifests_are_valid_objects() {
+    let cluster = cluster();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(format!("{ROOT}/examples/deploy"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 7, "{files:?}");
+    // The namespace first, for real: the namespaced objects are checked inside it.
+    cluster
+        .apply(&std::fs::read_to_string(format!("{ROOT}/examples/deploy/namespace.yaml")).unwrap());
+    for file in files {
+        let yaml = std::fs::read_to_string(&file).unwrap();
+        let out = cluster
+            .kubectl_as("admin", &["apply", "--dry-run=server", "-f", "-"], &yaml)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(
+            out.contains("(server dry run)"),
+            "{}: {out}",
+            file.display()
+        );
+    }
+}

@@ -83,10 +83,11 @@ impl Watched for networking::Ingress {
             .and_then(|s| s.load_balancer.as_ref())
             .and_then(|lb| lb.ingress.as_ref())
             .map(|entries| {
-                entries
-                    .iter()
-                    .filter_map(|e| Address::of(e.ip.as_deref(), e.hostname.as_deref()))
-                    .collect()
+                Address::list(
+                    entries
+                        .iter()
+                        .map(|e| (e.ip.as_deref(), e.hostname.as_deref())),
+                )
             })
             .unwrap_or_default();
         Ok(Item {

@@ -462,40 +462,30 @@ impl Runner {
             }
             return Event::ReplaceAll(Objects::Ingresses(ingresses));
         }
-        let objects = items.into_iter().map(|i| i.object);
+        fn pick<T>(items: Vec<Item>, kind: impl Fn(Object) -> Option<T>) -> Vec<T> {
+            items.into_iter().filter_map(|i| kind(i.object)).collect()
+        }
         Event::ReplaceAll(match kind {
-            ObjectKind::IngressClass => Objects::IngressClasses(
-                objects
-                    .filter_map(|o| match o {
-                        Object::IngressClass(c) => Some(c),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            ObjectKind::Service => Objects::Services(
-                objects
-                    .filter_map(|o| match o {
-                        Object::Service(s) => Some(s),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            ObjectKind::EndpointSlice => Objects::EndpointSlices(
-                objects
-                    .filter_map(|o| match o {
-                        Object::EndpointSlice(s) => Some(s),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
+            ObjectKind::IngressClass => Objects::IngressClasses(pick(items, |o| match o {
+                Object::IngressClass(c) => Some(c),
+                _ => None,
+            })),
+            ObjectKind::Service => Objects::Services(pick(items, |o| match o {
+                Object::Service(s) => Some(s),
+                _ => None,
+            })),
+            ObjectKind::EndpointSlice => Objects::EndpointSlices(pick(items, |o| match o {
+                Object::EndpointSlice(s) => Some(s),
+                _ => None,
+            })),
             _ => {
                 let mut referenced = self.referenced();
                 referenced.extend(self.pending_names());
                 let mut kept = Vec::new();
                 self.known_secrets.clear();
                 self.held_secrets.clear();
-                for object in objects {
-                    if let Object::Secret(secret) = object {
+                for item in items {
+                    if let Object::Secret(secret) = item.object {
                         let name =
                             SecretRef::new(secret.metadata.namespace(), &secret.metadata.name);
                         self.known_secrets.insert(name.clone());

@@ -41,12 +41,19 @@ impl Address {
         }
     }
 
-    pub(super) fn of(ip: Option<&str>, hostname: Option<&str>) -> Option<Address> {
-        match (ip, hostname) {
-            (Some(ip), _) if !ip.is_empty() => Some(Address::Ip(ip.to_owned())),
-            (_, Some(name)) if !name.is_empty() => Some(Address::Hostname(name.to_owned())),
-            _ => None,
-        }
+    /// The addresses of a `status.loadBalancer.ingress` list, as `(ip, hostname)` pairs
+    /// (Ingress and Service status have entry types of their own with these two fields).
+    pub(super) fn list<'a>(
+        entries: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    ) -> Vec<Address> {
+        entries
+            .into_iter()
+            .filter_map(|(ip, hostname)| match (ip, hostname) {
+                (Some(ip), _) if !ip.is_empty() => Some(Address::Ip(ip.to_owned())),
+                (_, Some(name)) if !name.is_empty() => Some(Address::Hostname(name.to_owned())),
+                _ => None,
+            })
+            .collect()
     }
 
     fn to_json(&self) -> serde_json::Value {
@@ -284,10 +291,11 @@ async fn follow_service(
             .and_then(|s| s.load_balancer.as_ref())
             .and_then(|lb| lb.ingress.as_ref())
             .map(|entries| {
-                entries
-                    .iter()
-                    .filter_map(|e| Address::of(e.ip.as_deref(), e.hostname.as_deref()))
-                    .collect()
+                Address::list(
+                    entries
+                        .iter()
+                        .map(|e| (e.ip.as_deref(), e.hostname.as_deref())),
+                )
             })
             .unwrap_or_default();
         addresses.send_replace(Some(sorted(list)));

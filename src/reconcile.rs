@@ -446,8 +446,14 @@ impl Reconciler {
     /// the served Ingresses name, and the default certificate's. A watch needs to hold no
     /// other Secret.
     pub fn referenced_secrets(&self) -> BTreeSet<SecretRef> {
-        let mut secrets: BTreeSet<SecretRef> = self
-            .served()
+        #[cfg(feature = "rustls")]
+        let default = self
+            .certificates
+            .as_ref()
+            .and_then(|c| c.default_secret.clone());
+        #[cfg(not(feature = "rustls"))]
+        let default = None;
+        self.served()
             .into_iter()
             .filter_map(|r| self.ingresses.get(r))
             .filter(|s| !s.object.spec.tls.is_empty())
@@ -460,16 +466,8 @@ impl Reconciler {
                     .filter_map(|t| t.secret_name.as_deref())
                     .map(move |name| SecretRef::new(namespace, name))
             })
-            .collect();
-        #[cfg(feature = "rustls")]
-        if let Some(secret) = self
-            .certificates
-            .as_ref()
-            .and_then(|c| c.default_secret.clone())
-        {
-            secrets.insert(secret);
-        }
-        secrets
+            .chain(default)
+            .collect()
     }
 
     /// Takes in one event and publishes what it changed.

@@ -22,6 +22,11 @@ bin=$root/bin
 stamp=$bin/.versions
 want="kubernetes=$KUBERNETES_VERSION etcd=$ETCD_VERSION stamped"
 
+# One build at a time: tests that start clusters in parallel all call this script.
+mkdir -p "$root"
+exec 9> "$root/.build.lock"
+flock 9
+
 if [[ -x $bin/kube-apiserver && -x $bin/kubectl && -x $bin/etcd && -f $stamp \
       && $(cat "$stamp") == "$want" ]]; then
   echo "$bin"

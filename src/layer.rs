@@ -158,9 +158,36 @@ impl Replies {
 struct Config {
     replies: Replies,
     ssl_redirect: bool,
+    http_port: Option<u16>,
     https_port: Option<u16>,
     no_redirect_prefixes: Vec<String>,
     sni_host_check: bool,
+    #[cfg(feature = "nginx")]
+    nginx: Option<Arc<crate::nginx::NginxConfig>>,
+}
+
+/// The address of the client a request came from (the TCP peer), put into each request's
+/// extensions by the server, as [`TlsInfo`] is. Allow- and deny-lists and rate limits read
+/// it; behind a trusted proxy, `X-Forwarded-For` names the client instead (feature `nginx`,
+/// [`NginxConfig::use_forwarded_headers`](crate::NginxConfig::use_forwarded_headers)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// The largest request body a route accepts, put into the extensions of every forwarded
+/// request whose route has one (feature `nginx`, `proxy-body-size`). The layer answers `413`
+/// itself when `Content-Length` says more; a body without a length must be cut by whoever
+/// reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BodyLimit(pub u64);
+
+/// Something kept alive for as long as a response is (a count of requests in flight).
+type Hold = Box<dyn std::any::Any + Send + Sync>;
+
+/// What happens to the inner service's response.
+struct After {
+    /// Headers added to it.
+    headers: http::HeaderMap,
+    hold: Option<Hold>,
 }
 
 impl Default for Config {
@@ -168,9 +195,12 @@ impl Default for Config {
         Config {
             replies: Replies::default(),
             ssl_redirect: true,
+            http_port: None,
             https_port: None,
             no_redirect_prefixes: vec!["/.well-known/acme-challenge".to_owned()],
             sni_host_check: true,
+            #[cfg(feature = "nginx")]
+            nginx: None,
         }
     }
 }
@@ -336,6 +366,38 @@ impl IngressLayer {
         self
     }
 
+    /// The port that clients reach the plain-HTTP listener on, for the redirects that name
+    /// it (feature `nginx`'s `from-to-www-redirect`; default 80).
+    pub fn http_port(mut self, port: u16) -> Self {
+        Arc::make_mut(&mut self.config).http_port = Some(port);
+        self
+    }
+
+    /// Applies the request-level part of the routes' [`NginxPolicy`](crate::NginxPolicy)
+    /// (feature `nginx`), and `config`'s controller-wide settings to every request:
+    ///
+    /// 1. `from-to-www-redirect`, `app-root`, then `permanent-redirect` / `temporal-redirect`
+    ///    are answered directly;
+    /// 2. CORS: an `OPTIONS` request from an allowed origin is answered `204` with the CORS
+    ///    headers, which every other response of the route also gets;
+    /// 3. ssl-redirect replaces the layer's own: `ssl-redirect` (per route, else the
+    ///    ConfigMap's, for hosts with TLS) and `force-ssl-redirect` answer
+    ///    `http-redirect-code` with `https://host[:port]` and the request target minus one
+    ///    trailing `/` (`preserve-trailing-slash` keeps it);
+    /// 4. `limit-rps` and `limit-connections` answer `503` past the limit, allow- and
+    ///    deny-lists `403`, and a `Content-Length` over `proxy-body-size` `413`;
+    /// 5. `rewrite-target` rewrites the path (with `x-forwarded-prefix`), and a canary route
+    ///    chooses its backend ([`MatchedRoute::pick_backend`](crate::MatchedRoute::pick_backend)).
+    ///
+    /// The client address is the [`ClientAddr`] of the request's extensions (or, from a
+    /// trusted proxy, its `X-Forwarded-For`); a request without one is refused by
+    /// allow-lists.
+    #[cfg(feature = "nginx")]
+    pub fn nginx(mut self, config: Arc<crate::nginx::NginxConfig>) -> Self {
+        Arc::make_mut(&mut self.config).nginx = Some(config);
+        self
+    }
+
     /// Canonical path prefixes (by path element) that ssl-redirect leaves on plain HTTP;
     /// replaces the default, `/.well-known/acme-challenge`.
     pub fn no_redirect_prefixes<I>(mut self, prefixes: I) -> Self
@@ -422,6 +484,15 @@ enum Decided {
     },
     Refuse(Refusal, Option<Rejection>),
     Redirect(Option<HeaderValue>),
+    /// Forwarded as the route's ingress-nginx policy says (feature `nginx`).
+    #[cfg(feature = "nginx")]
+    Nginx {
+        matched: OwnedKey,
+        rewrite: Option<String>,
+        forwarding: crate::nginx::Forwarding,
+    },
+    #[cfg(feature = "nginx")]
+    Answer(crate::nginx::Answer),
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for IngressService<S>
@@ -456,6 +527,23 @@ where
                         Decided::Refuse(Refusal::Misdirected, None)
                     }
                     (_, None) => Decided::Refuse(Refusal::NoRoute, None),
+                    #[cfg(feature = "nginx")]
+                    (_, Some(route)) if config.nginx.is_some() => {
+                        match nginx_decide(config, &request, &routed, &route, names) {
+                            Ok(forwarding) => Decided::Nginx {
+                                matched: OwnedKey::of(&route),
+                                rewrite: match &forwarding.rewrite {
+                                    Some(rewrite) => Some(rewrite.clone()),
+                                    None => routed
+                                        .path
+                                        .is_modified()
+                                        .then(|| routed.path.path_and_query().into_owned()),
+                                },
+                                forwarding,
+                            },
+                            Err(answer) => Decided::Answer(answer),
+                        }
+                    }
                     (None, Some(_))
                         if config.ssl_redirect
                             && tls_hosts
@@ -502,11 +590,122 @@ where
                 ResponseFuture {
                     kind: FutureKind::Inner {
                         future: self.inner.call(request),
+                        after: None,
+                    },
+                }
+            }
+            #[cfg(feature = "nginx")]
+            Decided::Answer(answer) => {
+                let mut response = Response::new(Bytes::from_static(answer.body.as_bytes()));
+                *response.status_mut() = answer.status;
+                *response.headers_mut() = answer.headers;
+                if !answer.body.is_empty() {
+                    response.headers_mut().insert(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; charset=utf-8"),
+                    );
+                }
+                ResponseFuture::refused(response)
+            }
+            #[cfg(feature = "nginx")]
+            Decided::Nginx {
+                matched,
+                rewrite,
+                forwarding,
+            } => {
+                if let Some(path_and_query) = rewrite {
+                    if set_path_and_query(&mut request, path_and_query).is_err() {
+                        let response = config.replies.respond(Refusal::BadRequest, None);
+                        return ResponseFuture::refused(response);
+                    }
+                }
+                let crate::nginx::Forwarding {
+                    request_headers,
+                    response_headers,
+                    backend,
+                    body_limit,
+                    in_flight,
+                    ..
+                } = forwarding;
+                for (name, value) in request_headers {
+                    request.headers_mut().insert(name, value);
+                }
+                let extensions = request.extensions_mut();
+                if let Some(limit) = body_limit {
+                    extensions.insert(BodyLimit(limit));
+                }
+                let mut route = MatchedRoute::with_key(snapshot, matched);
+                if let Some(backend) = backend {
+                    route = route.with_choice(backend);
+                }
+                extensions.insert(route);
+                let after = (response_headers.is_some() || in_flight.is_some()).then(|| {
+                    Box::new(After {
+                        headers: response_headers.unwrap_or_default(),
+                        hold: in_flight.map(|h| Box::new(h) as Hold),
+                    })
+                });
+                ResponseFuture {
+                    kind: FutureKind::Inner {
+                        future: self.inner.call(request),
+                        after,
                     },
                 }
             }
         }
     }
+}
+
+/// Applies the route's ingress-nginx policy to a request that routed.
+#[cfg(feature = "nginx")]
+fn nginx_decide<B>(
+    config: &Config,
+    request: &Request<B>,
+    routed: &crate::table::RoutedRequest<'_, '_>,
+    route: &crate::table::RouteMatch<'_>,
+    names: &crate::tls::TlsTable,
+) -> Result<crate::nginx::Forwarding, crate::nginx::Answer> {
+    let nginx = config.nginx.as_deref().expect("called in nginx mode");
+    let headers = request.headers();
+    let peer = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
+    let client = peer.map(|peer| {
+        nginx.client_ip(peer, headers.get_all("x-forwarded-for").iter())
+    });
+    let forwarded_https = || {
+        peer.is_some_and(|p| nginx.trusts(p))
+            && headers
+                .get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+    };
+    let tls = request.extensions().get::<TlsInfo>().is_some() || forwarded_https();
+    let host = routed.host.name();
+    let raw_host = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| headers.get(http::header::HOST).and_then(|h| h.to_str().ok()));
+    let view = crate::nginx::RequestView {
+        method: request.method(),
+        headers,
+        tls,
+        host,
+        raw_host,
+        path: routed.path.path(),
+        query: routed.path.query(),
+        target: request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str()),
+        client,
+        tls_host: host.is_some_and(|h| names.lookup(h).is_some()),
+        exempt: config.exempt(routed.path.path()),
+        http_port: config.http_port,
+        https_port: config.https_port,
+    };
+    let policy = route
+        .policy()
+        .and_then(|p| p.get::<crate::nginx::NginxPolicy>());
+    crate::nginx::decide(policy, nginx, &view)
 }
 
 fn set_path_and_query<B>(request: &mut Request<B>, path_and_query: String) -> Result<(), ()> {
@@ -527,7 +726,7 @@ pin_project! {
 pin_project! {
     #[project = FutureKindProj]
     enum FutureKind<F> {
-        Inner { #[pin] future: F },
+        Inner { #[pin] future: F, after: Option<Box<After>> },
         Refused { response: Option<Response<Bytes>> },
     }
 }
@@ -562,8 +761,23 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            FutureKindProj::Inner { future } => match future.poll(cx) {
-                Poll::Ready(Ok(response)) => Poll::Ready(Ok(response.map(ResponseBody::inner))),
+            FutureKindProj::Inner { future, after } => match future.poll(cx) {
+                Poll::Ready(Ok(response)) => {
+                    let Some(after) = after.take() else {
+                        return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+                    };
+                    let After { headers, hold } = *after;
+                    let (mut parts, body) = response.into_parts();
+                    for (name, value) in headers {
+                        if let Some(name) = name {
+                            parts.headers.insert(name, value);
+                        }
+                    }
+                    let body = ResponseBody {
+                        kind: BodyKind::Inner { body, hold },
+                    };
+                    Poll::Ready(Ok(Response::from_parts(parts, body)))
+                }
                 Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
                 Poll::Pending => Poll::Pending,
             },
@@ -589,7 +803,7 @@ pin_project! {
 pin_project! {
     #[project = BodyKindProj]
     enum BodyKind<B> {
-        Inner { #[pin] body: B },
+        Inner { #[pin] body: B, hold: Option<Hold> },
         Full { data: Option<Bytes> },
     }
 }
@@ -597,7 +811,7 @@ pin_project! {
 impl<B> ResponseBody<B> {
     fn inner(body: B) -> Self {
         ResponseBody {
-            kind: BodyKind::Inner { body },
+            kind: BodyKind::Inner { body, hold: None },
         }
     }
 
@@ -613,7 +827,7 @@ impl<B> ResponseBody<B> {
     /// The inner service's body; `None` for a direct answer.
     pub fn into_inner(self) -> Option<B> {
         match self.kind {
-            BodyKind::Inner { body } => Some(body),
+            BodyKind::Inner { body, .. } => Some(body),
             BodyKind::Full { .. } => None,
         }
     }
@@ -643,21 +857,21 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.project().kind.project() {
-            BodyKindProj::Inner { body } => body.poll_frame(cx),
+            BodyKindProj::Inner { body, .. } => body.poll_frame(cx),
             BodyKindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            BodyKind::Inner { body } => body.is_end_stream(),
+            BodyKind::Inner { body, .. } => body.is_end_stream(),
             BodyKind::Full { data } => data.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            BodyKind::Inner { body } => body.size_hint(),
+            BodyKind::Inner { body, .. } => body.size_hint(),
             BodyKind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }

@@ -144,6 +144,8 @@ mod hosts;
 mod layer;
 mod load;
 pub mod model;
+#[cfg(feature = "nginx")]
+mod nginx;
 mod reconcile;
 mod snapshot;
 mod table;
@@ -170,17 +172,25 @@ pub use dispatch::{
 };
 pub use endpoints::{Endpoints, Unresolved};
 #[cfg(feature = "tower")]
-pub use layer::{IngressLayer, IngressService, Refusal, ResponseBody, ResponseFuture};
+pub use layer::{
+    BodyLimit, ClientAddr, IngressLayer, IngressService, Refusal, ResponseBody, ResponseFuture,
+};
 pub use load::{DocumentError, Limit, LoadLimits, Manifests};
 pub use model::{
     EndpointSlice, Ingress, IngressClass, ObjectKind, ObjectRef, PathType, Secret, SecretRef,
     Service,
 };
+#[cfg(feature = "nginx")]
+pub use nginx::{
+    AnnotationVerdict, BackendProtocol, Cidr, CookieAffinity, IngressReview, NginxAnnotations,
+    NginxConfig, NginxPolicy, Quirk, RiskLevel, Timeouts, Verdict,
+};
 pub use reconcile::{Event, Object, Objects, Published, Reconciled, Reconciler, Rejected};
 pub use snapshot::{MatchedRoute, SharedSnapshot, Snapshot};
 pub use table::{
-    Backends, Condition, Fallback, ImplementationSpecific, MatchedRule, Policy, RouteExtension,
-    RouteExtras, RouteMatch, RouteTable, RoutedRequest, TableOptions, ValueMatch, WeightedBackend,
+    Backends, Condition, Fallback, HostExtras, ImplementationSpecific, MatchedRule, PathRef,
+    Policy, Refused, RouteExtension, RouteExtras, RouteMatch, RouteTable, RoutedRequest,
+    TableOptions, ValueMatch, WeightedBackend,
 };
 #[cfg(feature = "rustls")]
 pub use tls::resolver::{

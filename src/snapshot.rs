@@ -274,6 +274,8 @@ impl fmt::Debug for SharedSnapshot {
 pub struct MatchedRoute {
     snapshot: Arc<Snapshot>,
     key: OwnedKey,
+    /// The backend chosen for this request, by index among the route's.
+    choice: Option<u32>,
 }
 
 impl MatchedRoute {
@@ -297,7 +299,32 @@ impl MatchedRoute {
     /// For a key of a route of `snapshot`'s table; takes the snapshot's `Arc` over instead of
     /// counting one more.
     pub(crate) fn with_key(snapshot: Arc<Snapshot>, key: OwnedKey) -> MatchedRoute {
-        MatchedRoute { snapshot, key }
+        MatchedRoute {
+            snapshot,
+            key,
+            choice: None,
+        }
+    }
+
+    /// The same route, with its backend at `index` (among [`RouteMatch::backends`]) chosen for
+    /// this request.
+    pub fn with_choice(mut self, index: usize) -> MatchedRoute {
+        self.choice = u32::try_from(index).ok();
+        self
+    }
+
+    /// The backend to forward this request to: the one chosen for it (a canary decision of
+    /// the routing layer, [`MatchedRoute::with_choice`]) if any, else one for the draw `n`
+    /// in proportion to the weights ([`RouteMatch::pick_backend`]).
+    pub fn pick_backend(&self, n: u64) -> &Backend {
+        let matched = self.as_match();
+        let chosen = self
+            .choice
+            .and_then(|i| matched.backends().iter().nth(i as usize));
+        match chosen {
+            Some((backend, _)) => backend,
+            None => matched.pick_backend(n),
+        }
     }
 
     /// The match, borrowed from the snapshot's table.
@@ -305,9 +332,13 @@ impl MatchedRoute {
         self.snapshot.routes().keyed(&self.key)
     }
 
-    /// The backend to forward to; see [`RouteMatch::backend`].
+    /// The backend to forward to: the one chosen for this request
+    /// ([`MatchedRoute::with_choice`]), else the route's first ([`RouteMatch::backend`]).
     pub fn backend(&self) -> &Backend {
-        self.as_match().backend()
+        match self.choice {
+            Some(_) => self.pick_backend(0),
+            None => self.as_match().backend(),
+        }
     }
 
     /// The Ingress whose rule or defaultBackend matched; `None` for the controller default.

@@ -80,6 +80,7 @@ pub(super) struct Admitted<'a> {
 pub(super) fn admit<'a>(
     ingresses: &[&'a Ingress],
     previous: Option<&Previous<'_>>,
+    extension: Option<&dyn RouteExtension>,
 ) -> Admitted<'a> {
     // Borrowed namespace/name keys: nothing is allocated per Ingress to tell them apart.
     let keys: Vec<Key<'a>> = ingresses.iter().map(|i| Key::of(i)).collect();
@@ -120,7 +121,19 @@ pub(super) fn admit<'a>(
                 Some(errors) => (*errors).clone(),
                 None => Vec::new(),
             },
-            _ => validate::validate_ingress(ingress),
+            _ => {
+                let mut errors = validate::validate_ingress(ingress);
+                if let Some(refused) = extension.and_then(|e| e.refuse(ingress)) {
+                    errors.push(ValidationError {
+                        object: ingress.object_ref(),
+                        field: refused.field,
+                        violation: crate::diagnostics::Violation::Forbidden {
+                            detail: refused.reason,
+                        },
+                    });
+                }
+                errors
+            }
         };
         if errors.is_empty() {
             admitted.push((index, ingress));
@@ -236,6 +249,7 @@ pub(super) fn assemble<'a>(
             hosts: p.table.hosts.clone(),
             hostless: p.table.hostless.clone(),
             hosts_of: p.table.hosts_of.clone(),
+            aliases: p.table.aliases.clone(),
             rule_count: p.table.rule_count,
             ..RouteTable::empty(options, refs, 0, 0)
         },
@@ -268,6 +282,7 @@ pub(super) fn assemble<'a>(
                 );
                 table.rule_count += vhost.rules.len();
                 table.set_vhost(key, Some(vhost));
+                table.add_aliases(key);
             }
         }
         Some(p) => {
@@ -321,12 +336,14 @@ pub(super) fn assemble<'a>(
             for &key in &touched {
                 if let Some(old) = p.table.vhost(key) {
                     table.rule_count -= old.rules.len();
+                    table.remove_aliases(old);
                 }
                 let vhost = rules.get(&key).map(|rules| {
                     compile_host(key, rules, &ordered, &table.ingresses, &table.options)
                 });
                 table.rule_count += vhost.as_ref().map_or(0, |v| v.rules.len());
                 table.set_vhost(key, vhost);
+                table.add_aliases(key);
             }
         }
     }
@@ -396,7 +413,35 @@ impl RouteTable {
             hostless: None,
             hosts_of: Sharded::new(hasher, with_rules),
             catch_all: None,
+            aliases: Arc::default(),
             rule_count: 0,
+        }
+    }
+
+    /// Registers the aliases of the virtual host of `key`; a name already taken keeps its
+    /// owner.
+    fn add_aliases(&mut self, key: HostKey<'_>) {
+        let Some(vhost) = self.vhost(key).filter(|v| !v.aliases.is_empty()).cloned() else {
+            return;
+        };
+        let aliases = Arc::make_mut(&mut self.aliases);
+        for alias in vhost.aliases.iter() {
+            aliases
+                .entry(alias.clone())
+                .or_insert_with(|| Arc::clone(&vhost));
+        }
+    }
+
+    /// Forgets the aliases that `old` registered.
+    fn remove_aliases(&mut self, old: &Arc<VirtualHost>) {
+        if old.aliases.is_empty() {
+            return;
+        }
+        let aliases = Arc::make_mut(&mut self.aliases);
+        for alias in old.aliases.iter() {
+            if aliases.get(alias).is_some_and(|v| Arc::ptr_eq(v, old)) {
+                aliases.remove(alias);
+            }
         }
     }
 }
@@ -448,8 +493,18 @@ pub(super) fn compile_host(
     };
     let by_ingress: Vec<&[(usize, usize)]> = rules.chunk_by(|a, b| a.0 == b.0).collect();
     let first_rule = rules.first().map_or(0, |&(_, index)| index);
+    let plan = match &options.extension {
+        Some(extension) => {
+            let of_host: Vec<&Ingress> = by_ingress.iter().map(|r| ordered[r[0].0]).collect();
+            HostPlan::new(extension.host_extras(host.as_deref(), &of_host))
+        }
+        None => HostPlan::default(),
+    };
+    let aliases = plan.aliases.clone();
     let mut builder = HostBuilder {
         vhost: VirtualHost {
+            #[cfg(feature = "regex")]
+            regex: None,
             host,
             root: Node::default(),
             children: Vec::new(),
@@ -458,6 +513,7 @@ pub(super) fn compile_host(
             backends: Vec::new(),
             extras: Vec::new(),
             ingresses: by_ingress.iter().map(|r| refs[r[0].0].clone()).collect(),
+            aliases: Box::default(),
             first_rule: u32::try_from(first_rule).unwrap_or(u32::MAX),
             fallback: None,
             conflicts: Vec::new(),
@@ -467,6 +523,10 @@ pub(super) fn compile_host(
         children: vec![Children::default()],
         backend_ids: HashMap::default(),
         options,
+        plan,
+        heads: Vec::new(),
+        #[cfg(feature = "regex")]
+        regexes: Vec::new(),
     };
     let mut indices = Vec::new();
     for (local, group) in by_ingress.iter().enumerate() {
@@ -475,7 +535,13 @@ pub(super) fn compile_host(
         builder.add_ingress(local as Id, ordered[group[0].0], &indices);
     }
     builder.settle();
-    builder.vhost
+    let mut vhost = builder.vhost;
+    vhost.aliases = aliases
+        .into_iter()
+        .filter(|a| Some(a.as_str()) != vhost.host.as_deref())
+        .map(String::into_boxed_str)
+        .collect();
+    vhost
 }
 
 /// One candidate for a node slot while building: sorted to find the winner.
@@ -488,6 +554,49 @@ pub(super) struct Candidate {
     pub(super) rule: Rule,
     /// What an extension gave the rule path, if anything.
     pub(super) extras: Option<Box<RouteExtras>>,
+    /// The path as a regex, on a host whose paths are matched as regexes.
+    #[cfg(feature = "regex")]
+    pub(super) regex: Option<regex::Regex>,
+}
+
+/// What the extension decided for the virtual host being compiled.
+#[derive(Debug, Default)]
+pub(super) struct HostPlan {
+    withheld: HashSet<PathRef, RandomState>,
+    extras: HashMap<PathRef, RouteExtras, RandomState>,
+    aliases: Vec<String>,
+    regex: bool,
+}
+
+impl HostPlan {
+    fn new(decided: HostExtras) -> HostPlan {
+        HostPlan {
+            withheld: decided.withheld.into_iter().collect(),
+            extras: decided.extras.into_iter().collect(),
+            aliases: decided.aliases,
+            #[cfg(feature = "regex")]
+            regex: decided.regex_paths,
+            #[cfg(not(feature = "regex"))]
+            regex: false,
+        }
+    }
+}
+
+/// The most bytes a regex path's compiled program may take, and its lazy DFA's cache: a path
+/// that needs more is left out with a warning.
+#[cfg(feature = "regex")]
+const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+/// A rule path as the regex a host in regex mode matches it with: case-insensitive, anchored
+/// at the start only.
+#[cfg(feature = "regex")]
+pub(crate) fn path_regex(path: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(&format!("^(?:{path})"))
+        .case_insensitive(true)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .nest_limit(64)
+        .build()
 }
 
 impl Candidate {
@@ -531,6 +640,12 @@ pub(super) struct HostBuilder<'o> {
     pub(super) children: Vec<Children>,
     pub(super) backend_ids: HashMap<Backend, Id, RandomState>,
     pub(super) options: &'o TableOptions,
+    pub(super) plan: HostPlan,
+    /// Every slot's head rule, in node order: the rules a regex host tries.
+    pub(super) heads: Vec<Id>,
+    /// Each rule's regex, by rule id, on a regex host.
+    #[cfg(feature = "regex")]
+    pub(super) regexes: Vec<Option<regex::Regex>>,
 }
 
 impl HostBuilder<'_> {
@@ -544,6 +659,10 @@ impl HostBuilder<'_> {
 
     /// Adds a winning candidate to the rule list, its extras beside it; returns its id.
     fn push_rule(&mut self, candidate: Candidate) -> Id {
+        #[cfg(feature = "regex")]
+        if self.plan.regex {
+            self.regexes.push(candidate.regex);
+        }
         let mut rule = candidate.rule;
         if let Some(extras) = candidate.extras {
             let RouteExtras {
@@ -673,9 +792,38 @@ impl HostBuilder<'_> {
                 let Some(backend) = Backend::from_ingress_backend(namespace, &path.backend) else {
                     continue;
                 };
+                let at = PathRef::new(local as usize, rule_index, path_index);
+                if self.plan.withheld.contains(&at) {
+                    continue;
+                }
                 let written = path.path.as_deref().unwrap_or_default();
                 let effective = if written.is_empty() { "/" } else { written };
-                if let Some(reason) = self.never_matches(effective) {
+                #[cfg(feature = "regex")]
+                let regex = match self.plan.regex {
+                    false => None,
+                    true => match path_regex(effective) {
+                        Ok(regex) => Some(regex),
+                        Err(e) => {
+                            let e = e.to_string();
+                            let e = e.lines().last().unwrap_or_default().trim();
+                            self.vhost.warnings.push(Warning {
+                                object: self.vhost.ingresses[local as usize].clone(),
+                                field: format!(
+                                    "spec.rules[{rule_index}].http.paths[{path_index}].path"
+                                ),
+                                message: format!(
+                                    "path {effective:?} is not a usable regex, and this host matches paths as regexes: {e}"
+                                ),
+                            });
+                            continue;
+                        }
+                    },
+                };
+                let never = match self.plan.regex {
+                    true => None,
+                    false => self.never_matches(effective),
+                };
+                if let Some(reason) = never {
                     self.vhost.warnings.push(Warning {
                         object: self.vhost.ingresses[local as usize].clone(),
                         field: format!("spec.rules[{rule_index}].http.paths[{path_index}].path"),
@@ -683,12 +831,15 @@ impl HostBuilder<'_> {
                     });
                     continue;
                 }
-                let extras = self
-                    .options
-                    .extension
-                    .as_ref()
-                    .and_then(|e| e.extras(ingress, rule_index, path_index))
-                    .map(Box::new);
+                let extras = match self.plan.extras.remove(&at) {
+                    Some(extras) => Some(extras),
+                    None => self
+                        .options
+                        .extension
+                        .as_ref()
+                        .and_then(|e| e.extras(ingress, rule_index, path_index)),
+                }
+                .map(Box::new);
                 let backend = self.backend(backend);
                 let candidate = Candidate {
                     trailing: false,
@@ -702,6 +853,8 @@ impl HostBuilder<'_> {
                         extra: false,
                     },
                     extras,
+                    #[cfg(feature = "regex")]
+                    regex,
                 };
                 self.insert(effective, candidate);
             }
@@ -781,6 +934,9 @@ impl HostBuilder<'_> {
             open.extend(tail.map(|t| (id, true, t)));
             let (prefix, tail) = self.slot(slots.prefix, PathType::Prefix);
             open.extend(tail.map(|t| (id, false, t)));
+            if self.plan.regex {
+                self.heads.extend([exact, exact_slash, prefix].into_iter().flatten());
+            }
             nodes.push(Some(Node {
                 exact: Winner::new(exact),
                 exact_slash: Winner::new(exact_slash),
@@ -825,6 +981,10 @@ impl HostBuilder<'_> {
             .first_mut()
             .and_then(Option::take)
             .expect("the root is never a child");
+        #[cfg(feature = "regex")]
+        if self.plan.regex {
+            self.settle_regexes();
+        }
         // The table lives long and grows no more: no spare capacity.
         let vhost = &mut self.vhost;
         vhost.children.shrink_to_fit();
@@ -832,6 +992,28 @@ impl HostBuilder<'_> {
         vhost.rules.shrink_to_fit();
         vhost.backends.shrink_to_fit();
         vhost.extras.shrink_to_fit();
+    }
+
+    /// Orders the slot heads of a regex host as ingress-nginx orders its regex locations:
+    /// longest path first, then in reverse lexical order.
+    #[cfg(feature = "regex")]
+    fn settle_regexes(&mut self) {
+        let rules = &self.vhost.rules;
+        let mut heads = std::mem::take(&mut self.heads);
+        heads.sort_by(|&a, &b| {
+            let (a_path, b_path) = (&rules[a as usize].path, &rules[b as usize].path);
+            let effective = |p: &str| if p.is_empty() { 1 } else { p.len() };
+            (effective(b_path).cmp(&effective(a_path)))
+                .then_with(|| b_path.cmp(a_path))
+                .then(a.cmp(&b))
+        });
+        let paths = heads
+            .into_iter()
+            .filter_map(|id| Some((self.regexes[id as usize].take()?, id)))
+            .collect::<Vec<_>>();
+        self.vhost.regex = Some(Box::new(RegexPaths {
+            paths: paths.into_boxed_slice(),
+        }));
     }
 
     /// Links the open chain ends `(node, exact, rule)` to what a lookup takes without them: for

@@ -23,13 +23,16 @@ mod tests;
 mod trie;
 
 use build::*;
+#[cfg(feature = "regex")]
+pub(crate) use build::path_regex;
 use matched::MatchKey;
 pub(crate) use matched::OwnedKey;
 pub use matched::{MatchedRule, RouteMatch, RoutedRequest};
 use route::Extra;
 pub(crate) use route::RequestParts;
 pub use route::{
-    Backends, Condition, Policy, RouteExtension, RouteExtras, ValueMatch, WeightedBackend,
+    Backends, Condition, HostExtras, PathRef, Policy, Refused, RouteExtension, RouteExtras,
+    ValueMatch, WeightedBackend,
 };
 use trie::*;
 
@@ -205,6 +208,8 @@ pub struct RouteTable {
     hosts_of: Sharded<IngressHosts>,
     catch_all: Option<CatchAll>,
     controller_default: Option<Backend>,
+    /// Host names that serve another host's virtual host ([`HostExtras::aliases`]).
+    aliases: Arc<HashMap<Box<str>, Arc<VirtualHost>, RandomState>>,
     rule_count: usize,
 }
 
@@ -228,7 +233,8 @@ impl RouteTable {
         ingresses: &[&'a Ingress],
         options: TableOptions,
     ) -> (RouteTable, Vec<&'a Ingress>) {
-        assemble(options, admit(ingresses, None), None)
+        let admitted = admit(ingresses, None, options.extension.as_deref());
+        assemble(options, admitted, None)
     }
 
     /// The next table after some Ingresses changed: the same as
@@ -258,7 +264,7 @@ impl RouteTable {
             table: self,
             changed: &changed,
         };
-        let admitted = admit(ingresses, Some(&previous));
+        let admitted = admit(ingresses, Some(&previous), self.options.extension.as_deref());
         assemble(self.options.clone(), admitted, Some(&previous))
     }
 
@@ -341,7 +347,13 @@ impl RouteTable {
         path: &str,
         request: Option<&RequestParts<'_>>,
     ) -> Option<RouteMatch<'_>> {
-        match host.and_then(|h| self.hosts.get(h)) {
+        let vhost = host.and_then(|h| {
+            self.hosts.get(h).or_else(|| match self.aliases.is_empty() {
+                true => None,
+                false => std::str::from_utf8(h).ok().and_then(|h| self.aliases.get(h)),
+            })
+        });
+        match vhost {
             Some(vhost) => self.route_in(vhost, path, request),
             None => {
                 if let Some(vhost) = &self.hostless {

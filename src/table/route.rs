@@ -345,6 +345,89 @@ pub trait RouteExtension: fmt::Debug + Send + Sync {
     /// What the path rule `spec.rules[rule].http.paths[path]` of `ingress` carries beyond its
     /// host, path and backend; `None` for nothing.
     fn extras(&self, ingress: &Ingress, rule: usize, path: usize) -> Option<RouteExtras>;
+
+    /// What the extension decides for a whole virtual host, seeing every Ingress with rules
+    /// for it (`ingresses`, oldest first): rule paths that route nothing of their own, extras
+    /// that depend on several Ingresses, and (feature `regex`) regex path matching. Called once
+    /// per virtual host each time it is compiled, before [`RouteExtension::extras`]; the
+    /// default decides nothing.
+    fn host_extras(&self, host: Option<&str>, ingresses: &[&Ingress]) -> HostExtras {
+        let _ = (host, ingresses);
+        HostExtras::default()
+    }
+
+    /// Why `ingress` must not be served at all, if it must not: it is then quarantined like
+    /// an invalid Ingress, with this reason (a [`ValidationError`](crate::ValidationError) on
+    /// `field`), and its neighbours are served as usual. The default refuses nothing.
+    fn refuse(&self, ingress: &Ingress) -> Option<Refused> {
+        let _ = ingress;
+        None
+    }
+}
+
+/// Why a [`RouteExtension`] refuses an Ingress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refused {
+    /// The field at fault, e.g. `metadata.annotations[example.com/snippet]`.
+    pub field: String,
+    /// Why it cannot be served.
+    pub reason: String,
+}
+
+impl Refused {
+    /// A refusal of `field` for `reason`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Refused {
+        Refused {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One rule path of the Ingresses given to [`RouteExtension::host_extras`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct PathRef {
+    /// Index into the `ingresses` given.
+    pub ingress: usize,
+    /// Index into that Ingress's `spec.rules`.
+    pub rule: usize,
+    /// Index into that rule's `http.paths`.
+    pub path: usize,
+}
+
+impl PathRef {
+    /// `spec.rules[rule].http.paths[path]` of `ingresses[ingress]`.
+    pub fn new(ingress: usize, rule: usize, path: usize) -> PathRef {
+        PathRef { ingress, rule, path }
+    }
+}
+
+/// What a [`RouteExtension`] decides for one virtual host; see
+/// [`RouteExtension::host_extras`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct HostExtras {
+    /// Rule paths that route nothing of their own (say, canary rules merged into another).
+    pub withheld: Vec<PathRef>,
+    /// Extras for rule paths, in place of what [`RouteExtension::extras`] would give them.
+    pub extras: Vec<(PathRef, RouteExtras)>,
+    /// Other host names that this virtual host also serves, every path of it (ingress-nginx's
+    /// `server-alias`): exact, canonical names (lower case, no port). A name that is a host
+    /// of its own, or another host's alias already, keeps its first owner.
+    pub aliases: Vec<String>,
+    /// Match every rule path of the host as a regular expression, as ingress-nginx does once
+    /// any Ingress of a host asks for regex paths (feature `regex`).
+    ///
+    /// Each rule path `P`, whatever its path type, becomes the case-insensitive regex `^(?:P)`,
+    /// anchored at the start only; they are tried longest path first (then in reverse
+    /// lexical order, as ingress-nginx sorts its locations), and the first that matches the
+    /// canonical request path takes it. A path that is not a valid regex, or that compiles
+    /// past the size limits, is left out with a warning. Matching takes time linear in the
+    /// path's length for each regex (the `regex` crate never backtracks).
+    #[cfg(feature = "regex")]
+    pub regex_paths: bool,
 }
 
 /// The compiled form of a rule's [`RouteExtras`], beside the trie.

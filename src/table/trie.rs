@@ -208,6 +208,10 @@ impl Children {
 /// can share them with the next version when they do not change.
 #[derive(Debug)]
 pub(crate) struct VirtualHost {
+    /// On a host whose paths are matched as regexes, the regexes in the order they are tried;
+    /// the trie is then used only to settle precedence and conflicts among equal paths.
+    #[cfg(feature = "regex")]
+    pub(super) regex: Option<Box<RegexPaths>>,
     /// The host as written (`*.example.com` for a wildcard), `None` for the host-less rules.
     pub(super) host: Option<Box<str>>,
     /// The node of the empty path; the others are kept by their parents.
@@ -223,6 +227,8 @@ pub(crate) struct VirtualHost {
     pub(super) extras: Vec<Extra>,
     /// The Ingresses with rules for this host, oldest first.
     pub(super) ingresses: Vec<ObjectRef>,
+    /// Other names this host answers to.
+    pub(super) aliases: Box<[Box<str>]>,
     /// The index of the oldest Ingress's first rule for this host: with that Ingress's age,
     /// where the host first appears, which orders the diagnostics.
     pub(super) first_rule: u32,
@@ -261,6 +267,10 @@ impl VirtualHost {
     /// matching path, else at the next shorter one.
     #[inline]
     pub(super) fn select(&self, path: &str, request: Option<&RequestParts<'_>>) -> Option<Id> {
+        #[cfg(feature = "regex")]
+        if let Some(regex) = &self.regex {
+            return self.select_regex(regex, path, request);
+        }
         let id = self.match_path(path)?;
         // A plain rule takes every request: the candidates are looked at only when the rule
         // has extras, which plain Ingresses never do.
@@ -268,6 +278,23 @@ impl VirtualHost {
             Some(rule) if rule.extra => self.choose(id, request),
             _ => Some(id),
         }
+    }
+
+    /// The first regex path that matches and whose candidates take `request`.
+    #[cfg(feature = "regex")]
+    #[cold]
+    #[inline(never)]
+    fn select_regex(
+        &self,
+        regex: &RegexPaths,
+        path: &str,
+        request: Option<&RequestParts<'_>>,
+    ) -> Option<Id> {
+        regex
+            .paths
+            .iter()
+            .filter(|(regex, _)| regex.is_match(path))
+            .find_map(|&(_, id)| self.choose(id, request))
     }
 
     /// The first candidate from `id` on whose conditions `request` meets.
@@ -333,6 +360,13 @@ impl VirtualHost {
             .then(|| &self.extras[rule.backend as usize].policy)
             .filter(|p| !p.is_empty())
     }
+}
+
+/// The rule paths of a regex host, in the order they are tried.
+#[cfg(feature = "regex")]
+#[derive(Debug)]
+pub(super) struct RegexPaths {
+    pub(super) paths: Box<[(regex::Regex, Id)]>,
 }
 
 /// The segments of a path after its leading `/`, without the trailing `/`: `/a/b/` is `a`, `b`.

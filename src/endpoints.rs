@@ -62,6 +62,8 @@ pub enum Unresolved {
 #[derive(Debug, Default)]
 struct Resolved {
     external_name: Option<String>,
+    /// `spec.clusterIP`, when the Service has one.
+    cluster_ip: Option<IpAddr>,
     /// The Service's ports: number, name, and the ready addresses behind it.
     ports: Vec<(i32, String, Vec<SocketAddr>)>,
 }
@@ -253,6 +255,22 @@ impl Endpoints {
         }
     }
 
+    /// `backend`'s Service address: its ClusterIP with the Service port, which kube-proxy
+    /// balances over the endpoints (ingress-nginx's `service-upstream`). `None` for a Service
+    /// that is unknown, headless or without that port.
+    pub fn cluster_ip(&self, backend: &ServiceBackend) -> Option<SocketAddr> {
+        let service = self.get(&backend.namespace, &backend.name)?;
+        let ip = service.cluster_ip?;
+        let (number, _, _) = service
+            .ports
+            .iter()
+            .find(|(number, port_name, _)| match &backend.port {
+                ServicePort::Number(n) => i32::from(*n) == *number,
+                ServicePort::Name(n) => n == port_name,
+            })?;
+        Some(SocketAddr::new(ip, u16::try_from(*number).ok()?))
+    }
+
     /// How many Services are known.
     pub fn service_count(&self) -> usize {
         self.services.len()
@@ -304,8 +322,15 @@ fn resolve_service(service: &Service, slices: &[&EndpointSlice]) -> Resolved {
             (p.port, port_name, addresses)
         })
         .collect();
+    let cluster_ip = service
+        .spec
+        .cluster_ip
+        .as_deref()
+        .and_then(|ip| ip.parse::<IpAddr>().ok())
+        .filter(|ip| !ip.is_unspecified());
     Resolved {
         external_name,
+        cluster_ip,
         ports,
     }
 }
@@ -386,6 +411,27 @@ endpoints:
             .map(|s| s.parse().unwrap())
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_cluster_ip_takes_the_service_port() {
+        let e = endpoints(
+            r#"
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {clusterIP: 10.96.0.7, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+kind: Service
+metadata: {name: headless, namespace: shop}
+spec: {clusterIP: None, ports: [{name: http, port: 80}]}
+"#,
+        );
+        let ip = "10.96.0.7:80".parse().ok();
+        assert_eq!(e.cluster_ip(&backend("shop/web:80")), ip);
+        assert_eq!(e.cluster_ip(&backend("shop/web:http")), ip);
+        assert_eq!(e.cluster_ip(&backend("shop/web:81")), None);
+        assert_eq!(e.cluster_ip(&backend("shop/headless:80")), None);
+        assert_eq!(e.cluster_ip(&backend("shop/missing:80")), None);
     }
 
     #[test]

@@ -469,15 +469,15 @@ fn very_many_documents() {
     // Documents of a kind that is skipped, and documents that are each an error.
     let stream =
         |n: usize, document: &str| format!("{GOOD_YAML}{}", format!("---\n{document}\n").repeat(n));
-    let m = Manifests::parse(&stream(100_000, "kind: ConfigMap"));
+    let m = Manifests::parse(&stream(100_000, "kind: Deployment"));
     assert_eq!(
         (m.ingresses.len(), m.skipped, m.errors.len()),
         (1, 100_000, 0)
     );
     assert_loads_linearly(
         "many documents",
-        &stream(25_000, "kind: ConfigMap"),
-        &stream(100_000, "kind: ConfigMap"),
+        &stream(25_000, "kind: Deployment"),
+        &stream(100_000, "kind: Deployment"),
         Manifests::parse,
     );
     // Past max_objects, one error and nothing more.

@@ -11,7 +11,8 @@ use crate::proxy::{DemoBackends, Listen, Options};
 const USAGE: &str = "usage: data_plane [--listen ADDR[=CONTROLLER]]... \
 [--listen-tls ADDR[=CONTROLLER]]... [--default-backend NS/NAME:PORT] \
 [--default-certificate NS/NAME] [--no-ssl-redirect[=CONTROLLER]]... [--demo-backends] \
-[--poll-interval MS] [--health ADDR] [--kubeconfig PATH] [--namespace NS] [--selector LABELS] \
+[--poll-interval MS] [--health ADDR] [--configmap NS/NAME] [--annotations-prefix PREFIX] \
+[--http-port PORT] [--https-port PORT] [--kubeconfig PATH] [--namespace NS] [--selector LABELS] \
 [--publish-address ADDR]... [--publish-service NS/NAME] [--election-namespace NS] \
 [--election-id NAME] [--election-lease SECONDS] [FILE]...";
 
@@ -76,6 +77,16 @@ pub fn parse() -> Result<Args, String> {
         ..Cluster::default()
     };
     let mut cluster_flags = Vec::new();
+    let mut configmap = None;
+    let mut annotations_prefix = None;
+    let mut http_port = None;
+    let mut https_port = None;
+    let port = |flag: &str, text: String| {
+        text.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or(format!("{flag} {text:?}: not a port number"))
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -108,6 +119,18 @@ pub fn parse() -> Result<Args, String> {
                 default_backend = Some(backend);
             }
             "--demo-backends" => demo_backends = DemoBackends::On,
+            "--configmap" => {
+                configmap = Some(namespaced("--configmap", &value("--configmap")?)?);
+            }
+            "--annotations-prefix" => {
+                let prefix = value("--annotations-prefix")?;
+                if prefix.is_empty() || prefix.contains(char::is_whitespace) {
+                    return Err(format!("--annotations-prefix {prefix:?}: not a prefix"));
+                }
+                annotations_prefix = Some(prefix);
+            }
+            "--http-port" => http_port = Some(port("--http-port", value("--http-port")?)?),
+            "--https-port" => https_port = Some(port("--https-port", value("--https-port")?)?),
             "--poll-interval" => {
                 let text = value("--poll-interval")?;
                 let ms: u64 = text
@@ -204,6 +227,10 @@ pub fn parse() -> Result<Args, String> {
             no_ssl_redirect,
             all_without_ssl_redirect,
             demo_backends,
+            configmap,
+            annotations_prefix,
+            http_port,
+            https_port,
             ..Options::new(listen, files)
         },
         poll,

@@ -41,9 +41,9 @@ impl Running {
     }
 }
 
-/// Connects to the apiserver and starts feeding `plane`.
-pub async fn start(plane: &DataPlane, cluster: Cluster) -> Result<Running, String> {
-    let config = match &cluster.kubeconfig {
+/// The client configuration: `--kubeconfig`'s, else the in-cluster one.
+async fn client_config(cluster: &Cluster) -> Result<kube::Config, String> {
+    Ok(match &cluster.kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path)
                 .map_err(|e| format!("--kubeconfig {}: {e}", path.display()))?;
@@ -52,7 +52,29 @@ pub async fn start(plane: &DataPlane, cluster: Cluster) -> Result<Running, Strin
                 .map_err(|e| format!("--kubeconfig {}: {e}", path.display()))?
         }
         None => kube::Config::incluster().map_err(|e| format!("in-cluster configuration: {e}"))?,
-    };
+    })
+}
+
+/// The data of the ConfigMap `namespace/name`; `None` when it does not exist.
+pub async fn configmap(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, String> {
+    let client = kube::Client::try_from(client_config(cluster).await?)
+        .map_err(|e| format!("kube client: {e}"))?;
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client, namespace);
+    let map = api
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("ConfigMap {namespace}/{name}: {e}"))?;
+    Ok(map.map(|m| m.data.unwrap_or_default()))
+}
+
+/// Connects to the apiserver and starts feeding `plane`.
+pub async fn start(plane: &DataPlane, cluster: Cluster) -> Result<Running, String> {
+    let config = client_config(&cluster).await?;
     tracing::info!("watching the apiserver at {}", config.cluster_url);
     let client = kube::Client::try_from(config).map_err(|e| format!("kube client: {e}"))?;
 

@@ -38,17 +38,21 @@ pub struct Echoes {
 }
 
 impl Echoes {
-    /// Starts an echo server for every Service backend of `ingresses` (and `default`) that has
-    /// none yet; returns the Services and EndpointSlices that send every backend with a server
-    /// to it.
+    /// Starts an echo server for every Service backend of `ingresses` (and of `extra`) that
+    /// has none yet, except the Services of `real` (those the manifests give endpoints);
+    /// returns the Services and EndpointSlices that send every other backend with a server to
+    /// it.
     pub async fn objects(
         &self,
         ingresses: &[Ingress],
-        default: Option<&Backend>,
+        extra: &[Backend],
+        real: &BTreeSet<(String, String)>,
     ) -> Result<(Vec<Service>, Vec<EndpointSlice>), LoadError> {
-        let backends = service_backends(ingresses, default);
+        let stands_in =
+            |b: &ServiceBackend| !real.contains(&(b.namespace.clone(), b.name.clone()));
+        let backends = service_backends(ingresses, extra);
         let mut servers = self.servers.lock().await;
-        for backend in &backends {
+        for backend in backends.iter().filter(|b| stands_in(b)) {
             if servers.contains_key(backend) {
                 continue;
             }
@@ -70,7 +74,7 @@ impl Echoes {
         // backends the new manifests may not.
         let mut by_service: BTreeMap<(&str, &str), Vec<(&ServicePort, SocketAddr)>> =
             BTreeMap::new();
-        for (backend, addr) in servers.iter() {
+        for (backend, addr) in servers.iter().filter(|(b, _)| stands_in(b)) {
             by_service
                 .entry((&backend.namespace, &backend.name))
                 .or_default()
@@ -127,8 +131,8 @@ impl Echoes {
     }
 }
 
-/// Every Service backend the Ingresses (and the default backend) name, in a stable order.
-fn service_backends(ingresses: &[Ingress], default: Option<&Backend>) -> Vec<ServiceBackend> {
+/// Every Service backend the Ingresses (and `extra`) name, in a stable order.
+fn service_backends(ingresses: &[Ingress], extra: &[Backend]) -> Vec<ServiceBackend> {
     let mut backends: BTreeMap<(String, String, String), ServiceBackend> = BTreeMap::new();
     let mut add = |b: Option<Backend>| {
         if let Some(Backend::Service(s)) = b {
@@ -136,7 +140,9 @@ fn service_backends(ingresses: &[Ingress], default: Option<&Backend>) -> Vec<Ser
             backends.insert(key, s);
         }
     };
-    add(default.cloned());
+    for backend in extra {
+        add(Some(backend.clone()));
+    }
     for ingress in ingresses {
         let namespace = ingress.metadata.namespace();
         add(ingress
@@ -327,14 +333,24 @@ struct EchoIdentity {
 }
 
 /// The echo answer: `{"service","port","method","path","query","host","headers","body_bytes",
-/// "endpoint"}`.
+/// "endpoint"}`, with status 200, or NNN for a path ending in `/status/NNN` (as httpbin).
+/// The body is counted as it streams, never kept.
 async fn echo(identity: &EchoIdentity, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
-    let body_bytes = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes().len())
-        .unwrap_or(0);
+    let (parts, mut body) = req.into_parts();
+    let mut body_bytes: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => body_bytes += frame.data_ref().map_or(0, |d| d.len() as u64),
+            Err(_) => break,
+        }
+    }
+    let status = parts
+        .uri
+        .path()
+        .rsplit_once("/status/")
+        .and_then(|(_, code)| code.parse::<u16>().ok())
+        .and_then(|code| http::StatusCode::from_u16(code).ok())
+        .unwrap_or(http::StatusCode::OK);
     let mut headers = Map::new();
     for name in parts.headers.keys() {
         let values: Vec<&str> = parts
@@ -357,6 +373,7 @@ async fn echo(identity: &EchoIdentity, req: Request<Incoming>) -> Response<Full<
         "endpoint": identity.endpoint,
     });
     let mut response = Response::new(Full::new(Bytes::from(answer.to_string())));
+    *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -4,7 +4,8 @@
 //! cargo run --release --features rustls --example data_plane -- [--listen ADDR[=CONTROLLER]]...
 //!     [--listen-tls ADDR[=CONTROLLER]]... [--default-backend NS/NAME:PORT]
 //!     [--default-certificate NS/NAME] [--no-ssl-redirect[=CONTROLLER]]... [--demo-backends]
-//!     [--poll-interval MS] [--health ADDR] [FILE]...
+//!     [--poll-interval MS] [--health ADDR] [--configmap NS/NAME] [--annotations-prefix PREFIX]
+//!     [--http-port PORT] [--https-port PORT] [FILE]...
 //! cargo run --release --features rustls,kube --example data_plane -- --kubeconfig PATH
 //!     [--namespace NS] [--selector LABELS] [--publish-address ADDR]... [--publish-service NS/NAME]
 //!     [--election-namespace NS] [--election-id NAME] [--election-lease SECONDS] [options above]
@@ -43,6 +44,12 @@
 //!   removes them from Ingresses no longer served. `--election-lease` sets the Lease's
 //!   duration (default 15 s).
 //! - `--health ADDR` serves `/healthz` and `/readyz` (ready once the objects are loaded).
+//! - ingress-nginx annotations (`nginx.ingress.kubernetes.io/*`, or `--annotations-prefix`)
+//!   are honoured as typed policies (see the crate's `NginxAnnotations`), with the settings of
+//!   the controller ConfigMap `--configmap NS/NAME` (read from the FILEs, or from the
+//!   cluster; changes take effect on restart). `--http-port` and `--https-port` are the ports
+//!   clients use (behind a LoadBalancer or NodePort they differ from the listeners'), for
+//!   redirect locations; a scheme's default port is left out.
 //!
 //! One log line per request: controller, method, host, target, status, backend, latency.
 //! `RUST_LOG=debug` shows more.
@@ -67,6 +74,7 @@ fn report(outcome: Result<Loaded, LoadError>) {
                 .diagnostics
                 .iter()
                 .chain(&loaded.certificate_problems)
+                .chain(&loaded.config_problems)
             {
                 tracing::warn!("{line}");
             }
@@ -138,6 +146,7 @@ async fn main() -> ExitCode {
         .iter()
         .chain(&loaded.diagnostics)
         .chain(&loaded.certificate_problems)
+        .chain(&loaded.config_problems)
     {
         tracing::warn!("{line}");
     }
@@ -196,13 +205,26 @@ async fn run_cluster(
     cluster: args::Cluster,
     health: Option<std::net::SocketAddr>,
 ) -> ExitCode {
-    let (plane, _) = match DataPlane::start(options, None).await {
+    let mut options = options;
+    if let Some((namespace, name)) = &options.configmap {
+        match cluster::configmap(&cluster, namespace, name).await {
+            Ok(data) => options.configmap_data = data,
+            Err(e) => {
+                eprintln!("cannot read the controller ConfigMap: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let (plane, loaded) = match DataPlane::start(options, None).await {
         Ok(started) => started,
         Err(e) => {
             eprintln!("cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };
+    for line in &loaded.config_problems {
+        tracing::warn!("{line}");
+    }
     for (scheme, listeners) in [
         ("http", plane.listeners()),
         ("https", plane.tls_listeners()),

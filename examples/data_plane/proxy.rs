@@ -20,9 +20,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use ingress_router::model::SERVICE_NAME_LABEL;
 use ingress_router::{
     Backend, CertResolver, Controller, Dispatcher, Event, IngressLayer, LoadLimits, Manifests,
-    Reconciler, SecretRef, SharedSnapshot, TableOptions,
+    NginxAnnotations, NginxConfig, Reconciler, SecretRef, SharedSnapshot, TableOptions, Verdict,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -93,6 +94,18 @@ pub struct Options {
     pub demo_backends: DemoBackends,
     /// The manifest files, re-read on [`DataPlane::reload_files`].
     pub files: Vec<PathBuf>,
+    /// The ingress-nginx controller ConfigMap, `(namespace, name)`, read from the FILEs
+    /// unless `configmap_data` holds it already.
+    pub configmap: Option<(String, String)>,
+    /// The ConfigMap's data, when it was read from elsewhere (the cluster).
+    pub configmap_data: Option<std::collections::BTreeMap<String, String>>,
+    /// The annotation prefix read (default `nginx.ingress.kubernetes.io`).
+    pub annotations_prefix: Option<String>,
+    /// The port clients reach the plain-HTTP listeners on, for redirect locations.
+    pub http_port: Option<u16>,
+    /// The port clients reach the TLS listeners on, for redirect locations; default the
+    /// TLS listener's own.
+    pub https_port: Option<u16>,
 }
 
 impl Options {
@@ -107,6 +120,43 @@ impl Options {
             all_without_ssl_redirect: false,
             demo_backends: DemoBackends::Auto,
             files,
+            configmap: None,
+            configmap_data: None,
+            annotations_prefix: None,
+            http_port: None,
+            https_port: None,
+        }
+    }
+
+    /// The ingress-nginx configuration: the ConfigMap's, else the defaults; with what was
+    /// wrong with it.
+    fn nginx_config(&self, manifests: Option<&Manifests>) -> (NginxConfig, Vec<String>) {
+        let Some((namespace, name)) = &self.configmap else {
+            return (NginxConfig::default(), Vec::new());
+        };
+        let data = self.configmap_data.clone().or_else(|| {
+            manifests?
+                .config_maps
+                .iter()
+                .rev()
+                .find(|c| c.metadata.namespace() == namespace && &c.metadata.name == name)
+                .map(|c| c.data.clone())
+        });
+        match data {
+            Some(data) => {
+                let (config, problems) = NginxConfig::from_data(&data);
+                let problems = problems
+                    .into_iter()
+                    .map(|p| format!("ConfigMap {namespace}/{name}: {p}"))
+                    .collect();
+                (config, problems)
+            }
+            None => (
+                NginxConfig::default(),
+                vec![format!(
+                    "ConfigMap {namespace}/{name} not found: the ingress-nginx defaults apply"
+                )],
+            ),
         }
     }
 
@@ -155,11 +205,16 @@ pub struct Loaded {
     pub generated_secrets: Vec<SecretRef>,
     /// The PEM file of the CA that signed them, for `curl --cacert`.
     pub demo_ca: Option<PathBuf>,
+    /// What was wrong with the controller ConfigMap, and the Ingresses served without a
+    /// dropped snippet annotation.
+    pub config_problems: Vec<String>,
 }
 
 /// The per-process state every listener shares.
 struct Shared {
     options: Options,
+    /// The annotations every table reads.
+    nginx: Arc<NginxAnnotations>,
     /// One reconciler for the listeners with a controller, one for those without.
     reconcilers: Mutex<Vec<Reconciler>>,
     echoes: Echoes,
@@ -182,8 +237,15 @@ impl DataPlane {
         options: Options,
         manifests: Option<Manifests>,
     ) -> Result<(DataPlane, Loaded), LoadError> {
+        let (config, config_problems) = options.nginx_config(manifests.as_ref());
+        let mut nginx = NginxAnnotations::new(config);
+        if let Some(prefix) = &options.annotations_prefix {
+            nginx = nginx.with_prefix(prefix);
+        }
+        let nginx = Arc::new(nginx);
         let table_options = TableOptions {
             default_backend: options.default_backend.clone(),
+            extension: Some(Arc::clone(&nginx) as _),
             ..TableOptions::default()
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -214,6 +276,7 @@ impl DataPlane {
         }
         let shared = Arc::new(Shared {
             options,
+            nginx,
             reconcilers: Mutex::new(reconcilers),
             echoes: Echoes::default(),
             demo_ca: Mutex::new(None),
@@ -224,10 +287,11 @@ impl DataPlane {
             tls_listeners: Vec::new(),
             tasks: JoinSet::new(),
         };
-        let loaded = match manifests {
+        let mut loaded = match manifests {
             Some(manifests) => plane.apply(manifests).await?,
             None => Loaded::default(),
         };
+        loaded.config_problems.splice(0..0, config_problems);
 
         // TLS listeners first, so that plain ones know the https port to redirect to.
         let options = &plane.shared.options;
@@ -246,11 +310,15 @@ impl DataPlane {
                 .map_err(|e| LoadError(vec![e.to_string()]))?;
             bound.push((tls, listen.controller.clone(), listener, addr));
         }
-        let upstream = Arc::new(Upstream::new());
+        let upstream = Arc::new(Upstream::new(Arc::clone(plane.shared.nginx.config())));
         for (tls, controller, listener, addr) in bound {
             let snapshot = plane.snapshot(controller.as_deref());
             let mut routing = IngressLayer::new(snapshot.clone())
-                .ssl_redirect(plane.shared.options.ssl_redirect(controller.as_deref()));
+                .ssl_redirect(plane.shared.options.ssl_redirect(controller.as_deref()))
+                .nginx(Arc::clone(plane.shared.nginx.config()));
+            if let Some(port) = plane.shared.options.http_port {
+                routing = routing.http_port(port);
+            }
             let acceptor = if tls {
                 plane.tls_listeners.push((addr, controller.clone()));
                 let resolver = Arc::new(CertResolver::new(snapshot));
@@ -262,7 +330,7 @@ impl DataPlane {
                     .iter()
                     .find(|(_, c)| *c == controller)
                     .map(|(a, _)| a.port());
-                if let Some(port) = https {
+                if let Some(port) = plane.shared.options.https_port.or(https) {
                     routing = routing.https_port(port);
                 }
                 None
@@ -411,10 +479,41 @@ async fn apply(shared: &Arc<Shared>, mut manifests: Manifests) -> Result<Loaded,
         )?;
         loaded.generated_secrets = generated;
         loaded.demo_ca = ca;
-        let default = shared.options.default_backend.as_ref();
-        let (services, slices) = shared.echoes.objects(&manifests.ingresses, default).await?;
-        manifests.services = services;
-        manifests.endpoint_slices = slices;
+        // Echo servers stand in for the Services that the manifests give no endpoints.
+        let real: BTreeSet<(String, String)> = manifests
+            .endpoint_slices
+            .iter()
+            .filter_map(|s| {
+                let service = s.metadata.labels.get(SERVICE_NAME_LABEL)?;
+                Some((s.metadata.namespace().to_owned(), service.clone()))
+            })
+            .collect();
+        let mut extra: Vec<Backend> = shared.options.default_backend.iter().cloned().collect();
+        for ingress in &manifests.ingresses {
+            extra.extend(shared.nginx.referenced_backends(ingress));
+        }
+        let (services, slices) = shared
+            .echoes
+            .objects(&manifests.ingresses, &extra, &real)
+            .await?;
+        let demo_names: BTreeSet<(&str, &str)> = services
+            .iter()
+            .map(|s| (s.metadata.namespace(), s.metadata.name.as_str()))
+            .collect();
+        manifests
+            .services
+            .retain(|s| !demo_names.contains(&(s.metadata.namespace(), s.metadata.name.as_str())));
+        manifests.services.extend(services);
+        manifests.endpoint_slices.extend(slices);
+    }
+    for review in shared.nginx.review(&manifests.ingresses) {
+        for annotation in &review.annotations {
+            let line = match (&annotation.verdict, review.served) {
+                (Verdict::Honoured, _) | (Verdict::Refused(_), false) => continue,
+                (verdict, _) => format!("{}: {}: {verdict}", review.ingress, annotation.annotation),
+            };
+            loaded.config_problems.push(line);
+        }
     }
     let mut reconcilers = shared.reconcilers.lock().unwrap();
     for reconciler in reconcilers.iter_mut() {
@@ -448,6 +547,14 @@ async fn apply(shared: &Arc<Shared>, mut manifests: Manifests) -> Result<Loaded,
             loaded
                 .diagnostics
                 .extend(d.warnings.iter().map(|w| format!("[{who}] warning: {w}")));
+            for quarantined in &d.quarantined {
+                for error in &quarantined.errors {
+                    loaded.diagnostics.push(format!(
+                        "[{who}] not served: {}: {}: {}",
+                        quarantined.object, error.field, error.violation
+                    ));
+                }
+            }
             if shared.options.serves_tls(controller) {
                 for problem in snapshot.certificates().problems() {
                     let line =

@@ -9,7 +9,7 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use ingress_router::{CertResolver, IngressLayer, MatchedRoute, Refusal, TlsInfo};
+use ingress_router::{CertResolver, ClientAddr, IngressLayer, MatchedRoute, Refusal, TlsInfo};
 use rustls::crypto::CryptoProvider;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -104,6 +104,7 @@ async fn serve_connection<I>(
         if let Some(tls) = &tls {
             req.extensions_mut().insert(tls.clone());
         }
+        req.extensions_mut().insert(ClientAddr(peer));
         async move {
             let started = Instant::now();
             let method = req.method().clone();

@@ -254,7 +254,7 @@ impl<'l> Loader<'l> {
         };
         let api_version = match kind {
             "Ingress" | "IngressClass" => NETWORKING_V1,
-            "Service" | "Secret" => CORE_V1,
+            "Service" | "Secret" | "ConfigMap" => CORE_V1,
             "EndpointSlice" => DISCOVERY_V1,
             _ if kind.ends_with("List") => {
                 return Err(format!("a {kind} inside a list is not supported").into())
@@ -299,6 +299,10 @@ impl<'l> Loader<'l> {
             "Secret" => {
                 let secret = serde_json::from_value(value).map_err(|e| format!("Secret: {e}"))?;
                 self.out.secrets.push(secret);
+            }
+            "ConfigMap" => {
+                let map = serde_json::from_value(value).map_err(|e| format!("ConfigMap: {e}"))?;
+                self.out.config_maps.push(map);
             }
             _ => {
                 let slice =

@@ -4,7 +4,7 @@
 
 use std::io::{self, Read};
 
-use crate::model::{EndpointSlice, Ingress, IngressClass, Secret, Service};
+use crate::model::{ConfigMap, EndpointSlice, Ingress, IngressClass, Secret, Service};
 
 #[cfg(test)]
 mod fixtures;
@@ -67,7 +67,9 @@ pub struct Manifests {
     /// Secrets (`v1`), in input order: the `kubernetes.io/tls` ones hold certificates
     /// ([`crate::TlsTable`]).
     pub secrets: Vec<Secret>,
-    /// How many objects of other kinds (Deployments, ConfigMaps, …) were skipped.
+    /// ConfigMaps (`v1`), in input order: controller settings.
+    pub config_maps: Vec<ConfigMap>,
+    /// How many objects of other kinds (Deployments, Pods, …) were skipped.
     pub skipped: usize,
     /// Documents or list items that could not be read.
     pub errors: Vec<DocumentError>,
@@ -227,6 +229,7 @@ impl Manifests {
         self.services.extend(other.services);
         self.endpoint_slices.extend(other.endpoint_slices);
         self.secrets.extend(other.secrets);
+        self.config_maps.extend(other.config_maps);
         self.skipped += other.skipped;
         self.errors.extend(other.errors);
     }

@@ -31,7 +31,7 @@ mod service;
 
 pub use secret::{Secret, SecretRef, TLS_SECRET_TYPE};
 pub use service::{
-    Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IntOrString, Service,
+    ConfigMap, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, IntOrString, Service,
     ServicePortSpec, ServiceSpec, SERVICE_NAME_LABEL,
 };
 

@@ -1,6 +1,8 @@
 //! Service and EndpointSlice (`v1`, `discovery.k8s.io/v1`): the fields a data plane needs to
 //! resolve a Service backend to addresses.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::ObjectMeta;
@@ -33,6 +35,10 @@ pub struct ServiceSpec {
     /// The DNS name an `ExternalName` Service stands for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_name: Option<String>,
+    /// The virtual IP that kube-proxy balances over the endpoints; `None` (or `"None"`) for a
+    /// headless Service.
+    #[serde(default, rename = "clusterIP", skip_serializing_if = "Option::is_none")]
+    pub cluster_ip: Option<String>,
 }
 
 /// One port of a Service.
@@ -121,4 +127,17 @@ pub struct EndpointPort {
     /// `TCP` (the default), `UDP` or `SCTP`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
+}
+
+/// A `v1` ConfigMap, as `kubectl get configmap -o yaml` prints it: controller settings, such
+/// as ingress-nginx's controller ConfigMap (feature `nginx`'s `NginxConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConfigMap {
+    /// Name and namespace.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The string entries.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
 }

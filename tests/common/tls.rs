@@ -166,6 +166,25 @@ pub async fn connect(
         .await
 }
 
+/// Opens a TLS connection over `tcp`, trusting any certificate: `sni` `None` sends no SNI.
+pub async fn connect_stream(
+    tcp: TcpStream,
+    sni: Option<&str>,
+    alpn: &[&[u8]],
+) -> Result<TlsStream<TcpStream>, std::io::Error> {
+    let provider = provider();
+    let mut config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config.enable_sni = sni.is_some();
+    let name = ServerName::try_from(sni.unwrap_or("no-sni.invalid").to_owned()).unwrap();
+    TlsConnector::from(Arc::new(config)).connect(name, tcp).await
+}
+
 /// The leaf certificate the server sends for `sni`.
 pub async fn served_certificate(addr: SocketAddr, sni: Option<&str>) -> CertificateDer<'static> {
     let stream = connect(addr, sni, Trust::Anything, &[b"http/1.1"])

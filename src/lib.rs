@@ -188,7 +188,7 @@ pub use nginx::{
 pub use reconcile::{Event, Object, Objects, Published, Reconciled, Reconciler, Rejected};
 pub use snapshot::{MatchedRoute, SharedSnapshot, Snapshot};
 pub use table::{
-    Backends, Condition, Fallback, HostExtras, ImplementationSpecific, MatchedRule, PathRef,
+    Backends, CatchAllExtras, Condition, Fallback, HostExtras, ImplementationSpecific, MatchedRule, PathRef,
     Policy, Refused, RouteExtension, RouteExtras, RouteMatch, RouteTable, RoutedRequest,
     TableOptions, ValueMatch, WeightedBackend,
 };

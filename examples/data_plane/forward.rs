@@ -73,7 +73,7 @@ impl Upstream {
 pub async fn forward(
     upstream: Arc<Upstream>,
     peer: SocketAddr,
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let Some(route) = req.extensions().get::<MatchedRoute>().cloned() else {
         // The routing layer only calls in with a match.
@@ -98,7 +98,7 @@ async fn forward_to(
     upstream: &Upstream,
     peer: SocketAddr,
     route: &MatchedRoute,
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
 ) -> Response<ProxyBody> {
     // One backend of the route: the canary decision, else in proportion to the weights.
     let backend = route.pick_backend(upstream.draws.fetch_add(1, Ordering::Relaxed) as u64);
@@ -461,10 +461,84 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The most bytes of a request body read and thrown away after an answer that did not need
+/// it (a 413, say), so that a client still writing its body gets to read the answer, as
+/// nginx's lingering close does.
+const DRAIN_BYTES: u64 = 64 << 20;
+
+/// How long such a body is read at most.
+const DRAIN_FOR: Duration = Duration::from_secs(30);
+
+/// A client's request body that, dropped unread, is drained (up to [`DRAIN_BYTES`] and
+/// [`DRAIN_FOR`]) in the background: answering before the whole body arrived would otherwise
+/// close the connection under a client that is still writing, which then sees a broken pipe
+/// instead of the answer.
+pub struct ClientBody {
+    body: Option<Incoming>,
+}
+
+impl ClientBody {
+    /// Wraps a client's body.
+    pub fn new(body: Incoming) -> ClientBody {
+        ClientBody { body: Some(body) }
+    }
+}
+
+impl Drop for ClientBody {
+    fn drop(&mut self) {
+        let Some(mut body) = self.body.take() else {
+            return;
+        };
+        if body.is_end_stream() || body.size_hint().lower() > DRAIN_BYTES {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let drain = async {
+                let mut read = 0u64;
+                while let Some(Ok(frame)) = body.frame().await {
+                    read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                    if read > DRAIN_BYTES {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_FOR, drain).await;
+        });
+    }
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.body.as_mut() {
+            Some(body) => std::pin::Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
 /// Where a request body comes from: the client, or nothing (a request to an error page).
 pub enum Source {
     /// The client's body.
-    Incoming(Incoming),
+    Incoming(ClientBody),
     /// No body.
     Empty,
 }

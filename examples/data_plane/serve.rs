@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::{ServiceBuilder, ServiceExt};
 
-use crate::proxy::forward::{forward, request_host, Upstream};
+use crate::proxy::forward::{forward, request_host, ClientBody, Upstream};
 
 /// How long a client has to complete a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -98,7 +98,8 @@ async fn serve_connection<I>(
     let proxy = ServiceBuilder::new()
         .layer(routing)
         .service_fn(move |req| forward(Arc::clone(&upstream), peer, req));
-    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let mut req = req.map(ClientBody::new);
         let proxy = proxy.clone();
         let controller = Arc::clone(&controller);
         if let Some(tls) = &tls {

@@ -19,7 +19,9 @@ pub use values::Cidr;
 
 use crate::backend::Backend;
 use crate::model::{Ingress, ObjectRef, PathType};
-use crate::table::{HostExtras, PathRef, Policy, Refused, RouteExtension, RouteExtras};
+use crate::table::{
+    CatchAllExtras, HostExtras, PathRef, Policy, Refused, RouteExtension, RouteExtras,
+};
 use parse::Parsed;
 use policy::{Rewrite, WwwRedirect};
 
@@ -174,7 +176,6 @@ pub struct Quirk {
 /// - In a regex host, a path with alternatives (`/a|/b`) is anchored as a whole; nginx anchors
 ///   only its first alternative. PCRE-only syntax (look-around, backreferences) is not a
 ///   valid regex here: the path is left out with a warning.
-/// - A canary Ingress without rules (a canary of the catch-all) is not served.
 /// - `from-to-www-redirect` redirects the paths of the host that a rule matches; the other
 ///   paths of the other name answer as the host's do.
 #[derive(Debug, Clone)]
@@ -370,7 +371,7 @@ impl NginxAnnotations {
                     .collect();
                 let detail = match orphans.is_empty() && !ingress.spec.rules.is_empty() {
                     true => "canary: its paths are merged into the mainline Ingress with the same host, path and path type; its other annotations have no effect".to_owned(),
-                    false if ingress.spec.rules.is_empty() => "a canary without rules (of the catch-all) is not served".to_owned(),
+                    false if ingress.spec.rules.is_empty() => "canary of the catch-all: merged into the oldest other Ingress without rules".to_owned(),
                     false => format!("canary paths without a mainline Ingress are not served: {}", orphans.join(", ")),
                 };
                 quirks.push(Quirk {
@@ -408,7 +409,7 @@ impl NginxAnnotations {
             annotations.sort_by(|a, b| a.annotation.cmp(&b.annotation));
             out.push(IngressReview {
                 ingress: ingress.object_ref(),
-                served: p.refused.is_none() && !(p.canary.is_some() && ingress.spec.rules.is_empty()),
+                served: p.refused.is_none(),
                 annotations,
                 quirks,
             });
@@ -555,12 +556,42 @@ impl RouteExtension for NginxAnnotations {
                 why,
             ));
         }
-        if parsed.canary.is_some() && ingress.spec.rules.is_empty() {
-            return Some(Refused::new(
-                format!("metadata.annotations[{}canary]", self.prefix),
-                "a canary Ingress without rules (a canary of the catch-all) is not supported",
-            ));
-        }
         None
+    }
+
+    fn catch_all_extras(&self, candidates: &[&Ingress]) -> CatchAllExtras {
+        let parsed: Vec<Option<Parsed>> = candidates
+            .iter()
+            .map(|i| self.has_ours(i).then(|| self.parse(i)))
+            .collect();
+        let canary = |i: usize| parsed[i].as_ref().and_then(|p| p.canary.as_ref());
+        // Canaries never serve on their own: the oldest other Ingress does, with the oldest
+        // canary as its alternative.
+        let Some(main) = (0..candidates.len()).find(|&i| canary(i).is_none()) else {
+            return CatchAllExtras::default();
+        };
+        let mut policy = parsed[main]
+            .as_ref()
+            .map(|p| p.policy.clone())
+            .unwrap_or_default();
+        let mut extras = RouteExtras::new();
+        let alternative = (0..candidates.len()).find_map(|i| {
+            let split = canary(i)?;
+            let ingress = candidates[i];
+            let backend = ingress.spec.default_backend.as_ref()?;
+            Some((split, Backend::from_ingress_backend(ingress.metadata.namespace(), backend)?))
+        });
+        if let Some((split, canary_backend)) = alternative {
+            let own = candidates[main].spec.default_backend.as_ref().and_then(|b| {
+                Backend::from_ingress_backend(candidates[main].metadata.namespace(), b)
+            });
+            if let Some(own) = own {
+                policy.canary = Some(split.clone());
+                extras = extras.backend(own, 1).backend(canary_backend, 0);
+            }
+        }
+        let mut slot = Policy::default();
+        slot.insert(policy);
+        CatchAllExtras::serving(main, Some(extras.policy(slot)))
     }
 }

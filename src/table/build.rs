@@ -362,19 +362,52 @@ pub(super) fn assemble<'a>(
             })
     });
     let ruleless = if rescan {
-        ordered
+        let candidates = ordered
             .iter()
             .zip(table.ingresses.iter())
             .filter(|(ingress, _)| ingress.spec.rules.is_empty())
-            .find_map(|(ingress, object)| {
+            .filter_map(|(ingress, object)| {
                 let backend = ingress.spec.default_backend.as_ref()?;
                 let backend = Backend::from_ingress_backend(ingress.metadata.namespace(), backend)?;
-                Some(CatchAll {
+                Some((*ingress, object, backend))
+            });
+        match &table.options.extension {
+            None => candidates
+                .map(|(_, object, backend)| CatchAll {
                     backend,
                     ingress: object.clone(),
                     hostless: false,
+                    extra: None,
                 })
-            })
+                .next(),
+            Some(extension) => {
+                let candidates: Vec<_> = candidates.collect();
+                let ingresses: Vec<&Ingress> = candidates.iter().map(|c| c.0).collect();
+                let decided = match ingresses.is_empty() {
+                    true => CatchAllExtras::default(),
+                    false => extension.catch_all_extras(&ingresses),
+                };
+                decided
+                    .serving
+                    .and_then(|i| candidates.get(i))
+                    .map(|(_, object, backend)| CatchAll {
+                        backend: backend.clone(),
+                        ingress: (*object).clone(),
+                        hostless: false,
+                        extra: decided.extras.map(|extras| {
+                            let RouteExtras {
+                                mut backends,
+                                policy,
+                                ..
+                            } = extras;
+                            if backends.is_empty() {
+                                backends.push(WeightedBackend::new(backend.clone(), 1));
+                            }
+                            Arc::new((backends.into_boxed_slice(), policy))
+                        }),
+                    })
+            }
+        }
     } else {
         previous
             .and_then(|p| p.table.catch_all.clone())
@@ -387,6 +420,7 @@ pub(super) fn assemble<'a>(
             backend: vhost.backends[target.backend as usize].clone(),
             ingress: vhost.ingresses[target.ingress as usize].clone(),
             hostless: true,
+            extra: None,
         })
     });
 

@@ -31,7 +31,7 @@ pub struct RouteMatch<'a> {
 pub(super) enum MatchKey<'a> {
     Rule(&'a Arc<VirtualHost>, Id),
     Fallback(&'a Arc<VirtualHost>),
-    CatchAll,
+    CatchAll(&'a CatchAll),
     ControllerDefault,
 }
 
@@ -40,7 +40,7 @@ impl fmt::Debug for MatchKey<'_> {
         match self {
             MatchKey::Rule(vhost, id) => write!(f, "Rule({:?}, {id})", vhost.host),
             MatchKey::Fallback(vhost) => write!(f, "Fallback({:?})", vhost.host),
-            MatchKey::CatchAll => f.write_str("CatchAll"),
+            MatchKey::CatchAll(_) => f.write_str("CatchAll"),
             MatchKey::ControllerDefault => f.write_str("ControllerDefault"),
         }
     }
@@ -65,7 +65,7 @@ impl OwnedKey {
         match key {
             MatchKey::Rule(vhost, id) => OwnedKey::Rule(Arc::clone(vhost), id),
             MatchKey::Fallback(vhost) => OwnedKey::Fallback(Arc::clone(vhost)),
-            MatchKey::CatchAll => OwnedKey::CatchAll,
+            MatchKey::CatchAll(_) => OwnedKey::CatchAll,
             MatchKey::ControllerDefault => OwnedKey::ControllerDefault,
         }
     }
@@ -100,6 +100,9 @@ impl<'a> RouteMatch<'a> {
                 Some(weighted) => Backends::weighted(weighted),
                 None => Backends::one(self.backend),
             },
+            MatchKey::CatchAll(CatchAll {
+                extra: Some(extra), ..
+            }) => Backends::weighted(&extra.0),
             _ => Backends::one(self.backend),
         }
     }
@@ -115,6 +118,7 @@ impl<'a> RouteMatch<'a> {
     pub fn policy(&self) -> Option<&'a Policy> {
         match self.key {
             MatchKey::Rule(vhost, id) => vhost.policy(id),
+            MatchKey::CatchAll(c) => c.extra.as_ref().map(|e| &e.1).filter(|p| !p.is_empty()),
             _ => None,
         }
     }

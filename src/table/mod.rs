@@ -31,8 +31,8 @@ pub use matched::{MatchedRule, RouteMatch, RoutedRequest};
 use route::Extra;
 pub(crate) use route::RequestParts;
 pub use route::{
-    Backends, Condition, HostExtras, PathRef, Policy, Refused, RouteExtension, RouteExtras,
-    ValueMatch, WeightedBackend,
+    Backends, CatchAllExtras, Condition, HostExtras, PathRef, Policy, Refused, RouteExtension,
+    RouteExtras, ValueMatch, WeightedBackend,
 };
 use trie::*;
 
@@ -458,7 +458,7 @@ impl RouteTable {
             ingress: Some(&c.ingress),
             rule: None,
             fallback: Some(Fallback::IngressDefault),
-            key: MatchKey::CatchAll,
+            key: MatchKey::CatchAll(c),
         })
     }
 
@@ -483,7 +483,7 @@ impl RouteTable {
             MatchKey::Rule(vhost, _) | MatchKey::Fallback(vhost) => self
                 .vhost(HostKey::of(vhost.host.as_deref()))
                 .is_some_and(|ours| Arc::ptr_eq(ours, vhost)),
-            MatchKey::CatchAll => self
+            MatchKey::CatchAll(_) => self
                 .catch_all
                 .as_ref()
                 .is_some_and(|c| std::ptr::eq(&c.backend, route.backend)),

@@ -356,6 +356,14 @@ pub trait RouteExtension: fmt::Debug + Send + Sync {
         HostExtras::default()
     }
 
+    /// Which Ingress without rules serves requests that select no host (the catch-all), and
+    /// what its route carries: `candidates` are every Ingress without rules that has a
+    /// defaultBackend, oldest first. The default is the oldest, with nothing extra.
+    fn catch_all_extras(&self, candidates: &[&Ingress]) -> CatchAllExtras {
+        let _ = candidates;
+        CatchAllExtras::oldest()
+    }
+
     /// Why `ingress` must not be served at all, if it must not: it is then quarantined like
     /// an invalid Ingress, with this reason (a [`ValidationError`](crate::ValidationError) on
     /// `field`), and its neighbours are served as usual. The default refuses nothing.
@@ -381,6 +389,36 @@ impl Refused {
         Refused {
             field: field.into(),
             reason: reason.into(),
+        }
+    }
+}
+
+/// What a [`RouteExtension`] decides for the catch-all; see
+/// [`RouteExtension::catch_all_extras`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CatchAllExtras {
+    /// The index of the candidate whose defaultBackend serves; `None`: none of them (the
+    /// host-less rules' fallback, else the controller default, answers instead).
+    pub serving: Option<usize>,
+    /// What its route carries.
+    pub extras: Option<RouteExtras>,
+}
+
+impl CatchAllExtras {
+    /// The oldest candidate, with nothing extra: the Kubernetes answer.
+    pub fn oldest() -> CatchAllExtras {
+        CatchAllExtras {
+            serving: Some(0),
+            extras: None,
+        }
+    }
+
+    /// The candidate at `index`, carrying `extras`.
+    pub fn serving(index: usize, extras: Option<RouteExtras>) -> CatchAllExtras {
+        CatchAllExtras {
+            serving: Some(index),
+            extras,
         }
     }
 }

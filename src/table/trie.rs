@@ -28,12 +28,14 @@ pub(super) struct Target {
 }
 
 /// A backend that belongs to no virtual host: the catch-all defaultBackend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct CatchAll {
+#[derive(Debug, Clone)]
+pub(crate) struct CatchAll {
     pub(super) backend: Backend,
     pub(super) ingress: ObjectRef,
     /// Taken from the host-less virtual host's fallback, not from an Ingress without rules.
     pub(super) hostless: bool,
+    /// What an extension gave it: weighted backends and a policy.
+    pub(super) extra: Option<Arc<(Box<[WeightedBackend]>, Policy)>>,
 }
 
 #[derive(Debug, Default)]

@@ -4,7 +4,17 @@
 //! cargo run --example route -- [--default-backend NS/NAME:PORT]
 //!     [--implementation-specific prefix|exact] [--controller NAME [--watch-without-class]
 //!     [--class-annotation VALUE]...] [--check | --explain] FILE...
+//! cargo run --features nginx --example route -- --lint [--configmap NS/NAME]
+//!     [--annotations-prefix PREFIX] FILE...
 //! ```
+//!
+//! `--lint` (feature `nginx`) is the first step of a migration off ingress-nginx: for the
+//! Ingresses of `kubectl get ingress -A -o yaml` (and the controller ConfigMap, if one of the
+//! FILEs holds it: `kubectl get configmap -n ingress-nginx ingress-nginx-controller -o yaml`), it
+//! prints one JSON line per Ingress: whether it would be served, each annotation under the
+//! prefix with its verdict (`honoured`, `unsupported`, `invalid` with the reason, `refused` for
+//! snippets and unenforced protections), and the ingress-nginx behaviours that apply to it
+//! (`quirks`, each saying whether it is reproduced).
 //!
 //! Reads Ingress and IngressClass manifests (YAML or JSON) from FILEs and prints diagnostics to
 //! stderr, one JSON object per line. With `--controller` only the Ingresses that controller owns
@@ -30,7 +40,8 @@ use serde::{Deserialize, Serialize};
 
 const USAGE: &str = "usage: route [--default-backend NS/NAME:PORT] \
 [--implementation-specific prefix|exact] [--controller NAME [--watch-without-class] \
-[--class-annotation VALUE]...] [--check | --explain] FILE...";
+[--class-annotation VALUE]...] [--check | --explain | --lint [--configmap NS/NAME] \
+[--annotations-prefix PREFIX]] FILE...";
 
 struct Args {
     options: TableOptions,
@@ -39,6 +50,8 @@ struct Args {
     class_annotations: Vec<String>,
     check: bool,
     explain: bool,
+    /// `--lint`, with the ConfigMap and the prefix.
+    lint: Option<(Option<String>, Option<String>)>,
     files: Vec<String>,
 }
 
@@ -50,6 +63,9 @@ fn parse_args() -> Result<Args, String> {
     let mut watch_without_class = false;
     let mut class_annotations = Vec::new();
     let mut files = Vec::new();
+    let mut lint = false;
+    let mut configmap = None;
+    let mut prefix = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -87,6 +103,9 @@ fn parse_args() -> Result<Args, String> {
             "--class-annotation" => class_annotations.push(value("--class-annotation")?),
             "--explain" => explain = true,
             "--check" => check = true,
+            "--lint" => lint = true,
+            "--configmap" => configmap = Some(value("--configmap")?),
+            "--annotations-prefix" => prefix = Some(value("--annotations-prefix")?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             _ if flag.starts_with("--") => return Err(format!("unknown option {flag}\n{USAGE}")),
             _ => files.push(arg),
@@ -100,8 +119,15 @@ fn parse_args() -> Result<Args, String> {
             "--watch-without-class and --class-annotation need --controller\n{USAGE}"
         ));
     }
-    if check && explain {
-        return Err(format!("--check and --explain exclude each other\n{USAGE}"));
+    if usize::from(check) + usize::from(explain) + usize::from(lint) > 1 {
+        return Err(format!(
+            "--check, --explain and --lint exclude each other\n{USAGE}"
+        ));
+    }
+    if !lint && (configmap.is_some() || prefix.is_some()) {
+        return Err(format!(
+            "--configmap and --annotations-prefix need --lint\n{USAGE}"
+        ));
     }
     Ok(Args {
         options,
@@ -110,6 +136,7 @@ fn parse_args() -> Result<Args, String> {
         class_annotations,
         check,
         explain,
+        lint: lint.then_some((configmap, prefix)),
         files,
     })
 }
@@ -357,6 +384,82 @@ fn explain(dispatch: &Dispatch) -> Result<(), String> {
     out.flush().map_err(|e| e.to_string())
 }
 
+/// `--lint`: the migration report, one JSON line per Ingress.
+#[cfg(feature = "nginx")]
+fn lint(
+    ingresses: &[Ingress],
+    maps: &[&ingress_router::model::ConfigMap],
+    configmap: Option<&str>,
+    prefix: Option<&str>,
+) -> Result<(), String> {
+    use ingress_router::{NginxAnnotations, NginxConfig};
+    let wanted = configmap.unwrap_or("ingress-nginx/ingress-nginx-controller");
+    let map = maps
+        .iter()
+        .find(|m| format!("{}/{}", m.metadata.namespace(), m.metadata.name) == wanted);
+    if configmap.is_some() && map.is_none() {
+        return Err(format!("--configmap {wanted}: no such ConfigMap in the FILEs"));
+    }
+    let (config, problems) = map.map_or_else(
+        || (NginxConfig::default(), Vec::new()),
+        |m| NginxConfig::from_data(&m.data),
+    );
+    for problem in problems {
+        eprintln!("{}", serde_json::json!({ "configmap": wanted, "problem": problem }));
+    }
+    let mut nginx = NginxAnnotations::new(config);
+    if let Some(prefix) = prefix {
+        nginx = nginx.with_prefix(prefix);
+    }
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    for review in nginx.review(ingresses) {
+        let annotations: Vec<serde_json::Value> = review
+            .annotations
+            .iter()
+            .map(|a| {
+                let mut line = serde_json::json!({
+                    "name": a.annotation,
+                    "verdict": a.verdict.as_str(),
+                });
+                if let Some(reason) = a.verdict.reason() {
+                    line["reason"] = reason.into();
+                }
+                line
+            })
+            .collect();
+        let quirks: Vec<serde_json::Value> = review
+            .quirks
+            .iter()
+            .map(|q| {
+                serde_json::json!({
+                    "name": q.name,
+                    "reproduced": q.reproduced,
+                    "detail": q.detail,
+                })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "ingress": review.ingress.to_string(),
+            "served": review.served,
+            "annotations": annotations,
+            "quirks": quirks,
+        });
+        writeln!(out, "{line}").map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "nginx"))]
+fn lint(
+    _: &[Ingress],
+    _: &[&ingress_router::model::ConfigMap],
+    _: Option<&str>,
+    _: Option<&str>,
+) -> Result<(), String> {
+    Err("--lint needs the `nginx` feature: cargo run --features nginx --example route".into())
+}
+
 /// The controllers to dispatch for: the one asked for, or with `--explain` alone every
 /// controller the IngressClasses name.
 fn controllers(args: &Args, classes: &[IngressClass]) -> Result<Vec<Controller>, String> {
@@ -407,6 +510,11 @@ fn run() -> Result<ExitCode, String> {
 
     if args.explain {
         explain(&dispatch(controllers(&args, &classes)?)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some((configmap, prefix)) = &args.lint {
+        let maps: Vec<_> = files.iter().flat_map(|(_, m)| &m.config_maps).collect();
+        lint(&ingresses, &maps, configmap.as_deref(), prefix.as_deref())?;
         return Ok(ExitCode::SUCCESS);
     }
     let (snapshot, quarantined_classes, unrouted) = if args.controller.is_some() {

@@ -382,8 +382,8 @@ impl IngressLayer {
     ///    headers, which every other response of the route also gets;
     /// 3. ssl-redirect replaces the layer's own: `ssl-redirect` (per route, else the
     ///    ConfigMap's, for hosts with TLS) and `force-ssl-redirect` answer
-    ///    `http-redirect-code` with `https://host[:port]` and the request target minus one
-    ///    trailing `/` (`preserve-trailing-slash` keeps it);
+    ///    `http-redirect-code` with `https://host[:port]` and the canonical path and query
+    ///    minus one trailing `/` (`preserve-trailing-slash` keeps it);
     /// 4. `limit-rps` and `limit-connections` answer `503` past the limit, allow- and
     ///    deny-lists `403`, and a `Content-Length` over `proxy-body-size` `413`;
     /// 5. `rewrite-target` rewrites the path (with `x-forwarded-prefix`), and a canary route
@@ -684,6 +684,8 @@ fn nginx_decide<B>(
         .authority()
         .map(|a| a.as_str())
         .or_else(|| headers.get(http::header::HOST).and_then(|h| h.to_str().ok()));
+    // Redirects carry the canonical path that was routed, as the layer's own do.
+    let target = routed.path.path_and_query();
     let view = crate::nginx::RequestView {
         method: request.method(),
         headers,
@@ -692,13 +694,15 @@ fn nginx_decide<B>(
         raw_host,
         path: routed.path.path(),
         query: routed.path.query(),
-        target: request
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str()),
+        target: &target,
         client,
-        tls_host: host.is_some_and(|h| names.lookup(h).is_some()),
-        exempt: config.exempt(routed.path.path()),
+        // Only plain-HTTP requests need these. The layer's own switch turns the TLS hosts'
+        // redirect off (force-ssl-redirect stays).
+        tls_host: !tls
+            && config.ssl_redirect
+            && !names.is_empty()
+            && host.is_some_and(|h| names.lookup(h).is_some()),
+        exempt: !tls && config.exempt(routed.path.path()),
         http_port: config.http_port,
         https_port: config.https_port,
     };

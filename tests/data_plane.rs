@@ -746,3 +746,186 @@ async fn file_edits_reload_and_bad_edits_keep_the_running_table() {
     plane.shutdown().await;
     let _ = std::fs::remove_dir_all(file.parent().unwrap());
 }
+
+/// An echo server for `name`, its address.
+async fn echo(name: &str) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let backend = ServiceBackend {
+        namespace: "default".into(),
+        name: name.into(),
+        port: ServicePort::Number(80),
+    };
+    (addr, tokio::spawn(proxy::serve_echo(listener, backend)))
+}
+
+/// A Service `name` (with `cluster_ip`, if any, on `port`) and one EndpointSlice whose
+/// endpoints are 127.0.0.1 on `endpoint_ports` (each a slice of its own).
+fn service_yaml(name: &str, cluster_ip: Option<&str>, port: u16, endpoint_ports: &[u16]) -> String {
+    let ip = cluster_ip.map_or(String::new(), |ip| format!("clusterIP: {ip}, "));
+    let mut yaml = format!(
+        "---\nkind: Service\napiVersion: v1\nmetadata: {{name: {name}}}\n\
+         spec: {{{ip}ports: [{{name: http, port: {port}}}]}}\n"
+    );
+    for (i, p) in endpoint_ports.iter().enumerate() {
+        yaml += &format!(
+            "---\nkind: EndpointSlice\napiVersion: discovery.k8s.io/v1\n\
+             metadata: {{name: {name}-{i}, labels: {{kubernetes.io/service-name: {name}}}}}\n\
+             addressType: IPv4\nports: [{{name: http, port: {p}}}]\n\
+             endpoints: [{{addresses: [127.0.0.1]}}]\n"
+        );
+    }
+    yaml
+}
+
+/// An Ingress for `host` to Service `service` on `port`, with ingress-nginx annotations.
+fn annotated(host: &str, service: &str, port: u16, annotations: &[(&str, &str)]) -> String {
+    let mut yaml = format!("---\nkind: Ingress\nmetadata:\n  name: {host}\n  annotations:\n");
+    for (k, v) in annotations {
+        yaml += &format!("    nginx.ingress.kubernetes.io/{k}: {v:?}\n");
+    }
+    if annotations.is_empty() {
+        yaml += "    {}\n";
+        yaml = yaml.replace("  annotations:\n    {}\n", "  annotations: {}\n");
+    }
+    yaml + &format!(
+        "spec:\n  rules:\n  - host: {host}\n    http:\n      paths:\n      - {{path: /, pathType: Prefix, backend: {{service: {{name: {service}, port: {{number: {port}}}}}}}}}\n"
+    )
+}
+
+/// The backend-level ingress-nginx policies, as the data plane applies them: ClusterIP mode,
+/// gRPC over h2c, an unsupported protocol, cookie affinity, the read timeout and a streamed
+/// body over the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingress_nginx_backend_policies() {
+    let (cluster, cluster_task) = echo("web").await;
+    let (a, a_task) = echo("sticky").await;
+    let (b, b_task) = echo("sticky").await;
+    let (c, c_task) = echo("sticky").await;
+    // A backend that accepts connections and never answers.
+    let hung = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_port = hung.local_addr().unwrap().port();
+    let hung_task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = hung.accept().await {
+            held.push(stream);
+        }
+    });
+    // `web`'s only endpoint is dead; its ClusterIP (on the Service port) is the echo server.
+    let mut yaml = service_yaml("web", Some("127.0.0.1"), cluster.port(), &[1]);
+    yaml += &service_yaml("sticky", None, 80, &[a.port(), b.port(), c.port()]);
+    yaml += &service_yaml("hung", None, 80, &[hung_port]);
+    yaml += &annotated("cluster.test", "web", cluster.port(), &[("service-upstream", "true")]);
+    yaml += &annotated("endpoints.test", "web", cluster.port(), &[]);
+    yaml += &annotated("grpc.test", "sticky", 80, &[("backend-protocol", "GRPC")]);
+    yaml += &annotated("tls.test", "sticky", 80, &[("backend-protocol", "HTTPS")]);
+    yaml += &annotated(
+        "sticky.test",
+        "sticky",
+        80,
+        &[("affinity", "cookie"), ("session-cookie-name", "route")],
+    );
+    yaml += &annotated(
+        "hung.test",
+        "hung",
+        80,
+        &[("proxy-connect-timeout", "1"), ("proxy-read-timeout", "1")],
+    );
+    yaml += &annotated("small.test", "sticky", 80, &[("proxy-body-size", "1k")]);
+    let (plane, addr) = start(options(&["127.0.0.1:0"]), manifests(&yaml)).await;
+
+    let answer = get(addr, Proto::Http1, "cluster.test", "/").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.echo()["endpoint"], cluster.to_string());
+    let answer = get(addr, Proto::Http1, "endpoints.test", "/").await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "the dead endpoint: {}", answer.body);
+
+    let answer = get(addr, Proto::Http1, "grpc.test", "/").await;
+    assert_eq!(answer.echo()["version"], "HTTP/2.0");
+    let answer = get(addr, Proto::Http1, "tls.test", "/").await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    assert!(answer.body.contains("HTTPS is not supported"), "{}", answer.body);
+
+    // Affinity: the first answer sets the cookie; with it, every request goes to one endpoint.
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let request = Request::get("/").header(HOST, "sticky.test");
+    let response = sender
+        .send_request(request.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("route=") && cookie.contains("HttpOnly"), "{cookie}");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let first: Value = serde_json::from_slice(&body).unwrap();
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    for _ in 0..6 {
+        sender.ready().await.unwrap();
+        let request = Request::get("/")
+            .header(HOST, "sticky.test")
+            .header("cookie", pair.as_str());
+        let response = sender
+            .send_request(request.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        assert!(response.headers().get("set-cookie").is_none());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let echo: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(echo["endpoint"], first["endpoint"]);
+    }
+
+    let started = std::time::Instant::now();
+    let answer = get(addr, Proto::Http1, "hung.test", "/").await;
+    assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT, "{}", answer.body);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+    // A body without a length, cut at the route's limit.
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let chunks = futures_chunks(4, 512);
+    let request = Request::post("/")
+        .header(HOST, "small.test")
+        .body(chunks)
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    plane.shutdown().await;
+    for task in [cluster_task, a_task, b_task, c_task, hung_task] {
+        task.abort();
+    }
+}
+
+/// A streamed body of `n` chunks of `size` bytes, sent without a length.
+fn futures_chunks(n: usize, size: usize) -> Chunks {
+    Chunks { left: n, size }
+}
+
+/// `left` frames of `size` bytes, with no length known in advance.
+struct Chunks {
+    left: usize,
+    size: usize,
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        let frame = hyper::body::Frame::data(Bytes::from(vec![b'x'; self.size]));
+        std::task::Poll::Ready(Some(Ok(frame)))
+    }
+}

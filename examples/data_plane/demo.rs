@@ -332,8 +332,8 @@ struct EchoIdentity {
     endpoint: String,
 }
 
-/// The echo answer: `{"service","port","method","path","query","host","headers","body_bytes",
-/// "endpoint"}`, with status 200, or NNN for a path ending in `/status/NNN` (as httpbin).
+/// The echo answer: `{"service","port","method","version","path","query","host","headers",
+/// "body_bytes","endpoint"}`, with status 200, or NNN for a path ending in `/status/NNN` (as httpbin).
 /// The body is counted as it streams, never kept.
 async fn echo(identity: &EchoIdentity, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (parts, mut body) = req.into_parts();
@@ -365,6 +365,7 @@ async fn echo(identity: &EchoIdentity, req: Request<Incoming>) -> Response<Full<
         "service": identity.service,
         "port": identity.port,
         "method": parts.method.as_str(),
+        "version": format!("{:?}", parts.version),
         "path": parts.uri.path(),
         "query": parts.uri.query(),
         "host": parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()),

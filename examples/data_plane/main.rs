@@ -1,12 +1,12 @@
 //! An ingress data plane: a reverse proxy that routes with the Ingresses of manifest files.
 //!
 //! ```text
-//! cargo run --release --features rustls --example data_plane -- [--listen ADDR[=CONTROLLER]]...
+//! cargo run --release --features rustls,nginx --example data_plane -- [--listen ADDR[=CONTROLLER]]...
 //!     [--listen-tls ADDR[=CONTROLLER]]... [--default-backend NS/NAME:PORT]
 //!     [--default-certificate NS/NAME] [--no-ssl-redirect[=CONTROLLER]]... [--demo-backends]
 //!     [--poll-interval MS] [--health ADDR] [--configmap NS/NAME] [--annotations-prefix PREFIX]
 //!     [--http-port PORT] [--https-port PORT] [FILE]...
-//! cargo run --release --features rustls,kube --example data_plane -- --kubeconfig PATH
+//! cargo run --release --features rustls,nginx,kube --example data_plane -- --kubeconfig PATH
 //!     [--namespace NS] [--selector LABELS] [--publish-address ADDR]... [--publish-service NS/NAME]
 //!     [--election-namespace NS] [--election-id NAME] [--election-lease SECONDS] [options above]
 //! ```

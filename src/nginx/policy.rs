@@ -464,7 +464,11 @@ impl ClientLimits {
         if state.len() >= MAX_TRACKED && !state.contains_key(&client) {
             // Forget clients that are idle and whose buckets are full again.
             let full = self.capacity();
-            state.retain(|_, s| s.in_flight > 0 && s.tokens < full);
+            let rps = u64::from(self.rps.unwrap_or(0));
+            state.retain(|_, s| {
+                let elapsed = now.duration_since(s.at).as_millis() as u64;
+                s.in_flight > 0 || s.tokens.saturating_add(elapsed.saturating_mul(rps)) < full
+            });
         }
         let capacity = self.capacity();
         let entry = state.entry(client).or_insert(ClientState {
@@ -472,6 +476,9 @@ impl ClientLimits {
             at: now,
             in_flight: 0,
         });
+        if self.connections.is_some_and(|max| entry.in_flight >= max) {
+            return Err(());
+        }
         if let Some(rps) = self.rps {
             let elapsed = now.duration_since(entry.at).as_millis() as u64;
             entry.tokens = (entry.tokens + elapsed * u64::from(rps)).min(capacity);
@@ -482,7 +489,6 @@ impl ClientLimits {
             entry.tokens -= 1000;
         }
         match self.connections {
-            Some(max) if entry.in_flight >= max => Err(()),
             Some(_) => {
                 entry.in_flight += 1;
                 Ok(Some(InFlight {
@@ -616,7 +622,7 @@ pub(crate) struct RequestView<'a> {
     /// The canonical path.
     pub(crate) path: &'a str,
     pub(crate) query: Option<&'a str>,
-    /// The request target as received.
+    /// The canonical path and the query, as routed.
     pub(crate) target: &'a str,
     pub(crate) client: Option<IpAddr>,
     /// Whether the host has TLS configured.

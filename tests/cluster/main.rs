@@ -966,12 +966,19 @@ fn the_cluster_role_grants_exactly_what_the_code_calls() {
     let ca = TestCa::new("rbac CA");
     let certificate = ca.issue(&["late.example.com"]);
     cluster.apply(&secret_yaml(ns, "late-tls", &certificate));
+    // The controller ConfigMap, read with `get` at start.
+    cluster.apply(&format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: nginx, namespace: {ns}}}\n\
+         data: {{force-ssl-redirect: \"true\"}}\n"
+    ));
     let plane = DataPlane::start(
         cluster,
         "controller",
         controller,
         true,
         &[
+            "--configmap",
+            &format!("{ns}/nginx"),
             "--namespace",
             ns,
             "--publish-address",
@@ -983,6 +990,11 @@ fn the_cluster_role_grants_exactly_what_the_code_calls() {
         ],
     );
     plane.wait_ready();
+    // The ConfigMap's force-ssl-redirect applies.
+    eventually(Duration::from_secs(20), "the ConfigMap's redirect", || {
+        let (status, _) = http_get(plane.http, "rbac.example.com", "/")?;
+        (status == 308).then_some(())
+    });
     // A Secret listed before any Ingress named it: fetched with `get` once one does.
     cluster.apply(&tls_ingress(
         ns,

@@ -398,14 +398,19 @@ fn lint(
         .iter()
         .find(|m| format!("{}/{}", m.metadata.namespace(), m.metadata.name) == wanted);
     if configmap.is_some() && map.is_none() {
-        return Err(format!("--configmap {wanted}: no such ConfigMap in the FILEs"));
+        return Err(format!(
+            "--configmap {wanted}: no such ConfigMap in the FILEs"
+        ));
     }
     let (config, problems) = map.map_or_else(
         || (NginxConfig::default(), Vec::new()),
         |m| NginxConfig::from_data(&m.data),
     );
     for problem in problems {
-        eprintln!("{}", serde_json::json!({ "configmap": wanted, "problem": problem }));
+        eprintln!(
+            "{}",
+            serde_json::json!({ "configmap": wanted, "problem": problem })
+        );
     }
     let mut nginx = NginxAnnotations::new(config);
     if let Some(prefix) = prefix {

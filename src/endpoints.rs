@@ -261,13 +261,14 @@ impl Endpoints {
     pub fn cluster_ip(&self, backend: &ServiceBackend) -> Option<SocketAddr> {
         let service = self.get(&backend.namespace, &backend.name)?;
         let ip = service.cluster_ip?;
-        let (number, _, _) = service
-            .ports
-            .iter()
-            .find(|(number, port_name, _)| match &backend.port {
-                ServicePort::Number(n) => i32::from(*n) == *number,
-                ServicePort::Name(n) => n == port_name,
-            })?;
+        let (number, _, _) =
+            service
+                .ports
+                .iter()
+                .find(|(number, port_name, _)| match &backend.port {
+                    ServicePort::Number(n) => i32::from(*n) == *number,
+                    ServicePort::Name(n) => n == port_name,
+                })?;
         Some(SocketAddr::new(ip, u16::try_from(*number).ok()?))
     }
 

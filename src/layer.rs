@@ -668,9 +668,7 @@ fn nginx_decide<B>(
     let nginx = config.nginx.as_deref().expect("called in nginx mode");
     let headers = request.headers();
     let peer = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
-    let client = peer.map(|peer| {
-        nginx.client_ip(peer, headers.get_all("x-forwarded-for").iter())
-    });
+    let client = peer.map(|peer| nginx.client_ip(peer, headers.get_all("x-forwarded-for").iter()));
     let forwarded_https = || {
         peer.is_some_and(|p| nginx.trusts(p))
             && headers
@@ -679,11 +677,11 @@ fn nginx_decide<B>(
     };
     let tls = request.extensions().get::<TlsInfo>().is_some() || forwarded_https();
     let host = routed.host.name();
-    let raw_host = request
-        .uri()
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| headers.get(http::header::HOST).and_then(|h| h.to_str().ok()));
+    let raw_host = request.uri().authority().map(|a| a.as_str()).or_else(|| {
+        headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+    });
     // Redirects carry the canonical path that was routed, as the layer's own do.
     let target = routed.path.path_and_query();
     let view = crate::nginx::RequestView {

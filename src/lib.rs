@@ -188,8 +188,8 @@ pub use nginx::{
 pub use reconcile::{Event, Object, Objects, Published, Reconciled, Reconciler, Rejected};
 pub use snapshot::{MatchedRoute, SharedSnapshot, Snapshot};
 pub use table::{
-    Backends, CatchAllExtras, Condition, Fallback, HostExtras, ImplementationSpecific, MatchedRule, PathRef,
-    Policy, Refused, RouteExtension, RouteExtras, RouteMatch, RouteTable, RoutedRequest,
+    Backends, CatchAllExtras, Condition, Fallback, HostExtras, ImplementationSpecific, MatchedRule,
+    PathRef, Policy, Refused, RouteExtension, RouteExtras, RouteMatch, RouteTable, RoutedRequest,
     TableOptions, ValueMatch, WeightedBackend,
 };
 #[cfg(feature = "rustls")]

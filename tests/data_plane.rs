@@ -815,7 +815,12 @@ async fn ingress_nginx_backend_policies() {
     let mut yaml = service_yaml("web", Some("127.0.0.1"), cluster.port(), &[1]);
     yaml += &service_yaml("sticky", None, 80, &[a.port(), b.port(), c.port()]);
     yaml += &service_yaml("hung", None, 80, &[hung_port]);
-    yaml += &annotated("cluster.test", "web", cluster.port(), &[("service-upstream", "true")]);
+    yaml += &annotated(
+        "cluster.test",
+        "web",
+        cluster.port(),
+        &[("service-upstream", "true")],
+    );
     yaml += &annotated("endpoints.test", "web", cluster.port(), &[]);
     yaml += &annotated("grpc.test", "sticky", 80, &[("backend-protocol", "GRPC")]);
     yaml += &annotated("tls.test", "sticky", 80, &[("backend-protocol", "HTTPS")]);
@@ -838,13 +843,22 @@ async fn ingress_nginx_backend_policies() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(answer.echo()["endpoint"], cluster.to_string());
     let answer = get(addr, Proto::Http1, "endpoints.test", "/").await;
-    assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "the dead endpoint: {}", answer.body);
+    assert_eq!(
+        answer.status,
+        StatusCode::BAD_GATEWAY,
+        "the dead endpoint: {}",
+        answer.body
+    );
 
     let answer = get(addr, Proto::Http1, "grpc.test", "/").await;
     assert_eq!(answer.echo()["version"], "HTTP/2.0");
     let answer = get(addr, Proto::Http1, "tls.test", "/").await;
     assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
-    assert!(answer.body.contains("HTTPS is not supported"), "{}", answer.body);
+    assert!(
+        answer.body.contains("HTTPS is not supported"),
+        "{}",
+        answer.body
+    );
 
     // Affinity: the first answer sets the cookie; with it, every request goes to one endpoint.
     let stream = TcpStream::connect(addr).await.unwrap();
@@ -857,8 +871,14 @@ async fn ingress_nginx_backend_policies() {
         .send_request(request.body(Full::new(Bytes::new())).unwrap())
         .await
         .unwrap();
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.starts_with("route=") && cookie.contains("HttpOnly"), "{cookie}");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.starts_with("route=") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let first: Value = serde_json::from_slice(&body).unwrap();
     let pair = cookie.split(';').next().unwrap().to_owned();
@@ -879,8 +899,17 @@ async fn ingress_nginx_backend_policies() {
 
     let started = std::time::Instant::now();
     let answer = get(addr, Proto::Http1, "hung.test", "/").await;
-    assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT, "{}", answer.body);
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(
+        answer.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        answer.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 
     // A body without a length, cut at the route's limit.
     let stream = TcpStream::connect(addr).await.unwrap();

@@ -125,7 +125,13 @@ fn start(suite: &Value, dir: &Path) -> Plane {
         .arg(format!("127.0.0.1:{http}"))
         .arg("--listen-tls")
         .arg(format!("127.0.0.1:{https}"))
-        .args(["--demo-backends", "--http-port", "80", "--https-port", "443"]);
+        .args([
+            "--demo-backends",
+            "--http-port",
+            "80",
+            "--https-port",
+            "443",
+        ]);
     if suite.get("configmap").is_some() {
         command.args(["--configmap", "ingress-nginx/ingress-nginx-controller"]);
     }
@@ -180,7 +186,10 @@ async fn send(plane: &Plane, case: &Value) -> Answer {
     let method = case["method"].as_str().unwrap();
     let path = case["path"].as_str().unwrap();
     let body = vec![b'x'; case["body_bytes"].as_u64().unwrap_or(0) as usize];
-    let mut request = Request::builder().method(method).uri(path).header("host", host);
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host);
     for (name, value) in case["headers"].as_object().into_iter().flatten() {
         request = request.header(name.as_str(), value.as_str().unwrap());
     }
@@ -241,7 +250,10 @@ fn check(answer: &Answer, expect: &Value) -> Result<(), String> {
         let namespace = expect["namespace"].as_str().unwrap_or("default");
         let wanted = format!("{namespace}/{service}");
         if answered_by(answer) != Some(wanted.as_str()) {
-            return fail(format!("answered by {:?}, not {wanted}", answered_by(answer)));
+            return fail(format!(
+                "answered by {:?}, not {wanted}",
+                answered_by(answer)
+            ));
         }
         if let Some(port) = expect["port"].as_u64() {
             let echo = answer.echo.as_ref().unwrap();
@@ -291,7 +303,10 @@ fn check(answer: &Answer, expect: &Value) -> Result<(), String> {
 
 fn check_response_headers(answer: &Answer, expect: &Value) -> Result<(), String> {
     for (name, value) in expect["response_headers"].as_object().into_iter().flatten() {
-        let sent = answer.headers.get(name.as_str()).map(|v| v.to_str().unwrap());
+        let sent = answer
+            .headers
+            .get(name.as_str())
+            .map(|v| v.to_str().unwrap());
         if sent != value.as_str() {
             return Err(format!("response header {name}: {sent:?}, not {value}"));
         }
@@ -359,7 +374,10 @@ async fn every_annotation_case_through_the_data_plane() {
                 check(&send(&plane, case).await, &expect)
             };
             if let Err(e) = outcome {
-                failures.push(format!("{context}: {e}\n    log: {}", plane.log().trim_end()));
+                failures.push(format!(
+                    "{context}: {e}\n    log: {}",
+                    plane.log().trim_end()
+                ));
             }
             checked += 1;
         }

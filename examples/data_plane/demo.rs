@@ -48,8 +48,7 @@ impl Echoes {
         extra: &[Backend],
         real: &BTreeSet<(String, String)>,
     ) -> Result<(Vec<Service>, Vec<EndpointSlice>), LoadError> {
-        let stands_in =
-            |b: &ServiceBackend| !real.contains(&(b.namespace.clone(), b.name.clone()));
+        let stands_in = |b: &ServiceBackend| !real.contains(&(b.namespace.clone(), b.name.clone()));
         let backends = service_backends(ingresses, extra);
         let mut servers = self.servers.lock().await;
         for backend in backends.iter().filter(|b| stands_in(b)) {

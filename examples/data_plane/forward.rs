@@ -164,7 +164,10 @@ async fn forward_to(
     let affinity = policy.and_then(NginxPolicy::affinity);
     let sticky = affinity.and_then(|a| {
         let value = a.cookie_value(&parts.headers)?;
-        addresses.iter().find(|addr| a.value_for(**addr) == value).copied()
+        addresses
+            .iter()
+            .find(|addr| a.value_for(**addr) == value)
+            .copied()
     });
     let mut order = try_order(upstream, addresses);
     if let Some(sticky) = sticky {
@@ -208,7 +211,10 @@ async fn forward_to(
                 if let Some(policy) = policy {
                     if policy.custom_http_errors().contains(&status) {
                         if let Some(fallback) = policy.default_backend() {
-                            let stand_in = StandIn { code: status, root: true };
+                            let stand_in = StandIn {
+                                code: status,
+                                root: true,
+                            };
                             let empty = Source::Empty;
                             return stand_in_for(
                                 upstream, peer, route, &parts, empty, fallback, stand_in,
@@ -278,20 +284,29 @@ async fn stand_in_for(
     };
     let addresses = match route.snapshot().endpoints().resolve(service) {
         Ok(addresses) => addresses,
-        Err(e) => return reply(StatusCode::from_u16(stand_in.code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE), e.to_string()),
+        Err(e) => {
+            return reply(
+                StatusCode::from_u16(stand_in.code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                e.to_string(),
+            )
+        }
     };
     let Some(addr) = try_order(upstream, addresses).first().copied() else {
         return reply(StatusCode::SERVICE_UNAVAILABLE, "no default backend".into());
     };
     let mut parts = parts.clone();
-    let original = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let original = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
     let host = request_host(&parts.headers, &parts.uri);
     if stand_in.root {
         parts.uri = Uri::from_static("/");
     }
-    let (ingress_name, namespace) = route
-        .ingress()
-        .map_or((String::new(), String::new()), |i| (i.name.clone(), i.namespace.clone().unwrap_or_default()));
+    let (ingress_name, namespace) = route.ingress().map_or((String::new(), String::new()), |i| {
+        (i.name.clone(), i.namespace.clone().unwrap_or_default())
+    });
     let (service_name, service_port) = match route.backend() {
         Backend::Service(s) => (s.name.clone(), s.port.to_string()),
         other => (other.to_string(), String::new()),

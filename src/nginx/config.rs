@@ -120,7 +120,9 @@ impl NginxConfig {
         let mut problems = Vec::new();
         for (key, value) in data {
             if value.len() > MAX_VALUE {
-                problems.push(format!("{key}: value longer than {MAX_VALUE} bytes, ignored"));
+                problems.push(format!(
+                    "{key}: value longer than {MAX_VALUE} bytes, ignored"
+                ));
                 continue;
             }
             let bad = |what: &str| format!("{key}: {value:?} is not {what}; the default is kept");

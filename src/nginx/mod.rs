@@ -579,12 +579,19 @@ impl RouteExtension for NginxAnnotations {
             let split = canary(i)?;
             let ingress = candidates[i];
             let backend = ingress.spec.default_backend.as_ref()?;
-            Some((split, Backend::from_ingress_backend(ingress.metadata.namespace(), backend)?))
+            Some((
+                split,
+                Backend::from_ingress_backend(ingress.metadata.namespace(), backend)?,
+            ))
         });
         if let Some((split, canary_backend)) = alternative {
-            let own = candidates[main].spec.default_backend.as_ref().and_then(|b| {
-                Backend::from_ingress_backend(candidates[main].metadata.namespace(), b)
-            });
+            let own = candidates[main]
+                .spec
+                .default_backend
+                .as_ref()
+                .and_then(|b| {
+                    Backend::from_ingress_backend(candidates[main].metadata.namespace(), b)
+                });
             if let Some(own) = own {
                 policy.canary = Some(split.clone());
                 extras = extras.backend(own, 1).backend(canary_backend, 0);

@@ -176,9 +176,7 @@ pub(crate) fn origin_pattern(text: &str) -> Option<OriginPattern> {
         None => (false, host),
     };
     let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
         return None;
@@ -263,7 +261,10 @@ pub(crate) fn parse(
             Some((pieces, own_query)) if target.bytes().all(|b| b > b' ' && b != 0x7f) => {
                 out.rewrite = Some((pieces, own_query, target.to_owned()));
             }
-            Some(_) => bad("rewrite-target", "contains spaces or control characters".into()),
+            Some(_) => bad(
+                "rewrite-target",
+                "contains spaces or control characters".into(),
+            ),
             None => bad(
                 "rewrite-target",
                 "only $1 to $99 may be substituted; nginx variables are not expanded".into(),
@@ -289,7 +290,8 @@ pub(crate) fn parse(
     let location_ok = |url: &str| {
         HeaderValue::from_str(url).is_ok()
             && !url.contains(' ')
-            && (url.starts_with('/') || url.parse::<http::Uri>().is_ok_and(|u| u.scheme().is_some()))
+            && (url.starts_with('/')
+                || url.parse::<http::Uri>().is_ok_and(|u| u.scheme().is_some()))
     };
     for (name, code_name, default) in [
         ("temporal-redirect", "temporal-redirect-code", 302),
@@ -300,7 +302,10 @@ pub(crate) fn parse(
             Some(text) => match text.trim().parse::<u16>() {
                 Ok(code) if (300..=308).contains(&code) => code,
                 _ => {
-                    bad(code_name, format!("{text:?} is not a code from 300 to 308; {default} is used"));
+                    bad(
+                        code_name,
+                        format!("{text:?} is not a code from 300 to 308; {default} is used"),
+                    );
                     default
                 }
             },
@@ -325,7 +330,12 @@ pub(crate) fn parse(
         for alias in list(aliases).take(64) {
             match host_name(alias) {
                 Some(host) => out.aliases.push(host),
-                None => bad("server-alias", format!("{alias:?} is not a host name (wildcards and regexes are not supported)")),
+                None => bad(
+                    "server-alias",
+                    format!(
+                        "{alias:?} is not a host name (wildcards and regexes are not supported)"
+                    ),
+                ),
             }
         }
         out.aliases.sort();
@@ -400,9 +410,13 @@ pub(crate) fn parse(
     let allow = ranges("allowlist-source-range", &mut bad)
         .or_else(|| ranges("whitelist-source-range", &mut bad));
     let deny = ranges("denylist-source-range", &mut bad);
-    let any_ranges = ["allowlist-source-range", "whitelist-source-range", "denylist-source-range"]
-        .iter()
-        .any(|n| get(n).is_some());
+    let any_ranges = [
+        "allowlist-source-range",
+        "whitelist-source-range",
+        "denylist-source-range",
+    ]
+    .iter()
+    .any(|n| get(n).is_some());
     access.allow = allow.filter(|a| !a.is_empty());
     access.deny = deny.unwrap_or_default();
     if any_ranges {
@@ -412,7 +426,10 @@ pub(crate) fn parse(
         match values::size(size) {
             Some(0) => out.policy.body_limit = Some(None),
             Some(n) => out.policy.body_limit = Some(Some(n)),
-            None => bad("proxy-body-size", format!("{size:?} is not a size like 8m; the ConfigMap's proxy-body-size is used")),
+            None => bad(
+                "proxy-body-size",
+                format!("{size:?} is not a size like 8m; the ConfigMap's proxy-body-size is used"),
+            ),
         }
     }
     for (name, slot) in [
@@ -459,28 +476,47 @@ pub(crate) fn parse(
             if entries.contains(&"*") {
                 return None;
             }
-            let patterns: Vec<OriginPattern> =
-                entries.iter().take(256).filter_map(|e| origin_pattern(e)).collect();
+            let patterns: Vec<OriginPattern> = entries
+                .iter()
+                .take(256)
+                .filter_map(|e| origin_pattern(e))
+                .collect();
             (!patterns.is_empty()).then_some(patterns)
         });
         let methods = get("cors-allow-methods").map(|m| {
-            let ok = m.bytes().all(|b| b.is_ascii_alphabetic() || matches!(b, b',' | b' '));
-            (ok && !m.trim().is_empty()).then(|| HeaderValue::from_str(m).ok()).flatten()
+            let ok = m
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic() || matches!(b, b',' | b' '));
+            (ok && !m.trim().is_empty())
+                .then(|| HeaderValue::from_str(m).ok())
+                .flatten()
         });
         if methods == Some(None) {
-            bad("cors-allow-methods", "not a list of methods; the default is used".into());
+            bad(
+                "cors-allow-methods",
+                "not a list of methods; the default is used".into(),
+            );
         }
         let headers = get("cors-allow-headers").map(|h| cors_list(h, false));
         if headers == Some(None) {
-            bad("cors-allow-headers", "not a list of header names; the default is used".into());
+            bad(
+                "cors-allow-headers",
+                "not a list of header names; the default is used".into(),
+            );
         }
         let expose = get("cors-expose-headers").map(|h| cors_list(h, true));
         if expose == Some(None) {
-            bad("cors-expose-headers", "not a list of header names; ignored".into());
+            bad(
+                "cors-expose-headers",
+                "not a list of header names; ignored".into(),
+            );
         }
-        let max_age = get("cors-max-age").map(|m| values::count(m).map(|n| HeaderValue::from(n)));
+        let max_age = get("cors-max-age").map(|m| values::count(m).map(HeaderValue::from));
         if max_age == Some(None) {
-            bad("cors-max-age", "not a number of seconds; the default is used".into());
+            bad(
+                "cors-max-age",
+                "not a number of seconds; the default is used".into(),
+            );
         }
         out.policy.cors = Some(Cors {
             origins: origins.flatten(),
@@ -527,7 +563,10 @@ pub(crate) fn parse(
         for code in list(codes).take(256) {
             match code.parse::<u16>() {
                 Ok(c) if (400..=599).contains(&c) => parsed.push(c),
-                _ => bad("custom-http-errors", format!("{code:?} is not a status from 400 to 599")),
+                _ => bad(
+                    "custom-http-errors",
+                    format!("{code:?} is not a status from 400 to 599"),
+                ),
             }
         }
         if intercept && out.policy.default_backend.is_some() {
@@ -554,7 +593,11 @@ pub(crate) fn parse(
         if affinity.trim() == "cookie" {
             let seconds = |name: &str, bad: &mut dyn FnMut(&str, String)| {
                 let text = get(name)?;
-                let n = text.trim().parse::<u64>().ok().filter(|n| *n <= 10 * 365 * 86_400);
+                let n = text
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= 10 * 365 * 86_400);
                 if n.is_none() {
                     bad(name, format!("{text:?} is not a number of seconds"));
                 }
@@ -563,7 +606,10 @@ pub(crate) fn parse(
             let same_site = get("session-cookie-samesite").and_then(|s| match s.trim() {
                 v @ ("None" | "Lax" | "Strict") => Some(v.to_owned()),
                 other => {
-                    bad("session-cookie-samesite", format!("{other:?} is not None, Lax or Strict"));
+                    bad(
+                        "session-cookie-samesite",
+                        format!("{other:?} is not None, Lax or Strict"),
+                    );
                     None
                 }
             });
@@ -590,7 +636,10 @@ pub(crate) fn parse(
                     .unwrap_or(false),
             });
         } else {
-            bad("affinity", format!("{affinity:?}: only \"cookie\" is supported"));
+            bad(
+                "affinity",
+                format!("{affinity:?}: only \"cookie\" is supported"),
+            );
         }
     }
 
@@ -622,9 +671,10 @@ pub(crate) fn parse(
             Verdict::Refused(why)
         } else if HONOURED.contains(name) {
             match (*name, out.policy.protocol) {
-                ("backend-protocol", BackendProtocol::Https | BackendProtocol::Grpcs | BackendProtocol::Fcgi) => {
-                    Verdict::Unsupported
-                }
+                (
+                    "backend-protocol",
+                    BackendProtocol::Https | BackendProtocol::Grpcs | BackendProtocol::Fcgi,
+                ) => Verdict::Unsupported,
                 _ => Verdict::Honoured,
             }
         } else {

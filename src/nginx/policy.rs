@@ -698,7 +698,8 @@ pub(crate) fn decide(
     config: &NginxConfig,
     request: &RequestView<'_>,
 ) -> Result<Forwarding, Answer> {
-    static DEFAULT: std::sync::LazyLock<NginxPolicy> = std::sync::LazyLock::new(NginxPolicy::default);
+    static DEFAULT: std::sync::LazyLock<NginxPolicy> =
+        std::sync::LazyLock::new(NginxPolicy::default);
     let policy = policy.unwrap_or(&DEFAULT);
     let redirect_code =
         StatusCode::from_u16(config.http_redirect_code).unwrap_or(StatusCode::PERMANENT_REDIRECT);

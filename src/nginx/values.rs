@@ -35,7 +35,9 @@ impl Cidr {
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.bits)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.bits))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -142,7 +144,15 @@ mod tests {
         assert_eq!(size("1g"), Some(1 << 30));
         assert_eq!(size("512"), Some(512));
         assert_eq!(size("0"), Some(0));
-        for bad in ["", "m", "8mb", "-1", "1.5m", "99999999999999999999g", " 8 m"] {
+        for bad in [
+            "",
+            "m",
+            "8mb",
+            "-1",
+            "1.5m",
+            "99999999999999999999g",
+            " 8 m",
+        ] {
             assert_eq!(size(bad), None, "{bad:?}");
         }
     }

@@ -969,7 +969,8 @@ impl HostBuilder<'_> {
             let (prefix, tail) = self.slot(slots.prefix, PathType::Prefix);
             open.extend(tail.map(|t| (id, false, t)));
             if self.plan.regex {
-                self.heads.extend([exact, exact_slash, prefix].into_iter().flatten());
+                self.heads
+                    .extend([exact, exact_slash, prefix].into_iter().flatten());
             }
             nodes.push(Some(Node {
                 exact: Winner::new(exact),

@@ -22,9 +22,9 @@ mod route;
 mod tests;
 mod trie;
 
-use build::*;
-#[cfg(feature = "regex")]
+#[cfg(feature = "nginx")]
 pub(crate) use build::path_regex;
+use build::*;
 use matched::MatchKey;
 pub(crate) use matched::OwnedKey;
 pub use matched::{MatchedRule, RouteMatch, RoutedRequest};
@@ -264,7 +264,11 @@ impl RouteTable {
             table: self,
             changed: &changed,
         };
-        let admitted = admit(ingresses, Some(&previous), self.options.extension.as_deref());
+        let admitted = admit(
+            ingresses,
+            Some(&previous),
+            self.options.extension.as_deref(),
+        );
         assemble(self.options.clone(), admitted, Some(&previous))
     }
 
@@ -350,7 +354,9 @@ impl RouteTable {
         let vhost = host.and_then(|h| {
             self.hosts.get(h).or_else(|| match self.aliases.is_empty() {
                 true => None,
-                false => std::str::from_utf8(h).ok().and_then(|h| self.aliases.get(h)),
+                false => std::str::from_utf8(h)
+                    .ok()
+                    .and_then(|h| self.aliases.get(h)),
             })
         });
         match vhost {

@@ -438,7 +438,11 @@ pub struct PathRef {
 impl PathRef {
     /// `spec.rules[rule].http.paths[path]` of `ingresses[ingress]`.
     pub fn new(ingress: usize, rule: usize, path: usize) -> PathRef {
-        PathRef { ingress, rule, path }
+        PathRef {
+            ingress,
+            rule,
+            path,
+        }
     }
 }
 

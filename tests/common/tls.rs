@@ -182,7 +182,9 @@ pub async fn connect_stream(
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config.enable_sni = sni.is_some();
     let name = ServerName::try_from(sni.unwrap_or("no-sni.invalid").to_owned()).unwrap();
-    TlsConnector::from(Arc::new(config)).connect(name, tcp).await
+    TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
 }
 
 /// The leaf certificate the server sends for `sni`.

@@ -26,7 +26,7 @@ use parse::Parsed;
 use policy::{Rewrite, WwwRedirect};
 
 /// The annotation prefix ingress-nginx reads by default.
-pub const DEFAULT_PREFIX: &str = "nginx.ingress.kubernetes.io";
+pub(crate) const DEFAULT_PREFIX: &str = "nginx.ingress.kubernetes.io";
 
 /// What became of one annotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,7 +186,7 @@ pub struct NginxAnnotations {
 }
 
 impl NginxAnnotations {
-    /// Reads the annotations under [`DEFAULT_PREFIX`], with `config`'s defaults.
+    /// Reads the annotations under `nginx.ingress.kubernetes.io`, with `config`'s defaults.
     pub fn new(config: NginxConfig) -> NginxAnnotations {
         NginxAnnotations {
             prefix: format!("{DEFAULT_PREFIX}/"),

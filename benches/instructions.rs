@@ -9,7 +9,10 @@
 //! ```
 //!
 //! Arguments: the router (`route`, `route_request`, or `layer`: an `IngressService` around a
-//! trivial inner service, with the routes and TLS names of the corpus), the mix (`hot` or `cold`, as in the
+//! trivial inner service, with the routes and TLS names of the corpus; `layer-addr`: the same,
+//! each request carrying a `ClientAddr` as the data plane's do; `layer-nginx`, with
+//! `--features nginx`: that layer applying ingress-nginx policies to the same unannotated
+//! routes), the mix (`hot` or `cold`, as in the
 //! `scale` bench), the number of Ingresses, the number of lookups. Only the lookup loops are
 //! counted; divided by the number of lookups, the total is the cost of one. (The hash maps
 //! are seeded per process, so counts vary by a fraction of a percent between runs.)
@@ -47,20 +50,43 @@ fn main() {
     };
     let table = RouteTable::build(&corpus.ingresses, TableOptions::default());
     let options = CanonicalOptions::default();
-    let routed = if router == "layer" {
+    let routed = if router.starts_with("layer") {
         let requests: Vec<http::Request<()>> = reqs
             .iter()
             .map(|req| {
-                http::Request::get(req.target.as_str())
+                let mut request = http::Request::get(req.target.as_str())
                     .header(http::header::HOST, req.host.as_str())
                     .body(())
-                    .unwrap()
+                    .unwrap();
+                if router != "layer" {
+                    let peer = std::net::SocketAddr::from(([10, 0, 0, 1], 40000));
+                    request
+                        .extensions_mut()
+                        .insert(ingress_router::ClientAddr(peer));
+                }
+                request
             })
             .collect();
         // The routes and the TLS names of the same Ingresses, so that plain-HTTP requests for
         // TLS hosts are redirected, as a data plane would.
-        let snapshot = ingress_router::Snapshot::build(&corpus.ingresses, TableOptions::default());
-        layer_lookups(snapshot, &requests, lookups)
+        #[allow(unused_mut)]
+        let mut options = TableOptions::default();
+        #[cfg(feature = "nginx")]
+        let nginx = Arc::new(ingress_router::NginxAnnotations::new(
+            ingress_router::NginxConfig::default(),
+        ));
+        #[cfg(feature = "nginx")]
+        if router == "layer-nginx" {
+            options.extension = Some(nginx.clone());
+        }
+        let snapshot = ingress_router::Snapshot::build(&corpus.ingresses, options);
+        let layer = ingress_router::IngressLayer::new(snapshot);
+        #[cfg(feature = "nginx")]
+        let layer = match router.as_str() {
+            "layer-nginx" => layer.nginx(Arc::clone(nginx.config())),
+            _ => layer,
+        };
+        layer_lookups(layer, &requests, lookups)
     } else if router == "route" {
         let canonical: Vec<(Option<String>, String)> = reqs
             .iter()
@@ -115,10 +141,11 @@ impl Wake for Noop {
 
 #[inline(never)]
 fn layer_lookups(
-    table: ingress_router::Snapshot,
+    layer: ingress_router::IngressLayer,
     requests: &[http::Request<()>],
     n: usize,
 ) -> usize {
+    use tower::Layer;
     let waker = Waker::from(Arc::new(Noop));
     let mut cx = Context::from_waker(&waker);
     let inner = service_fn(|req: http::Request<()>| {
@@ -126,7 +153,7 @@ fn layer_lookups(
             req.uri().path().len(),
         )))
     });
-    let mut service = ingress_router::IngressService::new(inner, table);
+    let mut service = layer.layer(inner);
     let mut routed = 0;
     for i in 0..n {
         let request = requests[i % requests.len()].clone();

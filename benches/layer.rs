@@ -1,7 +1,10 @@
 //! What `IngressService` adds to a request: canonicalise, route, insert the match, call inner.
 //!
 //! `cargo bench --bench layer` — a trivial inner service alone, and wrapped in the layer with a
-//! table of 1 000 rules, for a canonical request, one whose path is rewritten, and a 404.
+//! table of 1 000 rules, for a canonical request, one whose path is rewritten, and a 404. With
+//! `--features nginx`, also the same layer applying ingress-nginx policies (`IngressLayer::nginx`,
+//! the table built with `NginxAnnotations`, no route annotated): what nginx mode costs a request
+//! that no annotation touches, A/B in one process.
 
 use std::convert::Infallible;
 use std::future::{ready, Future};
@@ -30,6 +33,10 @@ fn run<F: Future>(future: F, cx: &mut Context<'_>) -> F::Output {
 }
 
 fn table() -> RouteTable {
+    table_with(TableOptions::default())
+}
+
+fn table_with(options: TableOptions) -> RouteTable {
     let mut yaml = String::new();
     for h in 0..200 {
         yaml.push_str(&format!(
@@ -43,7 +50,7 @@ fn table() -> RouteTable {
     }
     let manifests = Manifests::parse(&yaml);
     assert!(manifests.errors.is_empty());
-    RouteTable::build(&manifests.ingresses, TableOptions::default())
+    RouteTable::build(&manifests.ingresses, options)
 }
 
 fn request(target: &str) -> Request<()> {
@@ -68,6 +75,21 @@ fn bench(c: &mut Criterion) {
         200
     );
 
+    #[cfg(feature = "nginx")]
+    let mut nginx = {
+        use tower::Layer;
+        let annotations = Arc::new(ingress_router::NginxAnnotations::new(
+            ingress_router::NginxConfig::default(),
+        ));
+        let options = TableOptions {
+            extension: Some(annotations.clone()),
+            ..TableOptions::default()
+        };
+        ingress_router::IngressLayer::new(SharedSnapshot::new(table_with(options)))
+            .nginx(Arc::clone(annotations.config()))
+            .layer(inner)
+    };
+
     let mut group = c.benchmark_group("layer");
     for (name, target) in [
         ("canonical", "/api/v1/orders?id=7"),
@@ -87,6 +109,20 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || request(target),
                 |req| black_box(run(layered.call(req), &mut cx)),
+                BatchSize::SmallInput,
+            )
+        });
+        #[cfg(feature = "nginx")]
+        group.bench_function(format!("IngressService + nginx, {name}"), |b| {
+            b.iter_batched(
+                || {
+                    let mut req = request(target);
+                    let peer = std::net::SocketAddr::from(([10, 0, 0, 1], 40000));
+                    req.extensions_mut()
+                        .insert(ingress_router::ClientAddr(peer));
+                    req
+                },
+                |req| black_box(run(nginx.call(req), &mut cx)),
                 BatchSize::SmallInput,
             )
         });

@@ -668,11 +668,10 @@ fn nginx_decide<B>(
     let nginx = config.nginx.as_deref().expect("called in nginx mode");
     let headers = request.headers();
     let peer = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
-    let client = peer.map(|peer| nginx.client_ip(peer, headers.get_all("x-forwarded-for").iter()));
     let forwarded_https = || {
         peer.is_some_and(|p| nginx.trusts(p))
             && headers
-                .get("x-forwarded-proto")
+                .get(X_FORWARDED_PROTO)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
     };
     let tls = request.extensions().get::<TlsInfo>().is_some() || forwarded_https();
@@ -682,8 +681,14 @@ fn nginx_decide<B>(
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
     });
-    // Redirects carry the canonical path that was routed, as the layer's own do.
-    let target = routed.path.path_and_query();
+    // Asked for only when a redirect needs them. Redirects carry the canonical path that was
+    // routed, as the layer's own do; the layer's own switch turns the TLS hosts' redirect off
+    // (force-ssl-redirect stays).
+    let target = || routed.path.path_and_query();
+    let tls_host = || {
+        config.ssl_redirect && !names.is_empty() && host.is_some_and(|h| names.lookup(h).is_some())
+    };
+    let exempt = || config.exempt(routed.path.path());
     let view = crate::nginx::RequestView {
         method: request.method(),
         headers,
@@ -693,14 +698,9 @@ fn nginx_decide<B>(
         path: routed.path.path(),
         query: routed.path.query(),
         target: &target,
-        client,
-        // Only plain-HTTP requests need these. The layer's own switch turns the TLS hosts'
-        // redirect off (force-ssl-redirect stays).
-        tls_host: !tls
-            && config.ssl_redirect
-            && !names.is_empty()
-            && host.is_some_and(|h| names.lookup(h).is_some()),
-        exempt: !tls && config.exempt(routed.path.path()),
+        peer,
+        tls_host: &tls_host,
+        exempt: &exempt,
         http_port: config.http_port,
         https_port: config.https_port,
     };
@@ -709,6 +709,9 @@ fn nginx_decide<B>(
         .and_then(|p| p.get::<crate::nginx::NginxPolicy>());
     crate::nginx::decide(policy, nginx, &view)
 }
+
+#[cfg(feature = "nginx")]
+const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
 
 fn set_path_and_query<B>(request: &mut Request<B>, path_and_query: String) -> Result<(), ()> {
     let mut parts = request.uri().clone().into_parts();

@@ -609,7 +609,6 @@ impl NginxPolicy {
 }
 
 /// What the layer knows about a request when it applies a policy.
-#[derive(Debug)]
 pub(crate) struct RequestView<'a> {
     pub(crate) method: &'a Method,
     pub(crate) headers: &'a HeaderMap,
@@ -622,16 +621,19 @@ pub(crate) struct RequestView<'a> {
     /// The canonical path.
     pub(crate) path: &'a str,
     pub(crate) query: Option<&'a str>,
-    /// The canonical path and the query, as routed.
-    pub(crate) target: &'a str,
-    pub(crate) client: Option<IpAddr>,
+    /// The canonical path and the query, as routed (asked for by redirects only).
+    pub(crate) target: &'a dyn Fn() -> std::borrow::Cow<'a, str>,
+    /// The TCP peer; the client is found from it when a policy needs it.
+    pub(crate) peer: Option<IpAddr>,
     /// Whether the host has TLS configured.
-    pub(crate) tls_host: bool,
+    pub(crate) tls_host: &'a dyn Fn() -> bool,
     /// Whether the path is exempt from https redirects (ACME challenges).
-    pub(crate) exempt: bool,
+    pub(crate) exempt: &'a dyn Fn() -> bool,
     pub(crate) http_port: Option<u16>,
     pub(crate) https_port: Option<u16>,
 }
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// A direct answer.
 #[derive(Debug)]
@@ -712,7 +714,8 @@ pub(crate) fn decide(
                 true => request.https_port.unwrap_or(443),
                 false => request.http_port.unwrap_or(80),
             };
-            let target = strip_one_slash(request.target);
+            let target = (request.target)();
+            let target = strip_one_slash(&target);
             let location = format!("{scheme}://{}:{port}{target}", www.to);
             return Err(Answer::redirect(redirect_code, &location));
         }
@@ -746,15 +749,18 @@ pub(crate) fn decide(
             return Err(answer);
         }
     }
-    if !request.tls && !request.exempt {
-        let force = policy
+    let force = || {
+        policy
             .force_ssl_redirect
-            .unwrap_or(config.force_ssl_redirect);
-        let ssl = policy.ssl_redirect.unwrap_or(config.ssl_redirect) && request.tls_host;
-        if force || ssl {
+            .unwrap_or(config.force_ssl_redirect)
+    };
+    let ssl = || policy.ssl_redirect.unwrap_or(config.ssl_redirect) && (request.tls_host)();
+    if !request.tls && (force() || ssl()) && !(request.exempt)() {
+        {
+            let target = (request.target)();
             let target = match policy.preserve_trailing_slash {
-                true => request.target,
-                false => strip_one_slash(request.target),
+                true => &*target,
+                false => strip_one_slash(&target),
             };
             let port = port_suffix(request.https_port, 443);
             let location = format!("https://{bare_host}{port}{target}");
@@ -762,8 +768,14 @@ pub(crate) fn decide(
         }
     }
     let mut forwarding = Forwarding::default();
+    let client = || {
+        let forwarded_for = request.headers.get_all(X_FORWARDED_FOR);
+        request
+            .peer
+            .map(|peer| config.client_ip(peer, forwarded_for.iter()))
+    };
     if let Some(limits) = &policy.limits {
-        if let Some(client) = request.client {
+        if let Some(client) = client() {
             match limits.admit(client) {
                 Ok(in_flight) => forwarding.in_flight = in_flight,
                 Err(()) => {
@@ -782,7 +794,7 @@ pub(crate) fn decide(
                 "location denied: its address ranges are invalid\n",
             ));
         }
-        if !access.admits(request.client) {
+        if !access.admits(client()) {
             return Err(Answer::new(StatusCode::FORBIDDEN, "forbidden\n"));
         }
     }

@@ -14,12 +14,13 @@
 
 mod common;
 
+use common::{data_plane_binary, target};
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,7 +30,6 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpSocket;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const FIXTURE: &str = include_str!("fixtures/ingress-nginx-annotations.json");
 
 /// Cases whose expectation encodes an ingress-nginx behaviour this crate deliberately leaves
@@ -39,29 +39,6 @@ const DEVIATIONS: &[(&str, &str, u16)] = &[(
     "derived: an unrelated path on the same host also redirects (root location inherits annotations)",
     404,
 )];
-
-fn target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(ROOT).join("target"))
-}
-
-/// The data plane binary, built once with the features it needs.
-fn data_plane_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "data_plane", "--all-features"])
-            .env("K8S_OPENAPI_ENABLED_VERSION", "1.35")
-            .current_dir(ROOT)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build --example data_plane failed");
-        let binary = target().join("debug/examples/data_plane");
-        assert!(binary.exists(), "{} was not built", binary.display());
-        binary
-    })
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -11,6 +11,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+use common::{data_plane_binary, target};
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -137,28 +139,6 @@ fn cluster() -> &'static Cluster {
             Cluster { dir }
         }
         None => start_cluster(&target().join(format!("cluster/test-{}", std::process::id()))),
-    })
-}
-
-fn target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(ROOT).join("target"))
-}
-
-/// The data plane binary, built once with every feature (as the tests are).
-fn data_plane_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "data_plane", "--all-features"])
-            .current_dir(ROOT)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build --example data_plane failed");
-        let binary = target().join("debug/examples/data_plane");
-        assert!(binary.exists(), "{} was not built", binary.display());
-        binary
     })
 }
 

@@ -6,6 +6,34 @@
 pub mod fixtures;
 pub mod tls;
 
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Where cargo builds: `CARGO_TARGET_DIR`, else `target/` of the checkout.
+pub fn target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// The data plane binary, built once with every feature (as the tests are), for the tests
+/// that run it as a process.
+pub fn data_plane_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--example", "data_plane", "--all-features"])
+            .env("K8S_OPENAPI_ENABLED_VERSION", "1.35")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --example data_plane failed");
+        let binary = target().join("debug/examples/data_plane");
+        assert!(binary.exists(), "{} was not built", binary.display());
+        binary
+    })
+}
+
 use http::{Request, Version};
 use ingress_router::model::{
     HttpIngressPath, HttpIngressRuleValue, Ingress, IngressBackend, IngressClass,

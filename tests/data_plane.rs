@@ -834,7 +834,11 @@ async fn ingress_nginx_backend_policies() {
         "hung.test",
         "hung",
         80,
-        &[("proxy-connect-timeout", "1"), ("proxy-read-timeout", "1")],
+        &[
+            ("proxy-connect-timeout", "1"),
+            ("proxy-send-timeout", "1"),
+            ("proxy-read-timeout", "1"),
+        ],
     );
     yaml += &annotated("small.test", "sticky", 80, &[("proxy-body-size", "1k")]);
     let (plane, addr) = start(options(&["127.0.0.1:0"]), manifests(&yaml)).await;

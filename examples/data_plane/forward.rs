@@ -181,8 +181,13 @@ async fn forward_to(
     let limit = parts.extensions.get::<BodyLimit>().map(|l| l.0);
     let slot = Arc::new(Mutex::new(Some(Source::Incoming(body))));
     let idempotent = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let timeouts = policy.map(|p| p.timeouts(&upstream.nginx));
-    let wait = timeouts.map_or(Duration::from_secs(65), |t| t.connect + t.read);
+    // Connecting, sending the request and waiting for the response head, each within its
+    // timeout (the route's, else the ConfigMap's): together they bound the exchange.
+    let timeouts = match policy {
+        Some(policy) => policy.timeouts(&upstream.nginx),
+        None => NginxPolicy::default().timeouts(&upstream.nginx),
+    };
+    let wait = timeouts.connect + timeouts.send + timeouts.read;
     let mut last_error = String::new();
     for (attempt, addr) in order.iter().enumerate() {
         let forwarded = Forwarded {

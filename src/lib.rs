@@ -139,6 +139,7 @@ mod cluster;
 mod diagnostics;
 mod dispatch;
 mod endpoints;
+mod forward;
 mod hosts;
 #[cfg(feature = "tower")]
 mod layer;
@@ -171,6 +172,10 @@ pub use dispatch::{
     OwnedClass, QuarantinedClass, Reason,
 };
 pub use endpoints::{Endpoints, Unresolved};
+pub use forward::{
+    strip_client_forwarding, strip_hop_by_hop, EndpointOrder, ForwardedFor, ForwardedHeaders,
+    RoundRobin,
+};
 #[cfg(feature = "tower")]
 pub use layer::{
     BodyLimit, ClientAddr, IngressLayer, IngressService, Refusal, ResponseBody, ResponseFuture,

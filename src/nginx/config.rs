@@ -51,6 +51,7 @@ impl fmt::Display for RiskLevel {
 /// |---|---|---|
 /// | `use-forwarded-headers` | `false` | the client address is taken from `X-Forwarded-For` when the peer is in `proxy-real-ip-cidr` (allow- and deny-lists, rate limits) |
 /// | `proxy-real-ip-cidr` | `0.0.0.0/0` | the proxies trusted to say who the client is |
+/// | `compute-full-forwarded-for` | `false` | `X-Forwarded-For` from a trusted proxy gets the peer appended instead of becoming the client address alone ([`ForwardedFor`](crate::ForwardedFor)) |
 /// | `ssl-redirect` | `true` | plain-HTTP requests for hosts with TLS are redirected to https |
 /// | `force-ssl-redirect` | `false` | every plain-HTTP request is redirected to https |
 /// | `http-redirect-code` | `308` | the status of those redirects (301, 302, 307 or 308) |
@@ -68,6 +69,8 @@ pub struct NginxConfig {
     pub use_forwarded_headers: bool,
     /// `proxy-real-ip-cidr`.
     pub proxy_real_ip_cidr: Vec<Cidr>,
+    /// `compute-full-forwarded-for`.
+    pub compute_full_forwarded_for: bool,
     /// `ssl-redirect`.
     pub ssl_redirect: bool,
     /// `force-ssl-redirect`.
@@ -95,6 +98,7 @@ impl Default for NginxConfig {
         NginxConfig {
             use_forwarded_headers: false,
             proxy_real_ip_cidr: vec![Cidr::ANY_V4],
+            compute_full_forwarded_for: false,
             ssl_redirect: true,
             force_ssl_redirect: false,
             http_redirect_code: 308,
@@ -133,6 +137,9 @@ impl NginxConfig {
                 "proxy-real-ip-cidr" => values::cidrs(value)
                     .map(|v| config.proxy_real_ip_cidr = v)
                     .map_err(|e| format!("{key}: {e}; the default is kept")),
+                "compute-full-forwarded-for" => values::boolean(value)
+                    .map(|v| config.compute_full_forwarded_for = v)
+                    .ok_or_else(|| bad("a boolean")),
                 "ssl-redirect" => values::boolean(value)
                     .map(|v| config.ssl_redirect = v)
                     .ok_or_else(|| bad("a boolean")),

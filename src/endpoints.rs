@@ -138,7 +138,10 @@ impl Default for Endpoints {
 impl Endpoints {
     /// Compiles `services` and `slices`. A later object with the same namespace and name
     /// replaces an earlier one.
-    pub fn new(services: &[Service], slices: &[EndpointSlice]) -> Endpoints {
+    pub fn new<'a>(
+        services: impl IntoIterator<Item = &'a Service>,
+        slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    ) -> Endpoints {
         let mut slices_by_name: BTreeMap<(&str, &str), &EndpointSlice> = BTreeMap::new();
         for slice in slices {
             slices_by_name.insert((slice.metadata.namespace(), &slice.metadata.name), slice);

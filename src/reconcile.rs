@@ -301,8 +301,9 @@ pub struct Reconciler {
     classes: BTreeMap<ObjectRef, Stored<IngressClass>>,
     services: BTreeMap<ObjectRef, Service>,
     slices: BTreeMap<ObjectRef, EndpointSlice>,
-    /// The slices of each Service, by namespace and service name.
-    slices_of: HashMap<(String, String), BTreeSet<ObjectRef>>,
+    /// The slices of each Service, by namespace and service name, in order. Mostly one or two:
+    /// a sorted list costs a fraction of a set's first node.
+    slices_of: HashMap<(String, String), Vec<ObjectRef>>,
     secrets: BTreeMap<ObjectRef, Secret>,
     rejected: BTreeMap<ObjectRef, Rejected>,
     decisions: Vec<Decision>,
@@ -586,10 +587,14 @@ impl Reconciler {
         self.unindex_slice(&object_ref);
         if let Some(service) = slice.service_name() {
             let key = (slice.metadata.namespace().to_owned(), service.to_owned());
-            self.slices_of
+            // Kept in order, as a set would be: endpoints list the slices' addresses in it.
+            let held = self
+                .slices_of
                 .entry(key)
-                .or_default()
-                .insert(object_ref.clone());
+                .or_insert_with(|| Vec::with_capacity(1));
+            if let Err(at) = held.binary_search(&object_ref) {
+                held.insert(at, object_ref.clone());
+            }
         }
         self.slices.insert(object_ref, slice);
     }
@@ -601,7 +606,7 @@ impl Reconciler {
         if let Some(service) = old.service_name() {
             let key = (old.metadata.namespace().to_owned(), service.to_owned());
             if let Some(set) = self.slices_of.get_mut(&key) {
-                set.remove(object_ref);
+                set.retain(|held| held != object_ref);
                 if set.is_empty() {
                     self.slices_of.remove(&key);
                 }
@@ -643,28 +648,22 @@ impl Reconciler {
 
     /// Makes `objects` all the objects of their kind; returns the rejected ones.
     fn replace_all(&mut self, objects: Objects) -> Vec<Rejected> {
-        let kind = objects.kind();
-        match kind {
-            ObjectKind::Ingress | ObjectKind::IngressClass => {
+        match objects {
+            Objects::Ingresses(_) | Objects::IngressClasses(_) => {
                 self.changed_everything = true;
+                let kind = objects.kind();
                 self.relist(kind, objects.into_objects())
             }
-            ObjectKind::Service => {
-                let listed = listing(objects.into_objects(), |o| match o {
-                    Object::Service(s) => Some(s),
-                    _ => None,
-                });
+            Objects::Services(services) => {
+                let listed = listing(services, Service::object_ref);
                 if listed != self.services {
                     self.services = listed;
                     self.changed_all_endpoints = true;
                 }
                 Vec::new()
             }
-            ObjectKind::EndpointSlice => {
-                let listed = listing(objects.into_objects(), |o| match o {
-                    Object::EndpointSlice(s) => Some(s),
-                    _ => None,
-                });
+            Objects::EndpointSlices(slices) => {
+                let listed = listing(slices, EndpointSlice::object_ref);
                 if listed != self.slices {
                     self.slices.clear();
                     self.slices_of.clear();
@@ -675,11 +674,9 @@ impl Reconciler {
                 }
                 Vec::new()
             }
-            ObjectKind::Secret => {
-                let listed = listing(objects.into_objects(), |o| match o {
-                    Object::Secret(s) if s.is_tls() => Some(s),
-                    _ => None,
-                });
+            Objects::Secrets(mut secrets) => {
+                secrets.retain(Secret::is_tls);
+                let listed = listing(secrets, Secret::object_ref);
                 if listed != self.secrets {
                     self.secrets = listed;
                     self.changed_all_secrets = true;
@@ -750,9 +747,7 @@ impl Reconciler {
     fn refresh_endpoints(&mut self) -> bool {
         if std::mem::take(&mut self.changed_all_endpoints) {
             self.changed_services.clear();
-            let services: Vec<Service> = self.services.values().cloned().collect();
-            let slices: Vec<EndpointSlice> = self.slices.values().cloned().collect();
-            self.endpoints = Arc::new(Endpoints::new(&services, &slices));
+            self.endpoints = Arc::new(Endpoints::new(self.services.values(), self.slices.values()));
             return true;
         }
         let changed = std::mem::take(&mut self.changed_services);
@@ -943,16 +938,15 @@ impl Live {
     }
 }
 
-/// The objects of a listing that `keep` keeps, by reference; a repeated object's last copy
-/// counts.
-fn listing<T>(objects: Vec<Object>, keep: impl Fn(Object) -> Option<T>) -> BTreeMap<ObjectRef, T> {
-    objects
-        .into_iter()
-        .filter_map(|object| {
-            let object_ref = object.object_ref();
-            Some((object_ref, keep(object)?))
-        })
-        .collect()
+/// The objects of a listing by reference; a repeated object's last copy counts.
+fn listing<T>(objects: Vec<T>, key: impl Fn(&T) -> ObjectRef) -> BTreeMap<ObjectRef, T> {
+    // Inserted one by one (the last copy of a repeated object counts): collecting would first
+    // copy every object into a list to sort.
+    let mut listed = BTreeMap::new();
+    for object in objects {
+        listed.insert(key(&object), object);
+    }
+    listed
 }
 
 /// Stores a valid `object`, keeping its first arrival when it replaces an earlier version.

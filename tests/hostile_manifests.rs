@@ -126,19 +126,108 @@ fn ten_megabyte_document_is_rejected_before_parsing() {
 }
 
 #[test]
-fn huge_list_document_is_bounded_by_the_document_limit() {
+fn huge_list_document_is_bounded_by_the_document_limit_in_yaml_only() {
     let _exclusive = exclusive();
-    // A list is measured item by item, so the document limit is what bounds its parse.
     let mut limits = LoadLimits::default();
     limits.max_document_bytes = 1 << 20;
     let items = vec![GOOD_JSON.replace("good", "item"); (2 << 20) / GOOD_JSON.len()];
-    let list = format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(","));
-    let m = Manifests::parse_with(&json_around(&list), &limits);
+    // A YAML document is parsed whole, list or not: the document limit is what bounds it.
+    let yaml = format!("kind: List\nitems: [{}]", items.join(","));
+    let m = Manifests::parse_with(&yaml_around(&yaml), &limits);
     assert_only_middle_rejected(&m, Limit::DocumentBytes);
-    // Within the limit, the same list is read.
-    limits.max_document_bytes = 4 << 20;
-    let m = Manifests::parse_with(&list, &limits);
-    assert_eq!((m.ingresses.len(), m.errors.len()), (items.len(), 0));
+    // A JSON list is read an item at a time: each item is held to the limit, not the list.
+    let json = format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(","));
+    let m = Manifests::parse_with(&json_around(&json), &limits);
+    assert!(m.errors.is_empty(), "{:?}", &m.errors[..1]);
+    assert_eq!(m.ingresses.len(), items.len() + 2);
+}
+
+/// What `kubectl get ingress,service,endpointslice -A -o json` prints for `n` Ingresses with
+/// their Services and EndpointSlices, indented as kubectl indents it, made as it is read.
+struct KubectlList {
+    n: usize,
+    next: usize,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl KubectlList {
+    fn new(n: usize) -> Self {
+        let head = "{\n    \"apiVersion\": \"v1\",\n    \"items\": [\n";
+        KubectlList {
+            n,
+            next: 0,
+            chunk: head.as_bytes().to_vec(),
+            at: 0,
+        }
+    }
+
+    fn items(i: usize) -> String {
+        let ingress = format!(
+            r#"{{"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{{"name":"ing-{i}","namespace":"ns","annotations":{{"kubectl.kubernetes.io/last-applied-configuration":"{}"}},"managedFields":[{{"manager":"kubectl","operation":"Update","fieldsV1":{{"f:spec":{{}}}}}}]}},"spec":{{"rules":[{{"host":"h{i}.example","http":{{"paths":[{{"path":"/","pathType":"Prefix","backend":{{"service":{{"name":"s{i}","port":{{"number":80}}}}}}}}]}}}}]}}}}"#,
+            "x".repeat(200)
+        );
+        let service = format!(
+            r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"s{i}","namespace":"ns"}},"spec":{{"ports":[{{"name":"http","port":80,"targetPort":8080}}]}}}}"#
+        );
+        let slice = format!(
+            r#"{{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{{"name":"s{i}-x","namespace":"ns","labels":{{"kubernetes.io/service-name":"s{i}"}}}},"addressType":"IPv4","ports":[{{"name":"http","port":8080}}],"endpoints":[{{"addresses":["10.0.0.1"],"conditions":{{"ready":true}}}}]}}"#
+        );
+        let pretty = |json: String| {
+            let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+            serde_json::to_string_pretty(&value).unwrap()
+        };
+        [ingress, service, slice].map(pretty).join(",\n")
+    }
+}
+
+impl std::io::Read for KubectlList {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.chunk.len() {
+            self.at = 0;
+            self.chunk = match self.next {
+                i if i < self.n => {
+                    let comma = if i + 1 < self.n { ",\n" } else { "\n" };
+                    (Self::items(i) + comma).into_bytes()
+                }
+                i if i == self.n => {
+                    b"    ],\n    \"kind\": \"List\",\n    \"metadata\": {\"resourceVersion\": \"\"}\n}\n"
+                        .to_vec()
+                }
+                _ => Vec::new(),
+            };
+            self.next += 1;
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn kubectl_json_list_far_past_the_document_limit_loads_item_by_item() {
+    let _exclusive = exclusive();
+    // Scaled down from a 100 MB `kubectl get -o json` against the 32 MiB default: a list
+    // sixteen times the document limit.
+    let n = 4_000;
+    let mut limits = LoadLimits::default();
+    limits.max_document_bytes = 256 << 10;
+    let len = std::io::copy(&mut KubectlList::new(n), &mut std::io::sink()).unwrap();
+    assert!(len > 16 * limits.max_document_bytes as u64, "{len}");
+    let m = Manifests::read(KubectlList::new(n), &limits).unwrap();
+    assert!(m.errors.is_empty(), "{:?}", &m.errors[..1]);
+    assert_eq!(
+        (m.ingresses.len(), m.services.len(), m.endpoint_slices.len()),
+        (n, n, n)
+    );
+    assert_eq!(m.ingresses[n - 1].metadata.name, format!("ing-{}", n - 1));
+    // A list that stops before its end is not read at all.
+    limits.max_input_bytes = usize::try_from(len).unwrap() - 20;
+    let m = Manifests::read(KubectlList::new(n), &limits).unwrap();
+    assert!(m.ingresses.is_empty() && m.services.is_empty());
+    assert_eq!(m.errors.len(), 1);
+    assert_eq!(m.errors[0].limit, Some(Limit::InputBytes));
 }
 
 #[test]

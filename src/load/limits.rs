@@ -29,7 +29,7 @@ const MIB: usize = 1024 * KIB;
 /// |---|---|---|
 /// | [`max_input_bytes`](Self::max_input_bytes) | 512 MiB | a dump of 100 000 Ingresses with 20 paths each is ~370 MB of YAML |
 /// | [`max_objects`](Self::max_objects) | 1 000 000 | ten times that many Ingresses |
-/// | [`max_document_bytes`](Self::max_document_bytes) | 32 MiB | a `kind: List` from `kubectl get -o yaml` of ~10 000 Ingresses |
+/// | [`max_document_bytes`](Self::max_document_bytes) | 32 MiB | a `kind: List` from `kubectl get -o yaml` of ~10 000 Ingresses (JSON lists are read item by item, whatever their size) |
 /// | [`max_object_bytes`](Self::max_object_bytes) | 3 MiB | the apiserver's request body limit; etcd stores at most ~1.5 MiB |
 /// | [`max_depth`](Self::max_depth) | 64 | `kubectl` output nests fewer than 20 levels, `managedFields` included |
 /// | [`max_rules`](Self::max_rules) | 10 000 | far more hosts than one Ingress ever has |
@@ -71,8 +71,13 @@ pub struct LoadLimits {
     /// the first of them gets an error. Bounds the bookkeeping (and the errors) for streams of
     /// tiny documents. Default: 1 000 000.
     pub max_objects: usize,
-    /// Most bytes in one document (a YAML document of a `---` stream, a top-level JSON value),
-    /// list documents included; a larger document is not parsed. Default: 32 MiB.
+    /// Most bytes of text parsed as one value: a YAML document of a `---` stream (list
+    /// documents included), a top-level JSON value, or one item of a JSON list; a larger one is
+    /// not parsed. A JSON list (a top-level array, or an object with an `items` array such as
+    /// `kubectl get -o json` prints) is read item by item, so only its items and what
+    /// surrounds them are held to this: the list as a whole is bounded by
+    /// [`max_input_bytes`](Self::max_input_bytes) and [`max_objects`](Self::max_objects).
+    /// Default: 32 MiB.
     pub max_document_bytes: usize,
     /// Most bytes in one object. A document holding one object is measured as written, before
     /// it is parsed; an item of a list document by the length of its compact JSON encoding,
@@ -443,11 +448,22 @@ mod tests {
             (m.errors[0].item, m.errors[0].limit),
             (Some(3), Some(Limit::ObjectBytes))
         );
-        // But not larger than a document.
+        // A JSON list is read item by item: it may be larger than a document too.
         let list = format!("[{}]", [fits.as_str(); 9].join(","));
         assert_eq!(list.len(), 9010);
         let m = Manifests::from_json_with(&list, &limits);
-        assert_eq!(m.errors[0].limit, Some(Limit::DocumentBytes));
+        assert_eq!(
+            (m.ingresses.len(), m.errors.len()),
+            (9, 0),
+            "{:?}",
+            m.errors
+        );
+        // A YAML one is parsed whole: not larger than a document.
+        #[cfg(feature = "yaml")]
+        {
+            let m = Manifests::from_yaml_with(&format!("kind: List\nitems: {list}"), &limits);
+            assert_eq!(m.errors[0].limit, Some(Limit::DocumentBytes));
+        }
         // An object that says `items` to pass for a list is measured after parsing.
         let posing = big(2000).replace("\"a\"", "\"items\"");
         let m = Manifests::from_json_with(&posing, &limits);

@@ -1,10 +1,12 @@
 //! The [`Loader`]: one read of one input, from its documents to the [`Manifests`] of
 //! their objects, within the [`LoadLimits`].
 
+use std::io::{self, BufRead};
+
 use serde::de::DeserializeSeed;
 use serde_json::Value;
 
-use super::json::JsonDocuments;
+use super::json::{End, Item, JsonScanner, ListKind, Piece};
 use super::limits::{check_ingress_size, json_len, may_be_list, object_too_large};
 use super::node::ParseState;
 #[cfg(feature = "yaml")]
@@ -23,8 +25,10 @@ pub(super) struct Loader<'l> {
     objects: usize,
     /// Where the input was cut by [`LoadLimits::max_input_bytes`]: a document ending past it
     /// was not read whole.
+    #[cfg(feature = "yaml")]
     cut: usize,
     /// Where the input starts, to tell where a document ends.
+    #[cfg(feature = "yaml")]
     base: usize,
     /// Whether the input was cut and that has not been reported yet.
     truncated: bool,
@@ -32,19 +36,35 @@ pub(super) struct Loader<'l> {
     stopped: bool,
 }
 
+/// What had been read when a document began, to take back what its items added when the
+/// document as a whole is not read.
+struct Mark {
+    ingresses: usize,
+    ingress_classes: usize,
+    services: usize,
+    endpoint_slices: usize,
+    secrets: usize,
+    config_maps: usize,
+    skipped: usize,
+    errors: usize,
+    objects: usize,
+}
+
+/// The items of a list without a `kind` of their own, kept until the list's `kind` (which
+/// `kubectl` prints after them) says theirs.
+type Waiting = Vec<(usize, Value)>;
+
 impl<'l> Loader<'l> {
-    pub(super) fn new(limits: &'l LoadLimits, text: &str, truncated: bool) -> Self {
+    pub(super) fn new(limits: &'l LoadLimits) -> Self {
         Loader {
             limits,
             out: Manifests::default(),
             objects: 0,
-            cut: if truncated {
-                text.len().saturating_sub(1).min(limits.max_input_bytes)
-            } else {
-                text.len()
-            },
-            base: text.as_ptr() as usize,
-            truncated,
+            #[cfg(feature = "yaml")]
+            cut: 0,
+            #[cfg(feature = "yaml")]
+            base: 0,
+            truncated: false,
             stopped: false,
         }
     }
@@ -68,6 +88,7 @@ impl<'l> Loader<'l> {
     }
 
     /// Checks the limits that end the input at `document`; `false` when nothing more is read.
+    #[cfg(feature = "yaml")]
     fn admit(&mut self, index: usize, line: Option<usize>, document: &str) -> bool {
         if self.stopped {
             return false;
@@ -75,6 +96,89 @@ impl<'l> Loader<'l> {
         let end = document.as_ptr() as usize - self.base + document.len();
         if end > self.cut {
             self.input_too_large(index, line);
+            return false;
+        }
+        if !self.admit_next(index, line) {
+            return false;
+        }
+        self.objects += 1;
+        true
+    }
+
+    /// Checks the limits a document of `len` bytes must meet before it is parsed.
+    fn precheck(
+        &self,
+        len: usize,
+        may_be_list: impl FnOnce() -> bool,
+        depth: impl FnOnce(usize) -> bool,
+    ) -> Result<(), Failure> {
+        let limits = self.limits;
+        if len > limits.max_document_bytes {
+            return Err(Failure {
+                message: format!(
+                    "the document is {len} bytes, more than {} ({}); not read",
+                    limits.max_document_bytes,
+                    Limit::DocumentBytes
+                ),
+                limit: Some(Limit::DocumentBytes),
+            });
+        }
+        if len > limits.max_object_bytes && !may_be_list() {
+            return Err(object_too_large(len, limits));
+        }
+        if depth(limits.max_depth) {
+            return Err(depth_failure(limits));
+        }
+        Ok(())
+    }
+
+    /// Reads a JSON text from `reader`, which starts `offset` bytes into the input and holds
+    /// at most [`LoadLimits::max_input_bytes`] and one more byte of it.
+    ///
+    /// # Errors
+    ///
+    /// What reading fails with, and [`io::ErrorKind::InvalidData`] when a value read is not
+    /// UTF-8.
+    pub(super) fn json(&mut self, reader: impl BufRead, offset: u64) -> io::Result<()> {
+        let mut scanner = JsonScanner::new(reader, offset, self.limits.max_document_bytes);
+        let mut documents = 0;
+        let mut mark = self.mark();
+        let mut items = 0;
+        let mut waiting = Waiting::new();
+        while let Some(piece) = scanner.next()? {
+            match piece {
+                Piece::Start => {
+                    if !self.admit_next(documents, None) {
+                        return Ok(());
+                    }
+                    mark = self.mark();
+                    self.objects += 1;
+                    items = 0;
+                    waiting.clear();
+                }
+                Piece::Item(item) => {
+                    self.json_item(documents, items, item, &mut waiting)?;
+                    items += 1;
+                }
+                Piece::End(end) => {
+                    let waiting = std::mem::take(&mut waiting);
+                    self.json_end(documents, end, &mark, waiting)?;
+                    documents += 1;
+                    if self.stopped {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        self.truncated = scanner.offset() > self.limits.max_input_bytes as u64;
+        self.finish(documents);
+        Ok(())
+    }
+
+    /// Checks [`LoadLimits::max_objects`] before document `index`; `false` when nothing more
+    /// is read.
+    fn admit_next(&mut self, index: usize, line: Option<usize>) -> bool {
+        if self.stopped {
             return false;
         }
         if self.objects >= self.limits.max_objects {
@@ -88,75 +192,208 @@ impl<'l> Loader<'l> {
             self.error(index, None, line, message, Some(Limit::Objects));
             return false;
         }
-        self.objects += 1;
         true
     }
 
-    /// Checks the limits a document must meet before it is parsed.
-    fn precheck(&self, document: &str, depth: impl FnOnce(usize) -> bool) -> Result<(), Failure> {
-        let len = document.len();
+    /// One item of a list document, read on its own.
+    fn json_item(
+        &mut self,
+        index: usize,
+        number: usize,
+        item: Item<'_>,
+        waiting: &mut Waiting,
+    ) -> io::Result<()> {
+        if self.stopped {
+            return Ok(());
+        }
+        if self.objects >= self.limits.max_objects {
+            self.stop_at_item(index, number, None);
+            return Ok(());
+        }
+        self.objects += 1;
         let limits = self.limits;
-        if len > limits.max_document_bytes {
-            return Err(Failure {
+        let value = if item.len > limits.max_document_bytes {
+            Err(Failure {
                 message: format!(
-                    "the document is {len} bytes, more than {} ({}); not read",
+                    "the item is {} bytes as written, more than {} ({}); not read",
+                    item.len,
                     limits.max_document_bytes,
                     Limit::DocumentBytes
                 ),
                 limit: Some(Limit::DocumentBytes),
-            });
-        }
-        if len > limits.max_object_bytes && !may_be_list(document) {
-            return Err(object_too_large(len, limits));
-        }
-        if depth(limits.max_depth) {
-            return Err(Failure {
-                message: format!(
-                    "nesting deeper than {} levels ({}); not read",
-                    limits.max_depth,
-                    Limit::Depth
-                ),
-                limit: Some(Limit::Depth),
-            });
+            })
+        } else if item.deepest > limits.max_depth {
+            Err(depth_failure(limits))
+        } else {
+            let text = std::str::from_utf8(item.text)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            parse_json(text, limits).and_then(|value| {
+                match json_len(&value, limits.max_object_bytes) {
+                    Some(len) => Err(object_too_large(len, limits)),
+                    None => Ok(value),
+                }
+            })
+        };
+        let checked = value.and_then(|value| match item.list_kind {
+            ListKind::Later if matches!(value.get("kind"), None | Some(Value::Null)) => {
+                waiting.push((number, value));
+                Ok(())
+            }
+            ListKind::Later => self.add_object(value, None),
+            ListKind::Known(kind) => {
+                let default = kind.and_then(item_kind);
+                self.add_object(value, default)
+            }
+        });
+        if let Err(failure) = checked {
+            self.fail(index, Some(number), None, failure);
         }
         Ok(())
     }
 
-    pub(super) fn json(&mut self, text: &str) {
-        let mut documents = 0;
-        for (index, (document, depth)) in JsonDocuments::new(text).enumerate() {
-            documents = index + 1;
-            if !self.admit(index, None, document) {
-                return;
-            }
-            if let Err(failure) = self.precheck(document, |max| depth > max) {
-                self.fail(index, None, None, failure);
-                continue;
-            }
-            let state = ParseState::new(self.limits, document);
-            let mut parser = serde_json::Deserializer::from_str(document);
-            let parsed = state
-                .top()
-                .deserialize(&mut parser)
-                .and_then(|value| parser.end().map(|()| value));
-            match parsed {
-                Ok(Value::Array(items)) => self.add_list(index, None, items, None),
-                Ok(value) => self.add_document(index, None, value, document.len()),
-                Err(err) => self.error(index, None, None, err.to_string(), state.exceeded.get()),
-            }
+    /// The end of a JSON document: the whole of it, or what surrounds the items of a list.
+    fn json_end(
+        &mut self,
+        index: usize,
+        end: End<'_>,
+        mark: &Mark,
+        waiting: Waiting,
+    ) -> io::Result<()> {
+        let limits = self.limits;
+        if end.end > limits.max_input_bytes as u64 {
+            self.take_back(mark);
+            self.input_too_large(index, None);
+            return Ok(());
         }
-        self.finish(documents);
+        if !end.list {
+            let len = end.len;
+            let checked = self.precheck(
+                len,
+                || may_be_list(&String::from_utf8_lossy(end.text)),
+                |max| end.deepest > max,
+            );
+            if let Err(failure) = checked {
+                self.fail(index, None, None, failure);
+                return Ok(());
+            }
+            let text = std::str::from_utf8(end.text)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            match parse_json(text, limits) {
+                Ok(value) => self.add_document(index, None, value, len),
+                Err(failure) => self.fail(index, None, None, failure),
+            }
+            return Ok(());
+        }
+        // A list whose items were read one by one: what surrounds them must be read whole.
+        let outer = if end.text_len > limits.max_document_bytes {
+            Err(Failure {
+                message: format!(
+                    "the document is {} bytes without its items, more than {} ({}); not read",
+                    end.text_len,
+                    limits.max_document_bytes,
+                    Limit::DocumentBytes
+                ),
+                limit: Some(Limit::DocumentBytes),
+            })
+        } else if end.deepest > limits.max_depth {
+            Err(depth_failure(limits))
+        } else {
+            let text = std::str::from_utf8(end.text)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            parse_json(text, limits)
+        };
+        let mut fields = match outer {
+            Ok(Value::Object(fields)) => fields,
+            // A top-level array: its items are all there is.
+            Ok(_) => return Ok(()),
+            Err(failure) => {
+                self.take_back(mark);
+                self.fail(index, None, None, failure);
+                return Ok(());
+            }
+        };
+        let kind = fields
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if let Some(default) = list_item_kind(kind) {
+            for (number, value) in waiting {
+                if let Err(failure) = self.add_object(value, default) {
+                    self.fail(index, Some(number), None, failure);
+                }
+            }
+            return Ok(());
+        }
+        // Not a list after all: an object with an `items` field, read as one object.
+        self.take_back(mark);
+        let len = end.len;
+        let checked = self
+            .precheck(len, || false, |max| end.deepest_all > max)
+            .and_then(|()| {
+                fields.remove("items");
+                self.add_object(Value::Object(fields), None)
+            });
+        if let Err(failure) = checked {
+            self.fail(index, None, None, failure);
+        }
+        Ok(())
+    }
+
+    fn mark(&self) -> Mark {
+        let out = &self.out;
+        Mark {
+            ingresses: out.ingresses.len(),
+            ingress_classes: out.ingress_classes.len(),
+            services: out.services.len(),
+            endpoint_slices: out.endpoint_slices.len(),
+            secrets: out.secrets.len(),
+            config_maps: out.config_maps.len(),
+            skipped: out.skipped,
+            errors: out.errors.len(),
+            objects: self.objects,
+        }
+    }
+
+    /// Takes back what the items of the document begun at `mark` added.
+    fn take_back(&mut self, mark: &Mark) {
+        let out = &mut self.out;
+        out.ingresses.truncate(mark.ingresses);
+        out.ingress_classes.truncate(mark.ingress_classes);
+        out.services.truncate(mark.services);
+        out.endpoint_slices.truncate(mark.endpoint_slices);
+        out.secrets.truncate(mark.secrets);
+        out.config_maps.truncate(mark.config_maps);
+        out.skipped = mark.skipped;
+        out.errors.truncate(mark.errors);
+        self.objects = mark.objects + 1;
+        self.stopped = false;
     }
 
     #[cfg(feature = "yaml")]
-    pub(super) fn yaml(&mut self, text: &str) {
+    /// Reads a YAML stream: `text`, which [`LoadLimits::max_input_bytes`] cut when
+    /// `truncated`.
+    pub(super) fn yaml(&mut self, text: &str, truncated: bool) {
+        self.cut = if truncated {
+            text.len()
+                .saturating_sub(1)
+                .min(self.limits.max_input_bytes)
+        } else {
+            text.len()
+        };
+        self.base = text.as_ptr() as usize;
+        self.truncated = truncated;
         let mut documents = 0;
         for (index, (line, document)) in YamlDocuments::new(text).enumerate() {
             documents = index + 1;
             if !self.admit(index, Some(line), document) {
                 return;
             }
-            if let Err(failure) = self.precheck(document, |max| too_deep(document, max)) {
+            let checked = self.precheck(
+                document.len(),
+                || may_be_list(document),
+                |max| too_deep(document, max),
+            );
+            if let Err(failure) = checked {
                 self.fail(index, None, Some(line), failure);
                 continue;
             }
@@ -179,13 +416,9 @@ impl<'l> Loader<'l> {
             .get("kind")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        match kind {
-            "List" | "IngressList" | "IngressClassList" | "ServiceList" | "EndpointSliceList"
-            | "SecretList" => {
-                let item_kind = kind
-                    .strip_suffix("List")
-                    .filter(|k| !k.is_empty())
-                    .map(str::to_owned);
+        match list_item_kind(kind) {
+            Some(item_kind) => {
+                let item_kind = item_kind.map(str::to_owned);
                 let Value::Object(mut fields) = value else {
                     return;
                 };
@@ -197,7 +430,7 @@ impl<'l> Loader<'l> {
                     Some(_) => self.error(index, None, line, "`items` must be a list".into(), None),
                 }
             }
-            _ => {
+            None => {
                 // A document that only looked like a list before it was parsed.
                 let checked = if len > self.limits.max_object_bytes {
                     Err(object_too_large(len, self.limits))
@@ -220,14 +453,7 @@ impl<'l> Loader<'l> {
     ) {
         for (item, value) in items.into_iter().enumerate() {
             if self.objects >= self.limits.max_objects {
-                let message = format!(
-                    "more than {} documents and list items ({}): this item and the rest of the \
-                     input were not read",
-                    self.limits.max_objects,
-                    Limit::Objects
-                );
-                self.error(index, Some(item), line, message, Some(Limit::Objects));
-                self.stopped = true;
+                self.stop_at_item(index, item, line);
                 break;
             }
             self.objects += 1;
@@ -239,6 +465,19 @@ impl<'l> Loader<'l> {
                 self.fail(index, Some(item), line, failure);
             }
         }
+    }
+
+    /// Item `item` of document `index` is past [`LoadLimits::max_objects`]: nothing more is
+    /// read.
+    fn stop_at_item(&mut self, index: usize, item: usize, line: Option<usize>) {
+        let message = format!(
+            "more than {} documents and list items ({}): this item and the rest of the input \
+             were not read",
+            self.limits.max_objects,
+            Limit::Objects
+        );
+        self.error(index, Some(item), line, message, Some(Limit::Objects));
+        self.stopped = true;
     }
 
     /// Adds one object; `default_kind` is the kind implied by a typed list, whose items the
@@ -333,6 +572,49 @@ impl<'l> Loader<'l> {
             limit,
         });
     }
+}
+
+/// The kind of the items of a list of kind `kind`: `Some(None)` for a `List`, whose items
+/// say their own, `Some(Some("Ingress"))` for an `IngressList`; `None` when `kind` is not a
+/// list's.
+fn list_item_kind(kind: &str) -> Option<Option<&str>> {
+    match kind {
+        "List" => Some(None),
+        "IngressList" | "IngressClassList" | "ServiceList" | "EndpointSliceList" | "SecretList" => {
+            Some(kind.strip_suffix("List"))
+        }
+        _ => None,
+    }
+}
+
+/// The kind the items of a list of kind `kind` have when they say none.
+fn item_kind(kind: &str) -> Option<&str> {
+    list_item_kind(kind).flatten()
+}
+
+fn depth_failure(limits: &LoadLimits) -> Failure {
+    Failure {
+        message: format!(
+            "nesting deeper than {} levels ({}); not read",
+            limits.max_depth,
+            Limit::Depth
+        ),
+        limit: Some(Limit::Depth),
+    }
+}
+
+/// Parses one JSON value within the limits the parse checks.
+fn parse_json(text: &str, limits: &LoadLimits) -> Result<Value, Failure> {
+    let state = ParseState::new(limits, text);
+    let mut parser = serde_json::Deserializer::from_str(text);
+    state
+        .top()
+        .deserialize(&mut parser)
+        .and_then(|value| parser.end().map(|()| value))
+        .map_err(|err| Failure {
+            message: err.to_string(),
+            limit: state.exceeded.get(),
+        })
 }
 
 #[cfg(test)]

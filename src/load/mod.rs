@@ -2,7 +2,7 @@
 //!
 //! See [Manifests] for the model.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 
 use crate::model::{ConfigMap, EndpointSlice, Ingress, IngressClass, Secret, Service};
 
@@ -141,9 +141,11 @@ impl Manifests {
     /// before any is parsed, so a value over a limit or with a syntax error is reported alone and
     /// the values after it are still read, as long as its brackets balance.
     pub(crate) fn from_json_with(text: &str, limits: &LoadLimits) -> Manifests {
-        let (text, truncated) = within_input_limit(text, limits);
-        let mut loader = Loader::new(limits, text, truncated);
-        loader.json(text);
+        let (text, _) = within_input_limit(text, limits);
+        let mut loader = Loader::new(limits);
+        loader
+            .json(text.as_bytes(), 0)
+            .expect("a str reads without error and is UTF-8");
         loader.out
     }
 
@@ -163,8 +165,8 @@ impl Manifests {
     #[cfg(feature = "yaml")]
     pub(crate) fn from_yaml_with(text: &str, limits: &LoadLimits) -> Manifests {
         let (text, truncated) = within_input_limit(text, limits);
-        let mut loader = Loader::new(limits, text, truncated);
-        loader.yaml(text);
+        let mut loader = Loader::new(limits);
+        loader.yaml(text, truncated);
         loader.out
     }
 
@@ -195,29 +197,55 @@ impl Manifests {
     /// most [`LoadLimits::max_input_bytes`] (and one more byte, to tell that there is more) from
     /// it. Input past the limit is reported as a [`DocumentError`] with [`Limit::InputBytes`].
     ///
+    /// JSON is read from `reader` a top-level value at a time, and the items of a list (a
+    /// top-level array, or an object's `items` array such as `kubectl get -o json` prints) one
+    /// at a time, so that reading holds one value or item besides the objects read: a list of
+    /// any size within the input limit is read, each item within
+    /// [`LoadLimits::max_document_bytes`]. YAML is read whole, then document by document.
+    ///
     /// # Errors
     ///
     /// What reading fails with, and [`io::ErrorKind::InvalidData`] when the text is not UTF-8.
     pub fn read(reader: impl Read, limits: &LoadLimits) -> io::Result<Manifests> {
-        let mut bytes = Vec::new();
         let most = u64::try_from(limits.max_input_bytes.saturating_add(1)).unwrap_or(u64::MAX);
-        reader.take(most).read_to_end(&mut bytes)?;
-        let truncated = bytes.len() > limits.max_input_bytes;
-        let text = match std::str::from_utf8(&bytes) {
-            Ok(text) => text,
-            // A character cut in two by the limit.
-            Err(e) if truncated && e.error_len().is_none() => {
-                std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default()
+        let mut reader = BufReader::with_capacity(64 * 1024, reader.take(most));
+        // The whitespace before the first value: YAML counts its lines.
+        let mut head = Vec::new();
+        let first = loop {
+            let buf = match reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let blank = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            let first = buf.get(blank).copied();
+            let at_end = buf.is_empty();
+            head.extend_from_slice(&buf[..blank]);
+            reader.consume(blank);
+            if first.is_some() || at_end {
+                break first;
             }
-            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
         };
-        let mut loader = Loader::new(limits, text, truncated);
-        match text.trim_start().as_bytes().first() {
-            Some(b'{' | b'[') => loader.json(text),
-            #[cfg(feature = "yaml")]
-            _ => loader.yaml(text),
-            #[cfg(not(feature = "yaml"))]
-            _ => loader.json(text),
+        let mut loader = Loader::new(limits);
+        if !cfg!(feature = "yaml") || matches!(first, Some(b'{' | b'[')) {
+            // JSON is read value by value, and a list item by item, from the reader.
+            loader.json(reader, head.len() as u64)?;
+            return Ok(loader.out);
+        }
+        #[cfg(feature = "yaml")]
+        {
+            let mut bytes = head;
+            reader.read_to_end(&mut bytes)?;
+            let truncated = bytes.len() > limits.max_input_bytes;
+            let text = match std::str::from_utf8(&bytes) {
+                Ok(text) => text,
+                // A character cut in two by the limit.
+                Err(e) if truncated && e.error_len().is_none() => {
+                    std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default()
+                }
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            };
+            loader.yaml(text, truncated);
         }
         Ok(loader.out)
     }

@@ -12,7 +12,8 @@
 //! trivial inner service, with the routes and TLS names of the corpus; `layer-addr`: the same,
 //! each request carrying a `ClientAddr` as the data plane's do; `layer-nginx`, with
 //! `--features nginx`: that layer applying ingress-nginx policies to the same unannotated
-//! routes), the mix (`hot` or `cold`, as in the
+//! routes; `floor`, `floor_request`: the floors of the `scale` bench, against which `route` and
+//! `route_request` are held), the mix (`hot` or `cold`, as in the
 //! `scale` bench), the number of Ingresses, the number of lookups. Only the lookup loops are
 //! counted; divided by the number of lookups, the total is the cost of one. (The hash maps
 //! are seeded per process, so counts vary by a fraction of a percent between runs.)
@@ -20,6 +21,8 @@
 #[allow(dead_code)]
 #[path = "support/corpus.rs"]
 mod corpus;
+#[path = "support/floor.rs"]
+mod floor;
 
 use std::convert::Infallible;
 use std::future::{ready, Future};
@@ -38,7 +41,9 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let [router, mix, size, lookups] = &args[..] else {
-        eprintln!("usage: instructions route|route_request hot|cold INGRESSES LOOKUPS");
+        eprintln!(
+            "usage: instructions route|route_request|layer|floor|floor_request hot|cold INGRESSES LOOKUPS"
+        );
         return;
     };
     let size: usize = size.parse().expect("a number of Ingresses");
@@ -48,7 +53,8 @@ fn main() {
         "hot" => &corpus.hot,
         _ => &corpus.cold,
     };
-    let table = RouteTable::build(&corpus.ingresses, TableOptions::default());
+    // Built only for the routers that use it: the largest corpora leave room for one router.
+    let table = || RouteTable::build(&corpus.ingresses, TableOptions::default());
     let options = CanonicalOptions::default();
     let routed = if router.starts_with("layer") {
         let requests: Vec<http::Request<()>> = reqs
@@ -87,7 +93,7 @@ fn main() {
             _ => layer,
         };
         layer_lookups(layer, &requests, lookups)
-    } else if router == "route" {
+    } else if router == "route" || router == "floor" {
         let canonical: Vec<(Option<String>, String)> = reqs
             .iter()
             .map(|req| {
@@ -96,7 +102,21 @@ fn main() {
                 (host.name().map(str::to_owned), path.path().to_owned())
             })
             .collect();
-        route_lookups(&table, &canonical, lookups)
+        match router.as_str() {
+            "floor" => floor_lookups(&floor::Floor::new(&corpus.ingresses), &canonical, lookups),
+            _ => route_lookups(&table(), &canonical, lookups),
+        }
+    } else if router == "floor_request" {
+        let requests: Vec<http::Request<()>> = reqs
+            .iter()
+            .map(|req| {
+                http::Request::get(req.target.as_str())
+                    .header(http::header::HOST, req.host.as_str())
+                    .body(())
+                    .unwrap()
+            })
+            .collect();
+        floor_request_lookups(&floor::Floor::new(&corpus.ingresses), &requests, lookups)
     } else {
         let requests: Vec<http::Request<()>> = reqs
             .iter()
@@ -107,7 +127,7 @@ fn main() {
                     .unwrap()
             })
             .collect();
-        route_request_lookups(&table, &requests, lookups)
+        route_request_lookups(&table(), &requests, lookups)
     };
     println!("{routed} of {lookups} routed");
 }
@@ -129,6 +149,26 @@ fn route_request_lookups(table: &RouteTable, requests: &[http::Request<()>], n: 
         let request = &requests[i % requests.len()];
         let found = black_box(table.route_request(request)).is_ok_and(|r| r.route.is_some());
         routed += usize::from(found);
+    }
+    routed
+}
+
+#[inline(never)]
+fn floor_lookups(floor: &floor::Floor, canonical: &[(Option<String>, String)], n: usize) -> usize {
+    let mut routed = 0;
+    for i in 0..n {
+        let (host, path) = &canonical[i % canonical.len()];
+        routed += usize::from(black_box(floor.route(host.as_deref(), path)).is_some());
+    }
+    routed
+}
+
+#[inline(never)]
+fn floor_request_lookups(floor: &floor::Floor, requests: &[http::Request<()>], n: usize) -> usize {
+    let mut routed = 0;
+    for i in 0..n {
+        let request = &requests[i % requests.len()];
+        routed += usize::from(black_box(floor.route_request(request)).is_some());
     }
     routed
 }

@@ -27,8 +27,22 @@
 //!   checked against the table on 1 000 cold requests and the hot mix before it is measured).
 //!
 //! `build/N` measures `RouteTable::build` over the N Ingresses (dropping the table excluded).
+//!
+//! `ab_cold/*/N` measures a router against its floor on the cold mix in one measurement, so
+//! that the VM's drift between benchmarks cannot bend the ratio: each sample routes the whole
+//! mix through one, then through the other (in turns, each going first in every other sample),
+//! and the ratio of the two times is printed with its median and spread over the samples:
+//!
+//! ```text
+//! cargo bench --bench scale -- 'ab_cold/route_request_vs_floor_request/(10000|100000)$'
+//! ```
+//!
+//! - `ab_cold/route_request_vs_floor_request/N`: `route_request` against `floor_request`;
+//! - `ab_cold/route_vs_floor/N`: `route` against `floor`.
+//!
+//! The time criterion reports for them is the first router's.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -355,6 +369,129 @@ fn cycle<T>(b: &mut Bencher<'_>, inputs: &[T], mut lookup: impl FnMut(&T)) {
     });
 }
 
+/// How many samples an `ab_cold` benchmark takes: each routes the whole cold mix twice.
+const AB_SAMPLES: usize = 20;
+
+/// `ab_cold` at one size: each router against its floor, on the cold mix, in one measurement.
+fn ab(c: &mut Criterion, scale: &Scale) {
+    let size = scale.size;
+    let mut group = group(c, "ab_cold");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(AB_SAMPLES);
+    group.sampling_mode(SamplingMode::Flat);
+    let samples = RefCell::new(Vec::new());
+    group.bench_function(
+        BenchmarkId::new("route_request_vs_floor_request", size),
+        |b| {
+            let fixture = scale.fixture();
+            let requests = &fixture.cold.requests;
+            alternate(
+                b,
+                requests.len(),
+                |i| drop(black_box(fixture.table.route_request(&requests[i]))),
+                |i| {
+                    black_box(fixture.floor.route_request(&requests[i]));
+                },
+                &samples,
+            );
+        },
+    );
+    report(
+        &format!("route_request / floor_request at {size}"),
+        &samples.take(),
+    );
+    group.bench_function(BenchmarkId::new("route_vs_floor", size), |b| {
+        let fixture = scale.fixture();
+        let canonical = &fixture.cold.canonical;
+        alternate(
+            b,
+            canonical.len(),
+            |i| {
+                let (host, path) = &canonical[i];
+                black_box(fixture.table.route(host.as_deref(), path));
+            },
+            |i| {
+                let (host, path) = &canonical[i];
+                black_box(fixture.floor.route(host.as_deref(), path));
+            },
+            &samples,
+        );
+    });
+    report(&format!("route / floor at {size}"), &samples.take());
+    group.finish();
+}
+
+/// One measurement of two routers: the time each took for the same lookups.
+struct Sample {
+    a: Duration,
+    b: Duration,
+    lookups: u64,
+}
+
+/// Measures `a` and `b` on every index of a mix of `len` requests in turn, each routing whole
+/// passes over the mix, and records both times of each measurement in `samples`. Reports the
+/// time of `a`.
+fn alternate(
+    bencher: &mut Bencher<'_>,
+    len: usize,
+    mut a: impl FnMut(usize),
+    mut b: impl FnMut(usize),
+    samples: &RefCell<Vec<Sample>>,
+) {
+    let a_first = Cell::new(true);
+    bencher.iter_custom(|iters| {
+        let passes = iters.div_ceil(len as u64).max(1);
+        let time = |route: &mut dyn FnMut(usize)| {
+            let start = Instant::now();
+            for _ in 0..passes {
+                for i in 0..len {
+                    route(black_box(i));
+                }
+            }
+            start.elapsed()
+        };
+        let (ta, tb) = if a_first.get() {
+            let ta = time(&mut a);
+            (ta, time(&mut b))
+        } else {
+            let tb = time(&mut b);
+            (time(&mut a), tb)
+        };
+        a_first.set(!a_first.get());
+        let lookups = passes * len as u64;
+        samples.borrow_mut().push(Sample {
+            a: ta,
+            b: tb,
+            lookups,
+        });
+        ta.mul_f64(iters as f64 / lookups as f64)
+    });
+}
+
+/// Prints the times per lookup and the ratio of two routers measured by [`alternate`]: the
+/// median ratio over the samples, with the lowest and highest.
+fn report(what: &str, samples: &[Sample]) {
+    if samples.is_empty() {
+        return;
+    }
+    let mut ratios: Vec<f64> = samples
+        .iter()
+        .map(|s| s.a.as_secs_f64() / s.b.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let lookups: u64 = samples.iter().map(|s| s.lookups).sum();
+    let per_lookup = |time: Duration| 1e9 * time.as_secs_f64() / lookups as f64;
+    let a = per_lookup(samples.iter().map(|s| s.a).sum());
+    let b = per_lookup(samples.iter().map(|s| s.b).sum());
+    println!(
+        "{what}: {:.2}x (median of {} samples; {:.2}x to {:.2}x; {a:.0} ns against {b:.0} ns)",
+        ratios[ratios.len() / 2],
+        ratios.len(),
+        ratios[0],
+        ratios[ratios.len() - 1],
+    );
+}
+
 /// `build` at one size: the table compiled from the Ingresses.
 fn build(c: &mut Criterion, scale: &Scale) {
     let mut group = group(c, "build");
@@ -380,6 +517,7 @@ fn scale(c: &mut Criterion) {
         let scale = Scale::new(size);
         lookups(c, "lookup_hot", &scale, |f| &f.hot);
         lookups(c, "lookup_cold", &scale, |f| &f.cold);
+        ab(c, &scale);
         build(c, &scale);
     }
 }

@@ -15,6 +15,30 @@ fn segments_split_as_the_trie_expects() {
 }
 
 #[test]
+fn slashes_are_found_where_a_byte_scan_finds_them() {
+    // Bytes around `/` (0x2f) in value and in the eight-bytes-at-a-time arithmetic: its
+    // neighbours, the same low bits with the high bit set, zero, and the carries around it.
+    let alphabet = [
+        b'/', b'.', b'0', b'a', 0xaf, 0x5f, 0x0f, 0x00, 0x01, 0x7f, 0x80, 0xff,
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for len in 0..40 {
+        for _ in 0..200 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1);
+                    alphabet[(state >> 33) as usize % alphabet.len()]
+                })
+                .collect();
+            let expected = bytes.iter().position(|&b| b == b'/');
+            assert_eq!(slash(&bytes), expected, "{bytes:x?}");
+        }
+    }
+}
+
+#[test]
 fn identical_rules_conflict_even_when_a_trailing_slash_rule_shadows_them() {
     let manifests = crate::Manifests::from_json(
         r#"[

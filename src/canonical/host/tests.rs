@@ -244,6 +244,30 @@ fn duplicate_host_is_400() {
 }
 
 #[test]
+fn the_host_line_is_found_whether_or_not_other_headers_repeat() {
+    let mut req = request(Version::HTTP_11, "/x", &["A.com:8080"]);
+    assert_eq!(plain_host_name(&req, &opts()), Some(&b"A.com"[..]));
+    for value in ["text/html", "text/plain"] {
+        req.headers_mut()
+            .append(http::header::ACCEPT, value.parse().unwrap());
+    }
+    assert_eq!(routed_name(&req).as_deref(), Some("a.com"));
+    assert_eq!(plain_host_name(&req, &opts()), Some(&b"A.com"[..]));
+    req.headers_mut()
+        .append(http::header::HOST, "a.com".parse().unwrap());
+    assert_eq!(plain_host_name(&req, &opts()), None);
+    assert_eq!(
+        routed_host(&req).unwrap_err().reason(),
+        "several Host header lines"
+    );
+    let mut req = request(Version::HTTP_10, "/x", &[]);
+    req.headers_mut()
+        .append(http::header::ACCEPT, "text/html".parse().unwrap());
+    assert_eq!(plain_host_name(&req, &opts()), None);
+    assert!(matches!(routed_host(&req), Ok(RequestHost::None)));
+}
+
+#[test]
 fn invalid_host_header_is_400() {
     for value in ["", "a b", "a@b.com", "a.com/x", "a.com:99999", "a..com"] {
         let req = request(Version::HTTP_11, "/x", &[value]);

@@ -25,7 +25,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use ingress_router::model::Ingress;
 use ingress_router::ServiceBackend;
 use ingress_router::{canonical_path, CanonicalOptions};
-use ingress_router::{Backend, Manifests, RouteTable, ServicePort, TableOptions};
+use ingress_router::{Backend, LoadLimits, Manifests, RouteTable, ServicePort, TableOptions};
 use proxy::{DataPlane, Listen, Options};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -636,7 +636,8 @@ async fn one_listener_per_controller_on_the_bundled_demo() {
         env!("CARGO_MANIFEST_DIR"),
         "/examples/manifests/demo.yaml"
     ));
-    let manifests = proxy::read_files(std::slice::from_ref(&demo)).expect("the demo loads");
+    let manifests = proxy::read_files(std::slice::from_ref(&demo), &LoadLimits::default())
+        .expect("the demo loads");
     let mut opts = options(&[
         "127.0.0.1:0=example.com/ingress-router",
         "127.0.0.1:0=example.com/internal",
@@ -703,7 +704,7 @@ async fn file_edits_reload_and_bad_edits_keep_the_running_table() {
     std::fs::write(&file, CONFIG_A).unwrap();
     let mut opts = options(&["127.0.0.1:0"]);
     opts.files = vec![file.clone()];
-    let manifests = proxy::read_files(&opts.files).unwrap();
+    let manifests = proxy::read_files(&opts.files, &opts.load_limits).unwrap();
     let (mut plane, addr) = start(opts, manifests).await;
     let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
     plane.watch_files(Duration::from_millis(20), move |outcome| {

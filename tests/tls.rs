@@ -19,7 +19,7 @@ use http::{Request, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use ingress_router::{Manifests, SecretRef};
+use ingress_router::{LoadLimits, Manifests, SecretRef};
 use proxy::{DataPlane, Listen, Loaded, Options};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -505,7 +505,7 @@ async fn the_bundled_demo_serves_its_tls_host_with_a_generated_certificate() {
         env!("CARGO_MANIFEST_DIR"),
         "/examples/manifests/demo.yaml"
     ));
-    let manifests = proxy::read_files(std::slice::from_ref(&file)).unwrap();
+    let manifests = proxy::read_files(std::slice::from_ref(&file), &LoadLimits::default()).unwrap();
     let options = Options {
         files: vec![file],
         ..options()

@@ -3,18 +3,22 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ingress_router::{Backend, SecretRef};
+use ingress_router::{Backend, LoadLimits, SecretRef};
 
+use crate::proxy::limits::{self, Limits};
 use crate::proxy::{DemoBackends, Listen, Options};
 
 /// How to call the data plane.
 const USAGE: &str = "usage: data_plane [--listen ADDR[=CONTROLLER]]... \
 [--listen-tls ADDR[=CONTROLLER]]... [--default-backend NS/NAME:PORT] \
 [--default-certificate NS/NAME] [--no-ssl-redirect[=CONTROLLER]]... [--demo-backends] \
-[--poll-interval MS] [--health ADDR] [--configmap NS/NAME] [--annotations-prefix PREFIX] \
-[--http-port PORT] [--https-port PORT] [--kubeconfig PATH] [--namespace NS] [--selector LABELS] \
+[--poll-interval MS] [--health ADDR] [--metrics ADDR] [--configmap NS/NAME] \
+[--annotations-prefix PREFIX] [--http-port PORT] [--https-port PORT] [--kubeconfig PATH] \
+[--namespace NS] [--selector LABELS] \
 [--publish-address ADDR]... [--publish-service NS/NAME] [--election-namespace NS] \
-[--election-id NAME] [--election-lease SECONDS] [FILE]...";
+[--election-id NAME] [--election-lease SECONDS] [--max-input-bytes BYTES] [--max-objects N] \
+[--max-document-bytes BYTES] [--max-object-bytes BYTES] [--max-depth N] [--max-rules N] \
+[--max-paths N] [LIMITS] [FILE]...";
 
 /// The bundled configuration, served without FILE.
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/manifests/demo.yaml");
@@ -26,6 +30,8 @@ pub struct Args {
     pub poll: Duration,
     /// Where `/healthz` and `/readyz` are served.
     pub health: Option<std::net::SocketAddr>,
+    /// Where `/metrics` is served.
+    pub metrics: Option<std::net::SocketAddr>,
     /// Objects come from a cluster rather than FILEs.
     pub cluster: Option<Cluster>,
 }
@@ -59,6 +65,56 @@ fn namespaced(flag: &str, text: &str) -> Result<(String, String), String> {
         .ok_or(format!("{flag} {text:?}: expected NAMESPACE/NAME"))
 }
 
+/// Sets the [`LoadLimits`] field of `flag` (`--max-objects` sets `max_objects`) from `text`:
+/// a count, or for the `-bytes` flags a size in bytes with an optional suffix: `k`, `M`, `G`
+/// (powers of 1000) or `Ki`, `Mi`, `Gi` (powers of 1024), each optionally followed by `B`, as in
+/// `100Mi`, `512MiB` or `1G`.
+fn load_limit(limits: &mut LoadLimits, flag: &str, text: &str) -> Result<(), String> {
+    let count = || {
+        text.parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(format!("{flag} {text:?}: not a positive number"))
+    };
+    let bytes = || {
+        byte_size(text).filter(|n| *n > 0).ok_or(format!(
+            "{flag} {text:?}: not a positive size in bytes (e.g. 1048576, 512Ki, 100Mi, 1G)"
+        ))
+    };
+    match flag {
+        "--max-input-bytes" => limits.max_input_bytes = bytes()?,
+        "--max-objects" => limits.max_objects = count()?,
+        "--max-document-bytes" => limits.max_document_bytes = bytes()?,
+        "--max-object-bytes" => limits.max_object_bytes = bytes()?,
+        "--max-depth" => limits.max_depth = count()?,
+        "--max-rules" => limits.max_rules = count()?,
+        "--max-paths" => limits.max_paths = count()?,
+        _ => return Err(format!("unknown option {flag}")),
+    }
+    Ok(())
+}
+
+/// `1048576`, `512Ki`, `100MiB`, `1G`: bytes, with an optional decimal or binary suffix.
+fn byte_size(text: &str) -> Option<usize> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number.parse().ok()?;
+    let unit = unit.strip_suffix('B').unwrap_or(unit);
+    let scale: usize = match unit {
+        "" => 1,
+        "k" | "K" => 1000,
+        "M" => 1000 * 1000,
+        "G" => 1000 * 1000 * 1000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
 /// Reads the command line.
 pub fn parse() -> Result<Args, String> {
     let mut listen = Vec::new();
@@ -71,6 +127,7 @@ pub fn parse() -> Result<Args, String> {
     let mut files = Vec::new();
     let mut poll = Duration::from_millis(500);
     let mut health = None;
+    let mut metrics = None;
     let mut cluster = Cluster {
         election_id: "ingress-router".to_owned(),
         election_lease: Duration::from_secs(15),
@@ -81,6 +138,8 @@ pub fn parse() -> Result<Args, String> {
     let mut annotations_prefix = None;
     let mut http_port = None;
     let mut https_port = None;
+    let mut limits = Limits::default();
+    let mut load_limits = LoadLimits::default();
     let port = |flag: &str, text: String| {
         text.parse::<u16>()
             .ok()
@@ -145,6 +204,13 @@ pub fn parse() -> Result<Args, String> {
                         .map_err(|e| format!("--health {text:?}: not an address: {e}"))?,
                 );
             }
+            "--metrics" => {
+                let text = value("--metrics")?;
+                metrics = Some(
+                    text.parse()
+                        .map_err(|e| format!("--metrics {text:?}: not an address: {e}"))?,
+                );
+            }
             "--kubeconfig" => {
                 cluster.kubeconfig = Some(PathBuf::from(value("--kubeconfig")?));
                 cluster_flags.push(arg);
@@ -188,7 +254,21 @@ pub fn parse() -> Result<Args, String> {
                 cluster.election_lease = Duration::from_secs(seconds);
                 cluster_flags.push(arg);
             }
-            "-h" | "--help" => return Err(USAGE.into()),
+            "--max-input-bytes"
+            | "--max-objects"
+            | "--max-document-bytes"
+            | "--max-object-bytes"
+            | "--max-depth"
+            | "--max-rules"
+            | "--max-paths" => {
+                let text = value(&arg)?;
+                load_limit(&mut load_limits, &arg, &text)?;
+            }
+            flag if Limits::knows(flag) => {
+                let text = value(flag)?;
+                limits.set(flag, &text)?;
+            }
+            "-h" | "--help" => return Err(format!("{USAGE}\nlimits: {}", limits::FLAGS)),
             flag if flag.starts_with("--") => {
                 return Err(format!("unknown option {flag}\n{USAGE}"))
             }
@@ -231,10 +311,13 @@ pub fn parse() -> Result<Args, String> {
             annotations_prefix,
             http_port,
             https_port,
+            limits,
+            load_limits,
             ..Options::new(listen, files)
         },
         poll,
         health,
+        metrics,
         cluster: from_cluster.then_some(cluster),
     })
 }

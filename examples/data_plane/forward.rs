@@ -1,9 +1,12 @@
 //! Forwarding: from a routed request to one of its backend's endpoints, and back.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -13,59 +16,378 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper::client::conn::http1;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use ingress_router::{
-    Backend, BackendProtocol, BodyLimit, MatchedRoute, NginxConfig, NginxPolicy, TlsInfo,
+    strip_hop_by_hop, Backend, BackendProtocol, BodyLimit, ForwardedFor, ForwardedHeaders,
+    MatchedRoute, NginxConfig, NginxPolicy, RoundRobin, TlsInfo,
 };
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+
+use crate::proxy::Limits;
 
 /// The response body the proxy produces: a backend's, or one it writes itself.
-pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
 
 /// How long an endpoint whose connect failed is tried only after the others.
 const EJECT_FOR: Duration = Duration::from_secs(10);
 
-/// What forwarding keeps between requests: the pooled clients, the draws for weighted
-/// backends, the round-robin position over endpoints, and the endpoints whose connect failed
-/// recently.
+/// What forwarding keeps between requests: the HTTP/1.1 connections to each endpoint, the
+/// h2c client, the draws for weighted backends, the endpoint order, and the count of
+/// connections and requests per endpoint.
 pub struct Upstream {
-    client: Client<HttpConnector, RetryBody>,
     /// HTTP/2 in cleartext, for `backend-protocol: GRPC`.
-    h2c: Client<HttpConnector, RetryBody>,
+    h2c: Client<Connector, RetryBody>,
     /// The ingress-nginx settings the routes' policies fall back to.
     nginx: Arc<NginxConfig>,
+    limits: Arc<Limits>,
     /// Draws for [`ingress_router::MatchedRoute::pick_backend`]; a counter of its own, so that
     /// the backend chosen and the endpoint tried first are independent.
     draws: AtomicUsize,
-    next: AtomicUsize,
-    ejected: Mutex<std::collections::HashMap<SocketAddr, Instant>>,
+    balancer: RoundRobin,
+    /// Every endpoint, with its HTTP/1.1 pool.
+    gates: Arc<Gates>,
+    connect_timeout: Duration,
 }
 
 impl Upstream {
-    /// Pooled HTTP/1.1 and h2c clients; connects time out after the routes'
-    /// `proxy-connect-timeout`.
-    pub fn new(nginx: Arc<NginxConfig>) -> Upstream {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(u64::from(
-            nginx.proxy_connect_timeout.max(1),
-        ))));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector.clone());
+    /// Pooled HTTP/1.1 connections and an h2c client; connects time out after the ConfigMap's
+    /// `proxy-connect-timeout`; idle connections are closed after `--upstream-idle-timeout`
+    /// and beyond `--upstream-idle-per-host`. Spawns the task that closes idle connections.
+    pub fn new(nginx: Arc<NginxConfig>, limits: Arc<Limits>) -> Upstream {
+        let connect_timeout = Duration::from_secs(u64::from(nginx.proxy_connect_timeout.max(1)));
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        let gates = Arc::new(Gates::default());
+        let connector = Connector {
+            http,
+            gates: Arc::clone(&gates),
+            cap: limits.max_backend_connections,
+        };
         let h2c = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(limits.upstream_idle_timeout)
+            .pool_max_idle_per_host(limits.upstream_idle_per_host)
             .http2_only(true)
             .build(connector);
+        let weak = Arc::downgrade(&gates);
+        let timeout = limits.upstream_idle_timeout;
+        tokio::spawn(async move {
+            let period = (timeout / 4).max(Duration::from_millis(10));
+            loop {
+                tokio::time::sleep(period).await;
+                let Some(gates) = weak.upgrade() else { return };
+                gates.sweep(timeout);
+            }
+        });
         Upstream {
-            client,
             h2c,
             nginx,
+            limits,
             draws: AtomicUsize::new(0),
-            next: AtomicUsize::new(0),
-            ejected: Mutex::new(std::collections::HashMap::new()),
+            balancer: RoundRobin::new(),
+            gates,
+            connect_timeout,
         }
+    }
+
+    /// Sends `request` to `gate`'s endpoint over HTTP/1.1: on an idle connection when one is
+    /// ready, else on a new one (within `--max-backend-connections`). A request that an idle
+    /// connection could not take (the backend closed it meanwhile) goes on a new connection.
+    async fn send_h1(
+        &self,
+        gate: &Arc<Gate>,
+        mut request: Request<RetryBody>,
+    ) -> Result<(Response<Incoming>, http1::SendRequest<RetryBody>), Failure> {
+        loop {
+            let idle = gate.idle.lock().unwrap().pop();
+            let Some(Idle { mut sender, .. }) = idle else {
+                break;
+            };
+            if sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok((response, sender)),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => request = unsent,
+                    None => return Err(Failure::Send(Box::new(e.into_error()))),
+                },
+            }
+        }
+        let mut sender = self.connect(gate).await?;
+        match sender.send_request(request).await {
+            Ok(response) => Ok((response, sender)),
+            Err(e) => Err(Failure::Send(Box::new(e))),
+        }
+    }
+
+    /// A new HTTP/1.1 connection to `gate`'s endpoint, counted against its connections for as
+    /// long as it is open.
+    async fn connect(&self, gate: &Arc<Gate>) -> Result<http1::SendRequest<RetryBody>, Failure> {
+        let Some(admitted) =
+            Admitted::try_new(Arc::clone(gate), true, self.limits.max_backend_connections)
+        else {
+            return Err(Failure::Busy);
+        };
+        let tcp =
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(gate.addr)).await {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(e)) => return Err(Failure::Connect(e.to_string())),
+                Err(_) => {
+                    return Err(Failure::Connect(format!(
+                        "connect timed out after {:?}",
+                        self.connect_timeout
+                    )))
+                }
+            };
+        let _ = tcp.set_nodelay(true);
+        let (sender, connection) = http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| Failure::Connect(e.to_string()))?;
+        tokio::spawn(async move {
+            let _admitted = admitted;
+            if let Err(e) = connection.await {
+                tracing::debug!("backend connection: {e}");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+/// Why a request did not reach a backend.
+enum Failure {
+    /// The endpoint is at `--max-backend-connections`.
+    Busy,
+    /// Connecting failed: the request was not sent.
+    Connect(String),
+    /// Sending failed, or the backend gave no response.
+    Send(BoxError),
+}
+
+/// One endpoint: its connections and requests in flight, and its idle HTTP/1.1 connections.
+struct Gate {
+    addr: SocketAddr,
+    /// `addr` as a URI authority, written once.
+    authority: http::uri::Authority,
+    connections: AtomicUsize,
+    requests: AtomicUsize,
+    /// Idle connections, the most recently used last.
+    idle: Mutex<Vec<Idle>>,
+}
+
+/// An idle HTTP/1.1 connection, and since when.
+struct Idle {
+    sender: http1::SendRequest<RetryBody>,
+    since: Instant,
+}
+
+impl Gate {
+    /// Keeps `sender` for the next request, unless `cap` connections are idle already.
+    fn check_in(&self, sender: http1::SendRequest<RetryBody>, cap: usize) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap();
+        if idle.len() < cap {
+            idle.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    fn new(addr: SocketAddr) -> Gate {
+        Gate {
+            addr,
+            authority: addr
+                .to_string()
+                .parse()
+                .expect("a socket address is an authority"),
+            connections: AtomicUsize::new(0),
+            requests: AtomicUsize::new(0),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// A [`Gate`] per endpoint.
+#[derive(Default)]
+struct Gates {
+    gates: RwLock<HashMap<SocketAddr, Arc<Gate>>>,
+}
+
+impl Gates {
+    fn get(&self, addr: SocketAddr) -> Arc<Gate> {
+        if let Some(gate) = self.gates.read().unwrap().get(&addr) {
+            return Arc::clone(gate);
+        }
+        let mut gates = self.gates.write().unwrap();
+        // Endpoints come and go with Pods: forget the unused ones before the map grows large.
+        if gates.len() >= 4096 {
+            gates.retain(|_, gate| Arc::strong_count(gate) > 1);
+        }
+        Arc::clone(
+            gates
+                .entry(addr)
+                .or_insert_with(|| Arc::new(Gate::new(addr))),
+        )
+    }
+
+    /// Closes the idle connections older than `timeout`.
+    fn sweep(&self, timeout: Duration) {
+        let now = Instant::now();
+        for gate in self.gates.read().unwrap().values() {
+            gate.idle
+                .lock()
+                .unwrap()
+                .retain(|idle| now.duration_since(idle.since) < timeout);
+        }
+    }
+}
+
+/// One unit of a [`Gate`] counter, given back when dropped.
+struct Admitted {
+    gate: Arc<Gate>,
+    connection: bool,
+}
+
+impl Admitted {
+    /// One more of the gate's connections (or requests), unless `cap` are in use.
+    fn try_new(gate: Arc<Gate>, connection: bool, cap: usize) -> Option<Admitted> {
+        let counter = if connection {
+            &gate.connections
+        } else {
+            &gate.requests
+        };
+        if counter.fetch_add(1, Ordering::AcqRel) >= cap {
+            counter.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Admitted { gate, connection })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let counter = if self.connection {
+            &self.gate.connections
+        } else {
+            &self.gate.requests
+        };
+        counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The backend connector: TCP, with at most `cap` connections open to one endpoint.
+#[derive(Clone)]
+struct Connector {
+    http: HttpConnector,
+    gates: Arc<Gates>,
+    cap: usize,
+}
+
+/// Connecting would go over `--max-backend-connections`.
+#[derive(Debug)]
+struct TooManyConnections(SocketAddr);
+
+impl std::fmt::Display for TooManyConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: too many connections open (--max-backend-connections)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for TooManyConnections {}
+
+impl tower::Service<Uri> for Connector {
+    type Response = Counted;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Counted, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        tower::Service::<Uri>::poll_ready(&mut self.http, cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let addr = uri
+            .authority()
+            .and_then(|a| a.as_str().parse::<SocketAddr>().ok());
+        let admitted = match addr {
+            Some(addr) => match Admitted::try_new(self.gates.get(addr), true, self.cap) {
+                Some(admitted) => Some(admitted),
+                None => return Box::pin(std::future::ready(Err(TooManyConnections(addr).into()))),
+            },
+            None => None,
+        };
+        let connecting = tower::Service::<Uri>::call(&mut self.http, uri);
+        Box::pin(async move {
+            let io = connecting.await?;
+            Ok(Counted {
+                io,
+                _admitted: admitted,
+            })
+        })
+    }
+}
+
+/// A backend connection, counted against its endpoint's connections while open.
+struct Counted {
+    io: TokioIo<TcpStream>,
+    _admitted: Option<Admitted>,
+}
+
+impl Connection for Counted {
+    fn connected(&self) -> Connected {
+        self.io.connected()
+    }
+}
+
+impl hyper::rt::Read for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 }
 
@@ -73,6 +395,7 @@ impl Upstream {
 pub async fn forward(
     upstream: Arc<Upstream>,
     peer: SocketAddr,
+    local_port: u16,
     req: Request<ClientBody>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let Some(route) = req.extensions().get::<MatchedRoute>().cloned() else {
@@ -82,10 +405,73 @@ pub async fn forward(
             "unrouted request".into(),
         ));
     };
-    let mut response = forward_to(&upstream, peer, &route, req).await;
+    // `--request-timeout` bounds the whole exchange: the wait for the response head below,
+    // and the response body, which is cut when the deadline passes.
+    let deadline = upstream
+        .limits
+        .request_timeout
+        .map(|limit| tokio::time::Instant::now() + limit);
+    let client = Caller {
+        peer,
+        local_port,
+        deadline,
+    };
+    let mut response = forward_to(&upstream, &client, &route, req).await;
     response.extensions_mut().insert(route);
     Ok(response)
 }
+
+/// Where a request came from, and until when it may take.
+struct Caller {
+    peer: SocketAddr,
+    /// The port the client connected to.
+    local_port: u16,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Caller {
+    /// What the proxy says about the client in `X-Forwarded-*` and `X-Real-IP`.
+    fn forwarded(
+        &self,
+        nginx: &NginxConfig,
+        headers: &HeaderMap,
+        host: Option<HeaderValue>,
+        tls: bool,
+    ) -> ForwardedHeaders {
+        let peer = self.peer.ip();
+        let trusted = nginx.trusts(peer);
+        ForwardedHeaders {
+            peer,
+            client: if trusted {
+                nginx.client_ip(peer, headers.get_all(X_FORWARDED_FOR).iter())
+            } else {
+                peer
+            },
+            trusted,
+            for_mode: if nginx.compute_full_forwarded_for {
+                ForwardedFor::Append
+            } else {
+                ForwardedFor::Overwrite
+            },
+            proto: if tls { "https" } else { "http" },
+            host,
+            port: self.local_port,
+        }
+    }
+
+    /// How long to wait for a response head: `limit`, or less when the request's deadline
+    /// comes sooner.
+    fn wait(&self, limit: Duration) -> Duration {
+        match self.deadline {
+            Some(deadline) => {
+                limit.min(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            }
+            None => limit,
+        }
+    }
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Who a request to the default backend stands in for (ingress-nginx's `X-*` headers).
 struct StandIn {
@@ -96,7 +482,7 @@ struct StandIn {
 
 async fn forward_to(
     upstream: &Upstream,
-    peer: SocketAddr,
+    client: &Caller,
     route: &MatchedRoute,
     req: Request<ClientBody>,
 ) -> Response<ProxyBody> {
@@ -155,7 +541,7 @@ async fn forward_to(
                         root: false,
                     };
                     let body = Source::Incoming(body);
-                    stand_in_for(upstream, peer, route, &parts, body, &fallback, stand_in).await
+                    stand_in_for(upstream, client, route, &parts, body, &fallback, stand_in).await
                 }
                 None => reply(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             };
@@ -169,15 +555,15 @@ async fn forward_to(
             .find(|addr| a.value_for(**addr) == value)
             .copied()
     });
-    let mut order = try_order(upstream, addresses);
-    if let Some(sticky) = sticky {
-        if let Some(i) = order.iter().position(|a| *a == sticky) {
-            order[..=i].rotate_right(1);
-        }
-    }
+    // The sticky endpoint first, then the others in their turn.
+    let order = sticky.into_iter().chain(
+        upstream
+            .balancer
+            .order(addresses)
+            .filter(|a| Some(*a) != sticky),
+    );
 
-    let original_host = request_host(&parts.headers, &parts.uri);
-    let proto = if tls { "https" } else { "http" };
+    let forwarded = client.forwarded(&upstream.nginx, &parts.headers, host_value(&parts), tls);
     let limit = parts.extensions.get::<BodyLimit>().map(|l| l.0);
     let slot = Arc::new(Mutex::new(Some(Source::Incoming(body))));
     let idempotent = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -187,25 +573,61 @@ async fn forward_to(
         Some(policy) => policy.timeouts(&upstream.nginx),
         None => NginxPolicy::default().timeouts(&upstream.nginx),
     };
-    let wait = timeouts.connect + timeouts.send + timeouts.read;
+    let wait = client.wait(timeouts.connect + timeouts.send + timeouts.read);
+    let vhost = policy.and_then(NginxPolicy::upstream_vhost);
     let mut last_error = String::new();
-    for (attempt, addr) in order.iter().enumerate() {
-        let forwarded = Forwarded {
-            host: original_host.as_deref(),
-            vhost: policy.and_then(NginxPolicy::upstream_vhost),
-            peer,
-            proto,
+    let mut busy = None;
+    for (attempt, addr) in order.enumerate() {
+        let addr = &addr;
+        let gate = upstream.gates.get(*addr);
+        let Some(_admitted) = Admitted::try_new(
+            Arc::clone(&gate),
+            false,
+            upstream.limits.max_backend_requests,
+        ) else {
+            busy.get_or_insert(*addr);
+            continue;
         };
-        let outbound = match outbound_request(&parts, *addr, &forwarded, &slot, limit) {
+        let outbound = match outbound_request(&parts, &gate, !h2c, &forwarded, vhost, &slot, limit)
+        {
             Ok(outbound) => outbound,
             Err(e) => return reply(StatusCode::BAD_REQUEST, e),
         };
-        let client = if h2c { &upstream.h2c } else { &upstream.client };
-        let sent = tokio::time::timeout(wait, client.request(outbound)).await;
+        let deadline = client.deadline;
+        let exchange = async {
+            if h2c {
+                return match upstream.h2c.request(outbound).await {
+                    Ok(response) => Ok(response.map(|body| {
+                        let body = body.map_err(BoxError::from).boxed();
+                        match deadline {
+                            Some(at) => Deadline::new(body, at).boxed(),
+                            None => body,
+                        }
+                    })),
+                    Err(e) if find::<TooManyConnections>(&e).is_some() => Err(Failure::Busy),
+                    Err(e) if e.is_connect() => Err(Failure::Connect(e.to_string())),
+                    Err(e) => Err(Failure::Send(Box::new(e))),
+                };
+            }
+            let (response, sender) = upstream.send_h1(&gate, outbound).await?;
+            let idle_cap = upstream.limits.upstream_idle_per_host;
+            Ok(response.map(|body| {
+                let body = Pooled::new(body, Arc::clone(&gate), sender, idle_cap);
+                match deadline {
+                    Some(at) => Deadline::new(body, at).boxed(),
+                    None => body.boxed(),
+                }
+            }))
+        };
+        let sent = tokio::time::timeout(wait, exchange).await;
         let Ok(sent) = sent else {
-            return reply(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!("{backend}: {addr} did not answer within {wait:?}"),
+            let timeout = super::metrics::UpstreamFailure::Timeout;
+            return super::metrics::mark(
+                timeout,
+                reply(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("{backend}: {addr} did not answer within {wait:?}"),
+                ),
             );
         };
         match sent {
@@ -222,7 +644,7 @@ async fn forward_to(
                             };
                             let empty = Source::Empty;
                             return stand_in_for(
-                                upstream, peer, route, &parts, empty, fallback, stand_in,
+                                upstream, client, route, &parts, empty, fallback, stand_in,
                             )
                             .await;
                         }
@@ -239,36 +661,47 @@ async fn forward_to(
                         }
                     }
                 }
-                return Response::from_parts(parts_out, body.boxed());
+                return Response::from_parts(parts_out, body);
             }
-            Err(e) => {
-                if is_too_large(&e) {
-                    return reply(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "request entity too large".into(),
-                    );
+            Err(Failure::Busy) => {
+                busy.get_or_insert(*addr);
+            }
+            Err(Failure::Connect(e)) => {
+                upstream.balancer.eject(*addr, Instant::now() + EJECT_FOR);
+                last_error = format!("{addr}: {e}");
+                tracing::debug!(attempt, "upstream {last_error}");
+            }
+            Err(Failure::Send(e)) => {
+                if let Some(answer) = client_fault(&*e) {
+                    return answer;
                 }
                 let unsent = slot.lock().unwrap().is_some();
-                if e.is_connect() {
-                    upstream
-                        .ejected
-                        .lock()
-                        .unwrap()
-                        .insert(*addr, Instant::now() + EJECT_FOR);
-                }
                 last_error = format!("{addr}: {e}");
                 tracing::debug!(attempt, "upstream {last_error}");
                 // Another endpoint gets the request only when this one cannot have seen it.
-                let retry = unsent && (e.is_connect() || idempotent);
-                if !retry {
+                if !(unsent && idempotent) {
                     break;
                 }
             }
         }
     }
-    reply(
-        StatusCode::BAD_GATEWAY,
-        format!("{backend}: no endpoint answered ({last_error})"),
+    if last_error.is_empty() {
+        if let Some(addr) = busy {
+            return reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "{backend}: {addr} is at its limit of connections or requests \
+                     (--max-backend-connections, --max-backend-requests)"
+                ),
+            );
+        }
+    }
+    super::metrics::mark(
+        super::metrics::UpstreamFailure::Error,
+        reply(
+            StatusCode::BAD_GATEWAY,
+            format!("{backend}: no endpoint answered ({last_error})"),
+        ),
     )
 }
 
@@ -277,7 +710,7 @@ async fn forward_to(
 /// backend's status in `X-Code`, path `/`).
 async fn stand_in_for(
     upstream: &Upstream,
-    peer: SocketAddr,
+    client: &Caller,
     route: &MatchedRoute,
     parts: &http::request::Parts,
     body: Source,
@@ -296,7 +729,7 @@ async fn stand_in_for(
             )
         }
     };
-    let Some(addr) = try_order(upstream, addresses).first().copied() else {
+    let Some(addr) = upstream.balancer.order(addresses).next() else {
         return reply(StatusCode::SERVICE_UNAVAILABLE, "no default backend".into());
     };
     let mut parts = parts.clone();
@@ -305,7 +738,7 @@ async fn stand_in_for(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    let host = request_host(&parts.headers, &parts.uri);
+    let host = host_value(&parts);
     if stand_in.root {
         parts.uri = Uri::from_static("/");
     }
@@ -338,28 +771,55 @@ async fn stand_in_for(
     if let Some(format) = format {
         headers.insert(HeaderName::from_static("x-format"), format);
     }
-    let forwarded = Forwarded {
-        host: host.as_deref(),
-        vhost: None,
-        peer,
-        proto: if parts.extensions.get::<TlsInfo>().is_some() {
-            "https"
-        } else {
-            "http"
-        },
-    };
+    let tls = parts.extensions.get::<TlsInfo>().is_some();
+    let forwarded = client.forwarded(&upstream.nginx, &parts.headers, host, tls);
     let slot = Arc::new(Mutex::new(Some(body)));
-    let outbound = match outbound_request(&parts, addr, &forwarded, &slot, None) {
+    let gate = upstream.gates.get(addr);
+    let outbound = match outbound_request(&parts, &gate, true, &forwarded, None, &slot, None) {
         Ok(outbound) => outbound,
         Err(e) => return reply(StatusCode::BAD_REQUEST, e),
     };
-    match upstream.client.request(outbound).await {
-        Ok(response) => {
+    let wait = client.wait(Duration::from_secs(u64::from(
+        upstream.nginx.proxy_connect_timeout
+            + upstream.nginx.proxy_send_timeout
+            + upstream.nginx.proxy_read_timeout,
+    )));
+    let Ok(sent) = tokio::time::timeout(wait, upstream.send_h1(&gate, outbound)).await else {
+        return super::metrics::mark(
+            super::metrics::UpstreamFailure::Timeout,
+            reply(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("{fallback}: {addr} did not answer within {wait:?}"),
+            ),
+        );
+    };
+    match sent {
+        Ok((response, sender)) => {
+            let idle_cap = upstream.limits.upstream_idle_per_host;
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
-            Response::from_parts(parts, body.boxed())
+            let body = Pooled::new(body, Arc::clone(&gate), sender, idle_cap);
+            let body = match client.deadline {
+                Some(at) => Deadline::new(body, at).boxed(),
+                None => body.boxed(),
+            };
+            Response::from_parts(parts, body)
         }
-        Err(e) => reply(StatusCode::BAD_GATEWAY, format!("{fallback}: {addr}: {e}")),
+        Err(Failure::Busy) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{fallback}: {addr} is at its limit of connections"),
+        ),
+        Err(Failure::Connect(e)) => super::metrics::mark(
+            super::metrics::UpstreamFailure::Error,
+            reply(StatusCode::BAD_GATEWAY, format!("{fallback}: {addr}: {e}")),
+        ),
+        Err(Failure::Send(e)) => match client_fault(&*e) {
+            Some(answer) => answer,
+            None => super::metrics::mark(
+                super::metrics::UpstreamFailure::Error,
+                reply(StatusCode::BAD_GATEWAY, format!("{fallback}: {addr}: {e}")),
+            ),
+        },
     }
 }
 
@@ -374,69 +834,45 @@ fn request_id() -> String {
     format!("{:016x}{:016x}", a.finish(), b.finish())
 }
 
-/// The endpoints in the order to try them: round-robin, endpoints whose connect failed
-/// recently last.
-fn try_order(upstream: &Upstream, addresses: &[SocketAddr]) -> Vec<SocketAddr> {
-    // Once per request: advancing it twice would leave every other endpoint of an even-sized
-    // set unused.
-    let start = upstream.next.fetch_add(1, Ordering::Relaxed);
-    let n = addresses.len();
-    let rotated = (0..n).map(|i| addresses[(start + i) % n]);
-    let now = Instant::now();
-    let mut ejected = upstream.ejected.lock().unwrap();
-    ejected.retain(|_, until| *until > now);
-    let (mut healthy, down): (Vec<_>, Vec<_>) = rotated.partition(|a| !ejected.contains_key(a));
-    healthy.extend(down);
-    healthy
-}
-
-/// What the `X-Forwarded-*` headers say.
-struct Forwarded<'a> {
-    /// The host the client asked for.
-    host: Option<&'a str>,
-    /// The `Host` the backend gets instead (`upstream-vhost`).
-    vhost: Option<&'a HeaderValue>,
-    /// The client.
-    peer: SocketAddr,
-    /// `http` or `https`.
-    proto: &'static str,
-}
-
 /// The request to send to `addr`: the routed path and query, the original headers minus
-/// hop-by-hop ones, the client's Host, and `X-Forwarded-*` set by the proxy.
+/// hop-by-hop ones, the client's Host (or `upstream-vhost`), and the proxy's `X-Forwarded-*`.
 fn outbound_request(
     parts: &http::request::Parts,
-    addr: SocketAddr,
-    forwarded: &Forwarded<'_>,
+    gate: &Gate,
+    origin_form: bool,
+    forwarded: &ForwardedHeaders,
+    vhost: Option<&HeaderValue>,
     slot: &Arc<Mutex<Option<Source>>>,
     limit: Option<u64>,
 ) -> Result<Request<RetryBody>, String> {
-    let Forwarded {
-        host,
-        vhost,
-        peer,
-        proto,
-    } = *forwarded;
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri: Uri = format!("http://{addr}{path_and_query}")
-        .parse()
-        .map_err(|e| format!("cannot forward {path_and_query:?}: {e}"))?;
+    // HTTP/1.1 in origin form (`GET /path`), HTTP/2 with its `:authority`.
+    let mut uri = http::uri::Parts::default();
+    if !origin_form {
+        uri.scheme = Some(http::uri::Scheme::HTTP);
+        uri.authority = Some(gate.authority.clone());
+    }
+    uri.path_and_query = Some(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    let uri = Uri::from_parts(uri).map_err(|e| format!("cannot forward: {e}"))?;
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
-    if let Some(host) = host {
-        if let Ok(value) = HeaderValue::from_str(host) {
-            headers.insert(header::HOST, value.clone());
-            headers.insert(X_FORWARDED_HOST, value);
-        }
-    }
+    match &forwarded.host {
+        Some(host) => headers.insert(header::HOST, host.clone()),
+        // HTTP/1.0 without a Host: HTTP/1.1 needs one, the endpoint's.
+        None => headers.insert(
+            header::HOST,
+            HeaderValue::from_str(gate.authority.as_str()).expect("an authority is a header value"),
+        ),
+    };
+    forwarded.apply(&mut headers);
     if let Some(vhost) = vhost {
         headers.insert(header::HOST, vhost.clone());
     }
-    headers.insert(
-        X_FORWARDED_FOR,
-        HeaderValue::from_str(&peer.ip().to_string()).expect("an IP address is a header value"),
-    );
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     let mut request = Request::new(RetryBody {
         slot: Arc::clone(slot),
         taken: None,
@@ -447,38 +883,6 @@ fn outbound_request(
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
     Ok(request)
-}
-
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-
-/// Removes the headers that describe one connection rather than the message (RFC 9110 §7.6.1),
-/// including those the `Connection` header names.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
-        headers.remove(name);
-    }
 }
 
 /// The most bytes of a request body read and thrown away after an answer that did not need
@@ -492,15 +896,26 @@ const DRAIN_FOR: Duration = Duration::from_secs(30);
 /// A client's request body that, dropped unread, is drained (up to [`DRAIN_BYTES`] and
 /// [`DRAIN_FOR`]) in the background: answering before the whole body arrived would otherwise
 /// close the connection under a client that is still writing, which then sees a broken pipe
-/// instead of the answer.
+/// instead of the answer. Reading it fails with [`ClientError::Stalled`] when the client sends
+/// nothing for `--body-read-timeout`, and with [`ClientError::Malformed`] when what it sends is
+/// not a body (bad chunked framing, say).
 pub struct ClientBody {
     body: Option<Incoming>,
+    timeout: Duration,
+    /// Armed when a read must wait; pushed back whenever a frame came since.
+    timer: Option<Pin<Box<Sleep>>>,
+    progressed: bool,
 }
 
 impl ClientBody {
-    /// Wraps a client's body.
-    pub fn new(body: Incoming) -> ClientBody {
-        ClientBody { body: Some(body) }
+    /// Wraps a client's body; `timeout` is the longest wait for its next frame.
+    pub fn new(body: Incoming, timeout: Duration) -> ClientBody {
+        ClientBody {
+            body: Some(body),
+            timeout,
+            timer: None,
+            progressed: false,
+        }
     }
 }
 
@@ -515,10 +930,11 @@ impl Drop for ClientBody {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let timeout = self.timeout.min(DRAIN_FOR);
         runtime.spawn(async move {
             let drain = async {
                 let mut read = 0u64;
-                while let Some(Ok(frame)) = body.frame().await {
+                while let Ok(Some(Ok(frame))) = tokio::time::timeout(timeout, body.frame()).await {
                     read += frame.data_ref().map_or(0, |d| d.len() as u64);
                     if read > DRAIN_BYTES {
                         break;
@@ -530,17 +946,70 @@ impl Drop for ClientBody {
     }
 }
 
+/// What went wrong with a client's request body.
+#[derive(Debug)]
+pub enum ClientError {
+    /// Nothing came for the body-read timeout.
+    Stalled(Duration),
+    /// Not a valid body.
+    Malformed(hyper::Error),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Stalled(limit) => write!(
+                f,
+                "the client sent no request body data for {limit:?} (--body-read-timeout)"
+            ),
+            ClientError::Malformed(e) => write!(f, "invalid request body: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
 impl Body for ClientBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.body.as_mut() {
-            Some(body) => std::pin::Pin::new(body).poll_frame(cx),
-            None => Poll::Ready(None),
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let Some(body) = this.body.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.progressed = true;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                Poll::Ready(Some(Err(Box::new(ClientError::Malformed(e)))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let deadline = tokio::time::Instant::now() + this.timeout;
+                let timer = match &mut this.timer {
+                    Some(timer) => {
+                        if std::mem::take(&mut this.progressed) {
+                            timer.as_mut().reset(deadline);
+                        }
+                        timer
+                    }
+                    None => this
+                        .timer
+                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err(Box::new(ClientError::Stalled(this.timeout)))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
@@ -552,6 +1021,157 @@ impl Body for ClientBody {
         self.body
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+/// The answer when a request failed because of the client's body rather than the backend:
+/// 413 over the route's limit, 408 when the client stalled, 400 when it was malformed.
+fn client_fault(e: &(dyn std::error::Error + 'static)) -> Option<Response<ProxyBody>> {
+    if find::<TooLarge>(e).is_some() {
+        return Some(reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request entity too large".into(),
+        ));
+    }
+    let fault = find::<ClientError>(e)?;
+    let status = match fault {
+        ClientError::Stalled(_) => StatusCode::REQUEST_TIMEOUT,
+        ClientError::Malformed(_) => StatusCode::BAD_REQUEST,
+    };
+    Some(reply(status, fault.to_string()))
+}
+
+/// The first error of type `E` in the chain of `e`.
+fn find<'e, E: std::error::Error + 'static>(
+    mut e: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e E> {
+    loop {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        e = e.source()?;
+    }
+}
+
+/// A response body cut when the request's deadline (`--request-timeout`) passes; the timer is
+/// armed only when the body has to wait.
+struct Deadline<B> {
+    body: B,
+    at: tokio::time::Instant,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl<B> Deadline<B> {
+    fn new(body: B, at: tokio::time::Instant) -> Deadline<B> {
+        Deadline {
+            body,
+            at,
+            timer: None,
+        }
+    }
+}
+
+/// A backend's response body over a pooled HTTP/1.1 connection, which goes back to the pool
+/// when the body has been read to its end (and is closed when the body is dropped before).
+struct Pooled {
+    body: Incoming,
+    back: Option<(Arc<Gate>, http1::SendRequest<RetryBody>, usize)>,
+}
+
+impl Pooled {
+    fn new(
+        body: Incoming,
+        gate: Arc<Gate>,
+        sender: http1::SendRequest<RetryBody>,
+        idle_cap: usize,
+    ) -> Pooled {
+        let mut pooled = Pooled {
+            body,
+            back: Some((gate, sender, idle_cap)),
+        };
+        if pooled.body.is_end_stream() {
+            pooled.check_in();
+        }
+        pooled
+    }
+
+    fn check_in(&mut self) {
+        if let Some((gate, sender, cap)) = self.back.take() {
+            gate.check_in(sender, cap);
+        }
+    }
+}
+
+impl Body for Pooled {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => this.check_in(),
+            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.check_in(),
+            Poll::Ready(Some(Err(_))) => this.back = None,
+            _ => {}
+        }
+        polled.map_err(BoxError::from)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The response did not end before `--request-timeout`.
+#[derive(Debug)]
+struct Overdue;
+
+impl std::fmt::Display for Overdue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("response cut at the request deadline (--request-timeout)")
+    }
+}
+
+impl std::error::Error for Overdue {}
+
+impl<B: Body<Data = Bytes, Error = BoxError> + Unpin> Body for Deadline<B> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Pending => {
+                let at = this.at;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Overdue)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            ready => ready,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -575,18 +1195,6 @@ impl std::fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
-/// Whether a failed upstream request failed because the client's body was too large.
-fn is_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(e);
-    while let Some(error) = source {
-        if error.is::<TooLarge>() {
-            return true;
-        }
-        source = error.source();
-    }
-    false
-}
-
 /// A request body that stays in a shared slot until the client first reads it, so that a
 /// request whose connect failed can be sent again, body included, to another endpoint. Cut
 /// with an error past the route's body limit.
@@ -597,7 +1205,8 @@ pub struct RetryBody {
     read: u64,
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Any error, sent between tasks.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Body for RetryBody {
     type Data = Bytes;
@@ -629,7 +1238,7 @@ impl Body for RetryBody {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
@@ -673,6 +1282,15 @@ pub fn request_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
             .and_then(|h| h.to_str().ok())
             .map(str::to_owned)
     })
+}
+
+/// The host the request is routed on, as [`request_host`] finds it, as a header value: the
+/// `Host` header itself (no copy) unless the target carries an authority.
+fn host_value(parts: &http::request::Parts) -> Option<HeaderValue> {
+    match parts.uri.authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => parts.headers.get(header::HOST).cloned(),
+    }
 }
 
 /// A response the proxy writes itself.

@@ -1,4 +1,5 @@
-//! `/healthz` and `/readyz` on an address of their own, for probes and load balancers.
+//! `/healthz` and `/readyz` on an address of their own, for probes and load balancers; the
+//! small HTTP server that also serves `/metrics`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,6 +18,15 @@ pub type Readiness = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 /// Serves `/healthz` (200 while the process runs) and `/readyz` (200 once `ready` says so,
 /// else 503 with the reason) on `addr`; returns the bound address.
 pub async fn serve(addr: SocketAddr, ready: Readiness) -> std::io::Result<SocketAddr> {
+    listen(addr, Arc::new(move |path: &str| answer(path, &ready))).await
+}
+
+/// How a small endpoint answers a request for a path.
+pub type Answer = Arc<dyn Fn(&str) -> Response<Full<Bytes>> + Send + Sync>;
+
+/// Serves HTTP/1.1 on `addr` with `answer` for every request, whatever its method; returns
+/// the bound address. Clients get 5 s to send their request head.
+pub async fn listen(addr: SocketAddr, answer: Answer) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
@@ -24,11 +34,11 @@ pub async fn serve(addr: SocketAddr, ready: Readiness) -> std::io::Result<Socket
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let ready = Arc::clone(&ready);
+            let answer = Arc::clone(&answer);
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                    let ready = Arc::clone(&ready);
-                    async move { Ok::<_, Infallible>(answer(request.uri().path(), &ready)) }
+                    let answer = Arc::clone(&answer);
+                    async move { Ok::<_, Infallible>(answer(request.uri().path())) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())

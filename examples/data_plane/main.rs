@@ -4,8 +4,8 @@
 //! cargo run --release --features rustls,nginx --example data_plane -- [--listen ADDR[=CONTROLLER]]...
 //!     [--listen-tls ADDR[=CONTROLLER]]... [--default-backend NS/NAME:PORT]
 //!     [--default-certificate NS/NAME] [--no-ssl-redirect[=CONTROLLER]]... [--demo-backends]
-//!     [--poll-interval MS] [--health ADDR] [--configmap NS/NAME] [--annotations-prefix PREFIX]
-//!     [--http-port PORT] [--https-port PORT] [FILE]...
+//!     [--poll-interval MS] [--health ADDR] [--metrics ADDR] [--configmap NS/NAME]
+//!     [--annotations-prefix PREFIX] [--http-port PORT] [--https-port PORT] [FILE]...
 //! cargo run --release --features rustls,nginx,kube --example data_plane -- --kubeconfig PATH
 //!     [--namespace NS] [--selector LABELS] [--publish-address ADDR]... [--publish-service NS/NAME]
 //!     [--election-namespace NS] [--election-id NAME] [--election-lease SECONDS] [options above]
@@ -44,6 +44,9 @@
 //!   removes them from Ingresses no longer served. `--election-lease` sets the Lease's
 //!   duration (default 15 s).
 //! - `--health ADDR` serves `/healthz` and `/readyz` (ready once the objects are loaded).
+//! - `--metrics ADDR` serves Prometheus metrics at `/metrics`: requests by listener
+//!   controller, Ingress, backend and status class, their latency, upstream errors and
+//!   timeouts, open connections and reloads (see `metrics.rs` and the README).
 //! - ingress-nginx annotations (`nginx.ingress.kubernetes.io/*`, or `--annotations-prefix`)
 //!   are honoured as typed policies (see the crate's `NginxAnnotations`), with the settings of
 //!   the controller ConfigMap `--configmap NS/NAME` (read from the FILEs, or from the
@@ -110,11 +113,22 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(addr) = args.metrics {
+        let metrics = proxy::metrics::enable();
+        let answer = std::sync::Arc::new(|path: &str| proxy::metrics::answer(path, metrics));
+        match health::listen(addr, answer).await {
+            Ok(bound) => tracing::info!("metrics on http://{bound}/metrics"),
+            Err(e) => {
+                eprintln!("cannot serve metrics on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if let Some(cluster) = args.cluster {
         return run_cluster(args.options, cluster, args.health).await;
     }
     let files = args.options.files.clone();
-    let manifests = match proxy::read_files(&files) {
+    let manifests = match proxy::read_files(&files, &args.options.load_limits) {
         Ok(manifests) => manifests,
         Err(e) => {
             eprintln!("cannot load the manifests: {e}");

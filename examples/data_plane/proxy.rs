@@ -11,6 +11,10 @@
 mod demo;
 #[path = "forward.rs"]
 pub mod forward;
+#[path = "limits.rs"]
+pub mod limits;
+#[path = "metrics.rs"]
+pub mod metrics;
 #[path = "serve.rs"]
 mod serve;
 
@@ -32,6 +36,7 @@ use tokio::task::JoinSet;
 pub use demo::serve_echo;
 use demo::{DemoCa, Echoes};
 use forward::Upstream;
+pub use limits::Limits;
 
 /// One listening address, and the controller whose Ingresses it serves (`None`: every Ingress,
 /// whatever its class).
@@ -106,6 +111,10 @@ pub struct Options {
     /// The port clients reach the TLS listeners on, for redirect locations; default the
     /// TLS listener's own.
     pub https_port: Option<u16>,
+    /// Limits and timeouts.
+    pub limits: Limits,
+    /// How much of the FILEs is read (`--max-input-bytes`, `--max-objects`, …).
+    pub load_limits: LoadLimits,
 }
 
 impl Options {
@@ -125,6 +134,8 @@ impl Options {
             annotations_prefix: None,
             http_port: None,
             https_port: None,
+            limits: Limits::default(),
+            load_limits: LoadLimits::default(),
         }
     }
 
@@ -224,6 +235,10 @@ struct Shared {
 /// A running data plane.
 pub struct DataPlane {
     shared: Arc<Shared>,
+    /// The listeners, each with its connections.
+    servers: JoinSet<()>,
+    /// Tells the listeners to stop.
+    stop: tokio::sync::watch::Sender<bool>,
     listeners: Vec<(SocketAddr, Option<String>)>,
     tls_listeners: Vec<(SocketAddr, Option<String>)>,
     tasks: JoinSet<()>,
@@ -281,8 +296,11 @@ impl DataPlane {
             echoes: Echoes::default(),
             demo_ca: Mutex::new(None),
         });
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let mut plane = DataPlane {
             shared,
+            servers: JoinSet::new(),
+            stop,
             listeners: Vec::new(),
             tls_listeners: Vec::new(),
             tasks: JoinSet::new(),
@@ -310,7 +328,28 @@ impl DataPlane {
                 .map_err(|e| LoadError(vec![e.to_string()]))?;
             bound.push((tls, listen.controller.clone(), listener, addr));
         }
-        let upstream = Arc::new(Upstream::new(Arc::clone(plane.shared.nginx.config())));
+        let limits = Arc::new(plane.shared.options.limits.clone());
+        if let Some(files) = limits::open_file_limit() {
+            // A client connection and one to its backend each take a file.
+            let needed = 2 * limits.max_connections as u64 + 64;
+            if files < needed {
+                tracing::warn!(
+                    "the process may open {files} files: --max-connections {} needs about \
+                     {needed}; raise the limit (ulimit -n) or lower --max-connections",
+                    limits.max_connections
+                );
+            }
+        }
+        let upstream = Arc::new(Upstream::new(
+            Arc::clone(plane.shared.nginx.config()),
+            Arc::clone(&limits),
+        ));
+        let edge = serve::Edge {
+            connections: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
+            limits,
+            stopping,
+            nginx: Arc::clone(plane.shared.nginx.config()),
+        };
         for (tls, controller, listener, addr) in bound {
             let snapshot = plane.snapshot(controller.as_deref());
             let mut routing = IngressLayer::new(snapshot.clone())
@@ -336,8 +375,13 @@ impl DataPlane {
                 None
             };
             let upstream = Arc::clone(&upstream);
-            plane.tasks.spawn(serve::serve(
-                listener, routing, acceptor, upstream, controller,
+            plane.servers.spawn(serve::serve(
+                listener,
+                routing,
+                acceptor,
+                upstream,
+                controller,
+                edge.clone(),
             ));
         }
         Ok((plane, loaded))
@@ -383,7 +427,11 @@ impl DataPlane {
     }
 
     /// Watches the files (polling their size and modification time every `interval`) and
-    /// reloads when one changes; each outcome goes to `report`.
+    /// reloads once a change has settled: when a poll finds the files as the one before it
+    /// found them changed, so that a file written in several steps is read whole as long as
+    /// the steps come within one interval of each other. Each outcome goes to `report`.
+    /// Writers that cannot promise that should replace files atomically (write a new file,
+    /// then rename it over the old one), as Kubernetes' ConfigMap volumes do.
     pub fn watch_files(
         &mut self,
         interval: Duration,
@@ -391,20 +439,37 @@ impl DataPlane {
     ) {
         let shared = Arc::clone(&self.shared);
         self.tasks.spawn(async move {
-            let mut seen = stamps(&shared.options.files);
+            let mut loaded = stamps(&shared.options.files);
+            let mut last = loaded.clone();
             loop {
                 tokio::time::sleep(interval).await;
                 let now = stamps(&shared.options.files);
-                if now != seen {
-                    seen = now;
+                let settled = now == last;
+                last = now;
+                if settled && last != loaded {
+                    loaded = last.clone();
                     report(reload_files(&shared).await);
                 }
             }
         });
     }
 
-    /// Stops every listener, connection and echo server, and removes the demo CA's file.
+    /// Stops accepting, lets the requests in flight finish for at most `--shutdown-timeout`,
+    /// then stops every connection, the file watch and the echo servers, and removes the demo
+    /// CA's file.
     pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let deadline = self.shared.options.limits.shutdown_timeout;
+        let drained = tokio::time::timeout(deadline, async {
+            while self.servers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                "requests still in flight after {deadline:?} (--shutdown-timeout): closing"
+            );
+        }
+        self.servers.shutdown().await;
         self.tasks.shutdown().await;
         self.shared.echoes.shutdown().await;
         if let Some(ca) = self.shared.demo_ca.lock().unwrap().take() {
@@ -423,14 +488,13 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
         .collect()
 }
 
-/// Reads manifest files into one [`Manifests`]; any unreadable file or document is an error.
-pub fn read_files(files: &[PathBuf]) -> Result<Manifests, LoadError> {
+/// Reads manifest files into one [`Manifests`] within `limits` (a runaway file is cut, not
+/// read whole); any unreadable file or document is an error.
+pub fn read_files(files: &[PathBuf], limits: &LoadLimits) -> Result<Manifests, LoadError> {
     let mut manifests = Manifests::default();
     let mut errors = Vec::new();
     for file in files {
-        // Read within the loader's default limits: a runaway file is cut, not read whole.
-        let limits = LoadLimits::default();
-        match std::fs::File::open(file).and_then(|f| Manifests::read(f, &limits)) {
+        match std::fs::File::open(file).and_then(|f| Manifests::read(f, limits)) {
             Ok(read) => {
                 errors.extend(
                     read.errors
@@ -451,10 +515,14 @@ pub fn read_files(files: &[PathBuf]) -> Result<Manifests, LoadError> {
 
 async fn reload_files(shared: &Arc<Shared>) -> Result<Loaded, LoadError> {
     let files = shared.options.files.clone();
-    let manifests = tokio::task::spawn_blocking(move || read_files(&files))
-        .await
-        .map_err(|e| LoadError(vec![e.to_string()]))??;
-    apply(shared, manifests).await
+    let limits = shared.options.load_limits.clone();
+    let read = tokio::task::spawn_blocking(move || read_files(&files, &limits)).await;
+    let outcome = match read.map_err(|e| LoadError(vec![e.to_string()])) {
+        Ok(Ok(manifests)) => apply(shared, manifests).await,
+        Ok(Err(e)) | Err(e) => Err(e),
+    };
+    metrics::reloaded(outcome.is_ok());
+    outcome
 }
 
 /// Hands `manifests` to every reconciler, after filling in the demo's backends and
@@ -516,8 +584,15 @@ async fn apply(shared: &Arc<Shared>, mut manifests: Manifests) -> Result<Loaded,
         }
     }
     let mut reconcilers = shared.reconcilers.lock().unwrap();
+    let mut left = reconcilers.len();
     for reconciler in reconcilers.iter_mut() {
-        let outcome = reconciler.apply_all(Event::replace_all(manifests.clone()));
+        // The last reconciler takes the objects: a copy each would double what is held.
+        left -= 1;
+        let objects = match left {
+            0 => std::mem::take(&mut manifests),
+            _ => manifests.clone(),
+        };
+        let outcome = reconciler.apply_all(Event::replace_all(objects));
         loaded.rebuilt.extend(outcome.rebuilt);
         for rejected in outcome.rejected {
             let text = rejected.to_string();

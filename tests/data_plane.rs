@@ -963,3 +963,67 @@ impl hyper::body::Body for Chunks {
         std::task::Poll::Ready(Some(Ok(frame)))
     }
 }
+
+/// The names of this process's threads that serve connections (`Options::threads` above 1).
+fn serving_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .filter(|name| name.starts_with("serve-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// With three serving threads, each accepts on its own socket of the listener's port: many
+/// connections at once, over both protocols, are all answered by the right backend with
+/// pooled backend connections; shutdown stops the threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serving_threads_share_a_port_and_stop_on_shutdown() {
+    let (addrs, tasks, yaml) = three_endpoints().await;
+    let mut opts = options(&["127.0.0.1:0"]);
+    opts.threads = 3;
+    let (plane, addr) = start(opts, manifests(&yaml)).await;
+    if cfg!(target_os = "linux") {
+        // A thread names itself once it runs.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while serving_threads() < 3 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(serving_threads(), 3);
+    }
+    let mut clients = tokio::task::JoinSet::new();
+    for i in 0..48 {
+        let proto = PROTOS[i % PROTOS.len()];
+        clients.spawn(async move {
+            let mut client = Client::connect(addr, proto).await;
+            answered_by(&mut client, 6).await
+        });
+    }
+    let mut by = BTreeMap::new();
+    while let Some(answers) = clients.join_next().await {
+        for (endpoint, n) in answers.expect("every client is answered") {
+            *by.entry(endpoint).or_insert(0) += n;
+        }
+    }
+    assert_eq!(by.values().sum::<usize>(), 48 * 6);
+    let mut endpoints: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    endpoints.sort();
+    assert_eq!(
+        by.keys().cloned().collect::<Vec<_>>(),
+        endpoints,
+        "every endpoint takes traffic"
+    );
+    plane.shutdown().await;
+    if cfg!(target_os = "linux") {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while serving_threads() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(serving_threads(), 0, "the serving threads stop");
+    }
+    for task in tasks {
+        task.abort();
+    }
+}

@@ -13,7 +13,8 @@ const USAGE: &str = "usage: data_plane [--listen ADDR[=CONTROLLER]]... \
 [--listen-tls ADDR[=CONTROLLER]]... [--default-backend NS/NAME:PORT] \
 [--default-certificate NS/NAME] [--no-ssl-redirect[=CONTROLLER]]... [--demo-backends] \
 [--poll-interval MS] [--health ADDR] [--metrics ADDR] [--configmap NS/NAME] \
-[--annotations-prefix PREFIX] [--http-port PORT] [--https-port PORT] [--kubeconfig PATH] \
+[--annotations-prefix PREFIX] [--http-port PORT] [--https-port PORT] [--threads N] \
+[--kubeconfig PATH] \
 [--namespace NS] [--selector LABELS] \
 [--publish-address ADDR]... [--publish-service NS/NAME] [--election-namespace NS] \
 [--election-id NAME] [--election-lease SECONDS] [--max-input-bytes BYTES] [--max-objects N] \
@@ -115,6 +116,17 @@ fn byte_size(text: &str) -> Option<usize> {
     number.checked_mul(scale)
 }
 
+/// Serving threads without `--threads`: `TOKIO_WORKER_THREADS` when set (tokio's own
+/// variable), else one per core.
+fn default_threads() -> usize {
+    std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .filter(|n| (1..=1024).contains(n))
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+}
+
 /// Reads the command line.
 pub fn parse() -> Result<Args, String> {
     let mut listen = Vec::new();
@@ -140,6 +152,7 @@ pub fn parse() -> Result<Args, String> {
     let mut https_port = None;
     let mut limits = Limits::default();
     let mut load_limits = LoadLimits::default();
+    let mut threads = default_threads();
     let port = |flag: &str, text: String| {
         text.parse::<u16>()
             .ok()
@@ -190,6 +203,14 @@ pub fn parse() -> Result<Args, String> {
             }
             "--http-port" => http_port = Some(port("--http-port", value("--http-port")?)?),
             "--https-port" => https_port = Some(port("--https-port", value("--https-port")?)?),
+            "--threads" => {
+                let text = value("--threads")?;
+                threads = text
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1024).contains(n))
+                    .ok_or(format!("--threads {text:?}: not a number from 1 to 1024"))?;
+            }
             "--poll-interval" => {
                 let text = value("--poll-interval")?;
                 let ms: u64 = text
@@ -313,6 +334,7 @@ pub fn parse() -> Result<Args, String> {
             https_port,
             limits,
             load_limits,
+            threads,
             ..Options::new(listen, files)
         },
         poll,

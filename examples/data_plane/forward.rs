@@ -56,13 +56,17 @@ pub struct Upstream {
 impl Upstream {
     /// Pooled HTTP/1.1 connections and an h2c client; connects time out after the ConfigMap's
     /// `proxy-connect-timeout`; idle connections are closed after `--upstream-idle-timeout`
-    /// and beyond `--upstream-idle-per-host`. Spawns the task that closes idle connections.
-    pub fn new(nginx: Arc<NginxConfig>, limits: Arc<Limits>) -> Upstream {
+    /// and beyond `--upstream-idle-per-host` (per serving thread, of which there are
+    /// `threads`). Spawns the task that closes idle connections.
+    pub fn new(nginx: Arc<NginxConfig>, limits: Arc<Limits>, threads: usize) -> Upstream {
         let connect_timeout = Duration::from_secs(u64::from(nginx.proxy_connect_timeout.max(1)));
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
-        let gates = Arc::new(Gates::default());
+        let gates = Arc::new(Gates {
+            gates: RwLock::default(),
+            lanes: threads,
+        });
         let connector = Connector {
             http,
             gates: Arc::clone(&gates),
@@ -105,7 +109,7 @@ impl Upstream {
         mut request: Request<RetryBody>,
     ) -> Result<(Response<Incoming>, http1::SendRequest<RetryBody>), Failure> {
         loop {
-            let idle = gate.idle.lock().unwrap().pop();
+            let idle = gate.lane().lock().unwrap().pop();
             let Some(Idle { mut sender, .. }) = idle else {
                 break;
             };
@@ -177,8 +181,20 @@ struct Gate {
     authority: http::uri::Authority,
     connections: AtomicUsize,
     requests: AtomicUsize,
-    /// Idle connections, the most recently used last.
-    idle: Mutex<Vec<Idle>>,
+    /// Idle connections, the most recently used last: a list per serving thread, so that a
+    /// request takes a connection whose task runs on its own thread.
+    idle: Box<[Mutex<Vec<Idle>>]>,
+}
+
+thread_local! {
+    /// The serving thread this is (see [`serving_thread`]); 0 elsewhere.
+    static LANE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as serving thread `index` of [`Options::threads`](crate::proxy::Options):
+/// it keeps its own idle backend connections.
+pub fn serving_thread(index: usize) {
+    LANE.with(|lane| lane.set(index));
 }
 
 /// An idle HTTP/1.1 connection, and since when.
@@ -193,7 +209,7 @@ impl Gate {
         if sender.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap();
+        let mut idle = self.lane().lock().unwrap();
         if idle.len() < cap {
             idle.push(Idle {
                 sender,
@@ -202,7 +218,12 @@ impl Gate {
         }
     }
 
-    fn new(addr: SocketAddr) -> Gate {
+    /// The idle connections of the current thread.
+    fn lane(&self) -> &Mutex<Vec<Idle>> {
+        &self.idle[LANE.with(std::cell::Cell::get) % self.idle.len()]
+    }
+
+    fn new(addr: SocketAddr, lanes: usize) -> Gate {
         Gate {
             addr,
             authority: addr
@@ -211,15 +232,16 @@ impl Gate {
                 .expect("a socket address is an authority"),
             connections: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
-            idle: Mutex::new(Vec::new()),
+            idle: (0..lanes.max(1)).map(|_| Mutex::default()).collect(),
         }
     }
 }
 
 /// A [`Gate`] per endpoint.
-#[derive(Default)]
 struct Gates {
     gates: RwLock<HashMap<SocketAddr, Arc<Gate>>>,
+    /// Serving threads, each with its own idle connections.
+    lanes: usize,
 }
 
 impl Gates {
@@ -235,7 +257,7 @@ impl Gates {
         Arc::clone(
             gates
                 .entry(addr)
-                .or_insert_with(|| Arc::new(Gate::new(addr))),
+                .or_insert_with(|| Arc::new(Gate::new(addr, self.lanes))),
         )
     }
 
@@ -243,10 +265,11 @@ impl Gates {
     fn sweep(&self, timeout: Duration) {
         let now = Instant::now();
         for gate in self.gates.read().unwrap().values() {
-            gate.idle
-                .lock()
-                .unwrap()
-                .retain(|idle| now.duration_since(idle.since) < timeout);
+            for lane in &gate.idle {
+                lane.lock()
+                    .unwrap()
+                    .retain(|idle| now.duration_since(idle.since) < timeout);
+            }
         }
     }
 }

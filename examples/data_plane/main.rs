@@ -101,21 +101,29 @@ fn report(outcome: Result<Loaded, LoadError>) {
     }
 }
 
-/// The runtime: tokio's multi-threaded one, with `TOKIO_WORKER_THREADS` workers (default: one per
-/// core); with `TOKIO_WORKER_THREADS=1`, a single-threaded one on the main thread, which serves
-/// the same requests without the hand-offs between scheduler threads.
+/// The runtime. With one serving thread (`--threads 1`), a single-threaded runtime on the main
+/// thread serves connections and runs everything else; with more, each serving thread has a
+/// runtime of its own (see `Options::threads`), and this one, with one worker, loads, reloads
+/// and watches.
 fn main() -> ExitCode {
-    let single = std::env::var("TOKIO_WORKER_THREADS").is_ok_and(|n| n.trim() == "1");
-    let runtime = match single {
-        true => tokio::runtime::Builder::new_current_thread()
+    let args = match args::parse() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match args.options.threads {
+        1 => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),
-        false => tokio::runtime::Builder::new_multi_thread()
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build(),
     };
     match runtime {
-        Ok(runtime) => runtime.block_on(run()),
+        Ok(runtime) => runtime.block_on(run(args)),
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
             ExitCode::FAILURE
@@ -123,7 +131,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run() -> ExitCode {
+async fn run(args: args::Args) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -132,13 +140,6 @@ async fn run() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
 
-    let args = match args::parse() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
     if let Some(addr) = args.metrics {
         let metrics = proxy::metrics::enable();
         let answer = std::sync::Arc::new(|path: &str| proxy::metrics::answer(path, metrics));

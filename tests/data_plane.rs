@@ -976,7 +976,7 @@ fn serving_threads() -> usize {
         .unwrap_or(0)
 }
 
-/// With three serving threads, each accepts on its own socket of the listener's port: many
+/// With three serving threads, which the listener hands connections to in turn: many
 /// connections at once, over both protocols, are all answered by the right backend with
 /// pooled backend connections; shutdown stops the threads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

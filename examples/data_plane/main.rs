@@ -5,7 +5,8 @@
 //!     [--listen-tls ADDR[=CONTROLLER]]... [--default-backend NS/NAME:PORT]
 //!     [--default-certificate NS/NAME] [--no-ssl-redirect[=CONTROLLER]]... [--demo-backends]
 //!     [--poll-interval MS] [--health ADDR] [--metrics ADDR] [--configmap NS/NAME]
-//!     [--annotations-prefix PREFIX] [--http-port PORT] [--https-port PORT] [FILE]...
+//!     [--annotations-prefix PREFIX] [--http-port PORT] [--https-port PORT] [--threads N]
+//!     [FILE]...
 //! cargo run --release --features rustls,nginx,kube --example data_plane -- --kubeconfig PATH
 //!     [--namespace NS] [--selector LABELS] [--publish-address ADDR]... [--publish-service NS/NAME]
 //!     [--election-namespace NS] [--election-id NAME] [--election-lease SECONDS] [options above]
@@ -53,6 +54,9 @@
 //!   cluster; changes take effect on restart). `--http-port` and `--https-port` are the ports
 //!   clients use (behind a LoadBalancer or NodePort they differ from the listeners'), for
 //!   redirect locations; a scheme's default port is left out.
+//!
+//! - `--threads N` serving threads (default: `TOKIO_WORKER_THREADS`, else one per core), each
+//!   with a single-threaded runtime; the listeners hand them accepted connections in turn.
 //!
 //! One log line per request: controller, method, host, target, status, backend, latency.
 //! `RUST_LOG=debug` shows more.

@@ -19,7 +19,6 @@ pub mod metrics;
 mod serve;
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -117,9 +116,9 @@ pub struct Options {
     /// How much of the FILEs is read (`--max-input-bytes`, `--max-objects`, …).
     pub load_limits: LoadLimits,
     /// Serving threads (`--threads`). With 1, connections are served on the runtime that
-    /// starts the data plane; with more, each thread runs a single-threaded runtime of its own
-    /// and accepts on its own socket of every listener (`SO_REUSEPORT`: the kernel spreads
-    /// connections over them), as nginx's workers do.
+    /// starts the data plane; with more, each thread runs a single-threaded runtime of its own,
+    /// and the listeners hand it every so-many accepted connection, as nginx's workers share
+    /// them.
     pub threads: usize,
 }
 
@@ -327,18 +326,13 @@ impl DataPlane {
             .map(|l| (true, l))
             .chain(options.listen.iter().map(|l| (false, l)))
         {
-            let cannot = |e: std::io::Error| {
-                LoadError(vec![format!("cannot listen on {}: {e}", listen.addr)])
-            };
-            let threads = options.threads.max(1);
-            let first = bind(listen.addr, threads > 1).map_err(cannot)?;
-            let addr = first.local_addr().map_err(cannot)?;
-            // The other threads' sockets on the same port (the first one's, when it was 0).
-            let mut listeners = vec![first];
-            for _ in 1..threads {
-                listeners.push(bind(addr, true).map_err(cannot)?);
-            }
-            bound.push((tls, listen.controller.clone(), listeners, addr));
+            let listener = TcpListener::bind(listen.addr)
+                .await
+                .map_err(|e| LoadError(vec![format!("cannot listen on {}: {e}", listen.addr)]))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| LoadError(vec![e.to_string()]))?;
+            bound.push((tls, listen.controller.clone(), listener, addr));
         }
         let limits = Arc::new(plane.shared.options.limits.clone());
         if let Some(files) = limits::open_file_limit() {
@@ -357,13 +351,24 @@ impl DataPlane {
             Arc::clone(&limits),
             plane.shared.options.threads.max(1),
         ));
+        let threads = plane.shared.options.threads.max(1);
+        let workers = match threads {
+            1 => None,
+            _ => Some(
+                serve::Workers::start(threads, |done| {
+                    plane.servers.spawn(done);
+                })
+                .map_err(|e| LoadError(vec![format!("cannot start a serving thread: {e}")]))?,
+            ),
+        };
         let edge = serve::Edge {
             connections: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
             limits,
             stopping,
             nginx: Arc::clone(plane.shared.nginx.config()),
+            workers,
         };
-        for (tls, controller, listeners, addr) in bound {
+        for (tls, controller, listener, addr) in bound {
             let snapshot = plane.snapshot(controller.as_deref());
             let mut routing = IngressLayer::new(snapshot.clone())
                 .ssl_redirect(plane.shared.options.ssl_redirect(controller.as_deref()))
@@ -387,38 +392,15 @@ impl DataPlane {
                 }
                 None
             };
-            let single = listeners.len() == 1;
-            for (index, listener) in listeners.into_iter().enumerate() {
-                let upstream = Arc::clone(&upstream);
-                let (routing, acceptor, controller, edge) = (
-                    routing.clone(),
-                    acceptor.clone(),
-                    controller.clone(),
-                    edge.clone(),
-                );
-                if single {
-                    plane.servers.spawn(serve::serve(
-                        listener, routing, acceptor, upstream, controller, edge,
-                    ));
-                    continue;
-                }
-                let listener = listener
-                    .into_std()
-                    .map_err(|e| LoadError(vec![format!("listener on {addr}: {e}")]))?;
-                let serving = async move {
-                    forward::serving_thread(index);
-                    match TcpListener::from_std(listener) {
-                        Ok(listener) => {
-                            serve::serve(listener, routing, acceptor, upstream, controller, edge)
-                                .await
-                        }
-                        Err(e) => tracing::error!("listener on {addr}: {e}"),
-                    }
-                };
-                let done = on_own_thread(format!("serve-{addr}-{index}"), serving)
-                    .map_err(|e| LoadError(vec![format!("cannot start a serving thread: {e}")]))?;
-                plane.servers.spawn(done);
-            }
+            let upstream = Arc::clone(&upstream);
+            plane.servers.spawn(serve::serve(
+                listener,
+                routing,
+                acceptor,
+                upstream,
+                controller,
+                edge.clone(),
+            ));
         }
         Ok((plane, loaded))
     }
@@ -512,48 +494,6 @@ impl DataPlane {
             let _ = std::fs::remove_file(ca.path);
         }
     }
-}
-
-/// A listening socket on `addr`, as [`TcpListener::bind`] makes it; with `reuse_port`, one
-/// that other sockets can share the port with.
-fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
-    let socket = match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    if reuse_port {
-        socket.set_reuseport(true)?;
-    }
-    socket.bind(addr)?;
-    socket.listen(1024)
-}
-
-/// Runs `work` on a thread of its own with a single-threaded runtime. The future returned
-/// finishes with `work`; dropping it (a shutdown past its deadline) stops `work` and its
-/// tasks.
-fn on_own_thread(
-    name: String,
-    work: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (done, finished) = tokio::sync::oneshot::channel::<()>();
-    let (abort, aborted) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new().name(name).spawn(move || {
-        runtime.block_on(async move {
-            tokio::select! {
-                () = work => {}
-                _ = aborted => {}
-            }
-        });
-        let _ = done.send(());
-    })?;
-    Ok(async move {
-        let _abort = abort;
-        let _ = finished.await;
-    })
 }
 
 fn stamps(files: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {

@@ -2,7 +2,9 @@
 //! the limits that bound what a client can make the proxy hold.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,8 +19,8 @@ use ingress_router::{
 };
 use rustls::crypto::CryptoProvider;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::{ServiceBuilder, ServiceExt};
@@ -50,6 +52,79 @@ pub struct Edge {
     pub stopping: watch::Receiver<bool>,
     /// Which peers are trusted proxies (`use-forwarded-headers`, `proxy-real-ip-cidr`).
     pub nginx: Arc<NginxConfig>,
+    /// The serving threads accepted connections go to, when there are several.
+    pub workers: Option<Workers>,
+}
+
+/// A connection to serve, handed to a serving thread.
+type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Serving threads, each with a single-threaded runtime, that accepted connections are handed
+/// to in turn: every thread gets as many connections as the next, whatever their addresses.
+/// A thread ends once every listener has stopped and its connections have finished.
+#[derive(Clone)]
+pub struct Workers {
+    jobs: Arc<[mpsc::UnboundedSender<Job>]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl Workers {
+    /// Starts `threads` serving threads; `done` gets a future per thread that finishes with it
+    /// (dropping that future stops the thread's connections).
+    pub fn start(
+        threads: usize,
+        mut done: impl FnMut(Pin<Box<dyn Future<Output = ()> + Send>>),
+    ) -> std::io::Result<Workers> {
+        let mut jobs = Vec::with_capacity(threads);
+        for index in 0..threads {
+            let (sender, receiver) = mpsc::unbounded_channel::<Job>();
+            jobs.push(sender);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (finished, on_finish) = tokio::sync::oneshot::channel::<()>();
+            let (abort, aborted) = tokio::sync::oneshot::channel::<()>();
+            std::thread::Builder::new()
+                .name(format!("serve-{index}"))
+                .spawn(move || {
+                    crate::proxy::forward::serving_thread(index);
+                    runtime.block_on(async move {
+                        tokio::select! {
+                            () = Workers::run(receiver) => {}
+                            _ = aborted => {}
+                        }
+                    });
+                    let _ = finished.send(());
+                })?;
+            done(Box::pin(async move {
+                let _abort = abort;
+                let _ = on_finish.await;
+            }));
+        }
+        Ok(Workers {
+            jobs: jobs.into(),
+            next: Arc::default(),
+        })
+    }
+
+    /// A serving thread: its connections, until no listener is left to hand it more and they
+    /// have finished.
+    async fn run(mut jobs: mpsc::UnboundedReceiver<Job>) {
+        let mut connections = JoinSet::new();
+        while let Some(job) = jobs.recv().await {
+            while connections.try_join_next().is_some() {}
+            connections.spawn(job);
+        }
+        while connections.join_next().await.is_some() {}
+    }
+
+    /// Hands `job` to the next thread.
+    fn hand(&self, job: Job) {
+        let next = self.next.fetch_add(1, Ordering::Relaxed) % self.jobs.len();
+        // A thread's receiver lives as long as any sender: sending fails only when the thread
+        // was stopped past the shutdown deadline, and the connection is then dropped.
+        let _ = self.jobs[next].send(job);
+    }
 }
 
 /// A warning logged at most once a second, with the number of times it was suppressed.
@@ -94,10 +169,13 @@ pub async fn serve(
     acceptor: Option<TlsAcceptor>,
     upstream: Arc<Upstream>,
     controller: Option<String>,
-    edge: Edge,
+    mut edge: Edge,
 ) {
     let controller: Arc<str> = controller.as_deref().unwrap_or("-").into();
     let mut connections = JoinSet::new();
+    // Held by the listeners alone: a serving thread ends once every listener has stopped
+    // (dropping its sender) and its connections have finished.
+    let workers = edge.workers.take();
     let mut stopping = edge.stopping.clone();
     let mut accept_errors = Throttled::new();
     let mut refusals = Throttled::new();
@@ -142,29 +220,25 @@ pub async fn serve(
             edge: edge.clone(),
         };
         let acceptor = acceptor.clone();
+        if let Some(workers) = &workers {
+            // To a serving thread, whose runtime takes the socket over.
+            let Ok(stream) = stream.into_std() else {
+                continue;
+            };
+            workers.hand(Box::pin(async move {
+                let _permit = permit;
+                match TcpStream::from_std(stream) {
+                    Ok(stream) => connection.run(stream, acceptor).await,
+                    Err(e) => tracing::debug!("connection from {peer}: {e}"),
+                }
+            }));
+            continue;
+        }
         // Reap finished connections so that the set does not grow without bound.
         while connections.try_join_next().is_some() {}
         connections.spawn(async move {
             let _permit = permit;
-            let Some(acceptor) = acceptor else {
-                connection.serve(stream, None).await;
-                return;
-            };
-            let handshake = acceptor.accept(stream);
-            let limit = connection.edge.limits.header_read_timeout;
-            let stream = match tokio::time::timeout(limit, handshake).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::debug!("TLS handshake with {peer}: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake with {peer}: timed out");
-                    return;
-                }
-            };
-            let tls = TlsInfo::new(stream.get_ref().1.server_name());
-            connection.serve(stream, Some(tls)).await;
+            connection.run(stream, acceptor).await;
         });
     }
     drop(listener);
@@ -208,6 +282,30 @@ impl Drop for InFlight {
 }
 
 impl Connection {
+    /// Serves `stream`, after a TLS handshake when `acceptor` is set.
+    async fn run(self, stream: TcpStream, acceptor: Option<TlsAcceptor>) {
+        let Some(acceptor) = acceptor else {
+            self.serve(stream, None).await;
+            return;
+        };
+        let peer = self.peer;
+        let handshake = acceptor.accept(stream);
+        let limit = self.edge.limits.header_read_timeout;
+        let stream = match tokio::time::timeout(limit, handshake).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!("TLS handshake with {peer}: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake with {peer}: timed out");
+                return;
+            }
+        };
+        let tls = TlsInfo::new(stream.get_ref().1.server_name());
+        self.serve(stream, Some(tls)).await;
+    }
+
     /// Serves the connection until the client closes it, it stays idle too long, or the data
     /// plane stops (then after the requests in flight); `tls` goes into every request's
     /// extensions.

@@ -43,7 +43,7 @@ pub struct Limits {
     /// `--upstream-idle-timeout`: an idle pooled backend connection is closed after this.
     /// Default 60 s (ingress-nginx's `upstream-keepalive-timeout`).
     pub upstream_idle_timeout: Duration,
-    /// `--upstream-idle-per-host`: idle pooled connections kept per endpoint; the others are
+    /// `--upstream-idle-per-host`: idle pooled connections kept per endpoint and serving thread; the others are
     /// closed as they become idle. Default 320 (ingress-nginx's
     /// `upstream-keepalive-connections`).
     pub upstream_idle_per_host: usize,

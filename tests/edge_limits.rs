@@ -676,11 +676,12 @@ fn idle_backend_connections_are_closed_by_time_and_by_count() {
     }
     drop(plane);
 
+    // The cap is per serving thread, as nginx's `keepalive` is per worker: one thread here.
     let slow = backend(Behaviour::Slow(Duration::from_millis(400)));
     let plane = start(
         "pool-per-host",
         &manifest(slow.port, ""),
-        &["--upstream-idle-per-host", "1"],
+        &["--upstream-idle-per-host", "1", "--threads", "1"],
     );
     let clients: Vec<_> = (0..3)
         .map(|_| {

@@ -7,12 +7,12 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{data_plane_binary, target};
+use common::{data_plane_binary, target, Process};
 
 /// A free local port.
 fn free_port() -> u16 {
@@ -37,23 +37,15 @@ fn manifest(backend: u16, extra: &str) -> String {
 
 /// A running data plane, killed when dropped.
 struct Plane {
-    child: Child,
+    process: Process,
     http: SocketAddr,
     https: SocketAddr,
-    log: PathBuf,
     file: PathBuf,
 }
 
 impl Plane {
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Plane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.log()
     }
 }
 
@@ -78,7 +70,7 @@ fn start_with(name: &str, objects: &str, flags: &[&str], prefix: &[&str]) -> Pla
         }
         None => Command::new(data_plane_binary()),
     };
-    let child = command
+    command
         .env("RUST_LOG", "info")
         .arg("--listen")
         .arg(format!("127.0.0.1:{http}"))
@@ -86,15 +78,11 @@ fn start_with(name: &str, objects: &str, flags: &[&str], prefix: &[&str]) -> Pla
         .arg(format!("127.0.0.1:{https}"))
         .args(flags)
         .arg(&file)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the data plane starts");
+        .stderr(Stdio::null());
     let plane = Plane {
-        child,
+        process: Process::spawn(&mut command, log),
         http: SocketAddr::from(([127, 0, 0, 1], http)),
         https: SocketAddr::from(([127, 0, 0, 1], https)),
-        log,
         file,
     };
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -572,7 +560,7 @@ fn accept_errors_back_off_and_are_logged_sparingly() {
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    let pid = plane.child.id();
+    let pid = plane.process.child.id();
     let before = cpu_seconds(pid);
     std::thread::sleep(Duration::from_secs(3));
     let used = cpu_seconds(pid) - before;
@@ -804,7 +792,7 @@ fn sigterm_finishes_requests_in_flight_then_exits() {
     let in_flight = std::thread::spawn(move || exchange(addr, GET, Duration::from_secs(8)).0);
     std::thread::sleep(Duration::from_millis(400));
     let started = Instant::now();
-    let pid = plane.child.id().to_string();
+    let pid = plane.process.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -821,7 +809,7 @@ fn sigterm_finishes_requests_in_flight_then_exits() {
     assert!(refused, "a new connection was served after SIGTERM");
     let response = in_flight.join().unwrap();
     assert_eq!(status(&response), 200, "the request in flight: {response}");
-    let status = plane.child.wait().unwrap();
+    let status = plane.process.child.wait().unwrap();
     assert!(status.success(), "{status}: {}", plane.log());
     assert!(started.elapsed() < Duration::from_secs(5));
 
@@ -836,13 +824,13 @@ fn sigterm_finishes_requests_in_flight_then_exits() {
     std::thread::spawn(move || exchange(addr, GET, Duration::from_secs(10)));
     std::thread::sleep(Duration::from_millis(400));
     let started = Instant::now();
-    let pid = plane.child.id().to_string();
+    let pid = plane.process.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap()
         .success());
-    let _ = plane.child.wait().unwrap();
+    let _ = plane.process.child.wait().unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "exit took {:?}",

@@ -6,48 +6,41 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{data_plane_binary, target};
+use common::{data_plane_binary, target, Process};
 
 /// A running data plane process, killed when dropped.
 struct Plane {
-    child: Child,
-    log: PathBuf,
+    process: Process,
     http: SocketAddr,
     metrics: SocketAddr,
 }
 
 impl Plane {
     fn start(file: &Path) -> Plane {
-        let log = file.with_extension("log");
-        let child = Command::new(data_plane_binary())
-            .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
-            .args(["--demo-backends", "--poll-interval", "50"])
-            .arg(file)
-            .env("RUST_LOG", "info")
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the data plane starts");
-        let find = |prefix: &str| -> Option<SocketAddr> {
-            let text = std::fs::read_to_string(&log).ok()?;
-            let at = text.find(prefix)? + prefix.len();
-            let rest = &text[at..];
-            let end = rest.find([' ', '/', '\n'])?;
-            rest[..end].parse().ok()
-        };
+        let process = Process::spawn(
+            Command::new(data_plane_binary())
+                .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+                .args(["--demo-backends", "--poll-interval", "50"])
+                .arg(file)
+                .env("RUST_LOG", "info")
+                .stderr(Stdio::inherit()),
+            file.with_extension("log"),
+        );
         let mut addrs = None;
         eventually("the data plane to listen", || {
-            addrs = Some((find("listening on http://")?, find("metrics on http://")?));
+            addrs = Some((
+                process.logged_addr("listening on http://")?,
+                process.logged_addr("metrics on http://")?,
+            ));
             Some(())
         });
         let (http, metrics) = addrs.unwrap();
         Plane {
-            child,
-            log,
+            process,
             http,
             metrics,
         }
@@ -86,14 +79,7 @@ impl Plane {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Plane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.log()
     }
 }
 

@@ -14,13 +14,13 @@
 
 mod common;
 
-use common::{data_plane_binary, target};
+use common::{data_plane_binary, target, Process};
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -50,22 +50,14 @@ fn free_port() -> u16 {
 
 /// A running data plane; killed on drop.
 struct Plane {
-    child: Child,
+    process: Process,
     http: SocketAddr,
     https: SocketAddr,
-    log: PathBuf,
-}
-
-impl Drop for Plane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Plane {
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 }
 
@@ -112,17 +104,11 @@ fn start(suite: &Value, dir: &Path) -> Plane {
     if suite.get("configmap").is_some() {
         command.args(["--configmap", "ingress-nginx/ingress-nginx-controller"]);
     }
-    let child = command
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("the data plane starts");
+    command.arg(&file).stderr(Stdio::inherit());
     let plane = Plane {
-        child,
+        process: Process::spawn(&mut command, log),
         http: SocketAddr::from(([127, 0, 0, 1], http)),
         https: SocketAddr::from(([127, 0, 0, 1], https)),
-        log,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(plane.http).is_err()

@@ -316,20 +316,9 @@ struct Connector {
 }
 
 /// Connecting would go over `--max-backend-connections`.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}: too many connections open (--max-backend-connections)")]
 struct TooManyConnections(SocketAddr);
-
-impl std::fmt::Display for TooManyConnections {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: too many connections open (--max-backend-connections)",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for TooManyConnections {}
 
 impl tower::Service<Uri> for Connector {
     type Response = Counted;
@@ -970,27 +959,15 @@ impl Drop for ClientBody {
 }
 
 /// What went wrong with a client's request body.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Nothing came for the body-read timeout.
+    #[error("the client sent no request body data for {0:?} (--body-read-timeout)")]
     Stalled(Duration),
     /// Not a valid body.
+    #[error("invalid request body: {0}")]
     Malformed(hyper::Error),
 }
-
-impl std::fmt::Display for ClientError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientError::Stalled(limit) => write!(
-                f,
-                "the client sent no request body data for {limit:?} (--body-read-timeout)"
-            ),
-            ClientError::Malformed(e) => write!(f, "invalid request body: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ClientError {}
 
 impl Body for ClientBody {
     type Data = Bytes;
@@ -1154,16 +1131,9 @@ impl Body for Pooled {
 }
 
 /// The response did not end before `--request-timeout`.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("response cut at the request deadline (--request-timeout)")]
 struct Overdue;
-
-impl std::fmt::Display for Overdue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("response cut at the request deadline (--request-timeout)")
-    }
-}
-
-impl std::error::Error for Overdue {}
 
 impl<B: Body<Data = Bytes, Error = BoxError> + Unpin> Body for Deadline<B> {
     type Data = Bytes;
@@ -1207,16 +1177,9 @@ pub enum Source {
 }
 
 /// A body longer than the route's `proxy-body-size`.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("request body larger than the route allows")]
 struct TooLarge;
-
-impl std::fmt::Display for TooLarge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("request body larger than the route allows")
-    }
-}
-
-impl std::error::Error for TooLarge {}
 
 /// A request body that stays in a shared slot until the client first reads it, so that a
 /// request whose connect failed can be sent again, body included, to another endpoint. Cut

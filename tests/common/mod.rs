@@ -34,6 +34,45 @@ pub fn data_plane_binary() -> &'static Path {
     })
 }
 
+/// A data plane process a test started, with the file its log (standard output) goes to;
+/// killed when dropped.
+pub struct Process {
+    /// The process.
+    pub child: std::process::Child,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Spawns `command` with its standard output into `log`.
+    pub fn spawn(command: &mut std::process::Command, log: PathBuf) -> Process {
+        let child = command
+            .stdout(std::fs::File::create(&log).expect("the log file"))
+            .spawn()
+            .expect("the data plane starts");
+        Process { child, log }
+    }
+
+    /// What it has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The address its log names right after `prefix` (`listening on http://`, say).
+    pub fn logged_addr(&self, prefix: &str) -> Option<std::net::SocketAddr> {
+        let text = self.log();
+        let rest = &text[text.find(prefix)? + prefix.len()..];
+        rest[..rest.find([' ', '/', '\n'])?].parse().ok()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 use http::{Request, Version};
 use ingress_router::model::{
     HttpIngressPath, HttpIngressRuleValue, Ingress, IngressBackend, IngressClass,

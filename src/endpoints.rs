@@ -68,6 +68,16 @@ struct Resolved {
     ports: Vec<(i32, String, Vec<SocketAddr>)>,
 }
 
+impl Resolved {
+    /// The Service port an Ingress names, by number or by name.
+    fn port(&self, port: &ServicePort) -> Option<&(i32, String, Vec<SocketAddr>)> {
+        self.ports.iter().find(|(number, name, _)| match port {
+            ServicePort::Number(n) => i32::from(*n) == *number,
+            ServicePort::Name(n) => n == name,
+        })
+    }
+}
+
 /// A Service under its namespace and name.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -236,14 +246,7 @@ impl Endpoints {
                 external_name: external_name.clone(),
             });
         }
-        let port = service
-            .ports
-            .iter()
-            .find(|(number, port_name, _)| match &backend.port {
-                ServicePort::Number(n) => i32::from(*n) == *number,
-                ServicePort::Name(n) => n == port_name,
-            });
-        match port {
+        match service.port(&backend.port) {
             None => Err(Unresolved::NoPort {
                 namespace: namespace(),
                 name: name(),
@@ -264,14 +267,7 @@ impl Endpoints {
     pub fn cluster_ip(&self, backend: &ServiceBackend) -> Option<SocketAddr> {
         let service = self.get(&backend.namespace, &backend.name)?;
         let ip = service.cluster_ip?;
-        let (number, _, _) =
-            service
-                .ports
-                .iter()
-                .find(|(number, port_name, _)| match &backend.port {
-                    ServicePort::Number(n) => i32::from(*n) == *number,
-                    ServicePort::Name(n) => n == port_name,
-                })?;
+        let (number, _, _) = service.port(&backend.port)?;
         Some(SocketAddr::new(ip, u16::try_from(*number).ok()?))
     }
 

@@ -97,11 +97,8 @@ fn load_limit(limits: &mut LoadLimits, flag: &str, text: &str) -> Result<(), Str
 
 /// `1048576`, `512Ki`, `100MiB`, `1G`: bytes, with an optional decimal or binary suffix.
 fn byte_size(text: &str) -> Option<usize> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: usize = number.parse().ok()?;
+    let (number, unit) = limits::number_and_unit(text)?;
+    let number = usize::try_from(number).ok()?;
     let unit = unit.strip_suffix('B').unwrap_or(unit);
     let scale: usize = match unit {
         "" => 1,

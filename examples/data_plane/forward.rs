@@ -407,6 +407,7 @@ impl hyper::rt::Write for Counted {
 pub async fn forward(
     upstream: Arc<Upstream>,
     peer: SocketAddr,
+    trusted: bool,
     local_port: u16,
     req: Request<ClientBody>,
 ) -> Result<Response<ProxyBody>, Infallible> {
@@ -425,6 +426,7 @@ pub async fn forward(
         .map(|limit| tokio::time::Instant::now() + limit);
     let client = Caller {
         peer,
+        trusted,
         local_port,
         deadline,
     };
@@ -436,6 +438,8 @@ pub async fn forward(
 /// Where a request came from, and until when it may take.
 struct Caller {
     peer: SocketAddr,
+    /// Whether the peer is a trusted proxy (`NginxConfig::trusts`), decided per connection.
+    trusted: bool,
     /// The port the client connected to.
     local_port: u16,
     deadline: Option<tokio::time::Instant>,
@@ -451,7 +455,7 @@ impl Caller {
         tls: bool,
     ) -> ForwardedHeaders {
         let peer = self.peer.ip();
-        let trusted = nginx.trusts(peer);
+        let trusted = self.trusted;
         ForwardedHeaders {
             peer,
             client: if trusted {
@@ -992,23 +996,9 @@ impl Body for ClientBody {
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 let deadline = tokio::time::Instant::now() + this.timeout;
-                let timer = match &mut this.timer {
-                    Some(timer) => {
-                        if std::mem::take(&mut this.progressed) {
-                            timer.as_mut().reset(deadline);
-                        }
-                        timer
-                    }
-                    None => this
-                        .timer
-                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
-                };
-                match timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        Poll::Ready(Some(Err(Box::new(ClientError::Stalled(this.timeout)))))
-                    }
-                    Poll::Pending => Poll::Pending,
-                }
+                let rearm = std::mem::take(&mut this.progressed);
+                poll_timer(&mut this.timer, deadline, rearm, cx)
+                    .map(|()| Some(Err(Box::new(ClientError::Stalled(this.timeout)) as BoxError)))
             }
         }
     }
@@ -1050,6 +1040,28 @@ fn find<'e, E: std::error::Error + 'static>(
             return Some(found);
         }
         e = e.source()?;
+    }
+}
+
+/// Polls a body's timer, armed for `at` the first time the body has to wait (and set to `at`
+/// again when `rearm`), so that a body that never waits never touches the timer wheel.
+fn poll_timer(
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    at: tokio::time::Instant,
+    rearm: bool,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    match timer {
+        Some(timer) => {
+            if rearm {
+                timer.as_mut().reset(at);
+            }
+            timer.as_mut().poll(cx)
+        }
+        None => timer
+            .insert(Box::pin(tokio::time::sleep_until(at)))
+            .as_mut()
+            .poll(cx),
     }
 }
 
@@ -1145,16 +1157,8 @@ impl<B: Body<Data = Bytes, Error = BoxError> + Unpin> Body for Deadline<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         match Pin::new(&mut this.body).poll_frame(cx) {
-            Poll::Pending => {
-                let at = this.at;
-                let timer = this
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                match timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Overdue)))),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
+            Poll::Pending => poll_timer(&mut this.timer, this.at, false, cx)
+                .map(|()| Some(Err(Box::new(Overdue) as BoxError))),
             ready => ready,
         }
     }

@@ -145,13 +145,18 @@ impl Limits {
     }
 }
 
-/// `250ms`, `10s`, `5m`, `1h`, or a plain number of seconds.
-fn duration(text: &str) -> Option<Duration> {
+/// A decimal number and the unit that follows it: `250ms` is `(250, "ms")`.
+pub fn number_and_unit(text: &str) -> Option<(u64, &str)> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
+    Some((number.parse().ok()?, unit))
+}
+
+/// `250ms`, `10s`, `5m`, `1h`, or a plain number of seconds.
+fn duration(text: &str) -> Option<Duration> {
+    let (number, unit) = number_and_unit(text)?;
     let millis = match unit {
         "ms" => number,
         "" | "s" => number.checked_mul(1000)?,

@@ -329,9 +329,9 @@ impl Connection {
         let activity = Arc::new(Activity::default());
         let proxy = {
             let upstream = Arc::clone(&upstream);
-            ServiceBuilder::new()
-                .layer(routing)
-                .service_fn(move |req| forward(Arc::clone(&upstream), peer, local_port, req))
+            ServiceBuilder::new().layer(routing).service_fn(move |req| {
+                forward(Arc::clone(&upstream), peer, trusted, local_port, req)
+            })
         };
         let body_timeout = limits.body_read_timeout;
         let service = {

@@ -217,15 +217,8 @@ impl State {
             Mode::Container => {
                 self.keep(b);
                 if self.in_string {
-                    if self.escaped {
-                        self.escaped = false;
-                    } else if b == b'\\' {
-                        self.escaped = true;
-                    } else if b == b'"' {
-                        self.in_string = false;
-                        if self.depth == 1 && self.object {
-                            self.string_end();
-                        }
+                    if self.string_ends(b) && self.depth == 1 && self.object {
+                        self.string_end();
                     }
                     return Step::Next;
                 }
@@ -300,15 +293,22 @@ impl State {
         Step::Next
     }
 
+    /// Takes byte `b` of a string's contents: whether it closed the string.
+    fn string_ends(&mut self, b: u8) -> bool {
+        if self.escaped {
+            self.escaped = false;
+        } else if b == b'\\' {
+            self.escaped = true;
+        } else if b == b'"' {
+            self.in_string = false;
+            return true;
+        }
+        false
+    }
+
     fn item_step(&mut self, b: u8) -> Step {
         if self.in_string {
-            if self.escaped {
-                self.escaped = false;
-            } else if b == b'\\' {
-                self.escaped = true;
-            } else if b == b'"' {
-                self.in_string = false;
-            }
+            self.string_ends(b);
         } else {
             match b {
                 b'"' => self.in_string = true,

@@ -2,7 +2,7 @@
 //!
 //! See [Endpoints] for the model.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
@@ -58,32 +58,448 @@ pub enum Unresolved {
     },
 }
 
-/// One Service as resolved.
-#[derive(Debug, Default)]
-struct Resolved {
-    external_name: Option<String>,
-    /// `spec.clusterIP`, when the Service has one.
-    cluster_ip: Option<IpAddr>,
-    /// The Service's ports: number, name, and the ready addresses behind it.
-    ports: Vec<(i32, String, Vec<SocketAddr>)>,
+/// A namespace and a name in one shared allocation: the two strings joined, and where the first
+/// ends. The reconciler's objects and the endpoints they compile to share it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    joined: Arc<str>,
+    namespace_len: u32,
 }
 
-impl Resolved {
-    /// The Service port an Ingress names, by number or by name.
-    fn port(&self, port: &ServicePort) -> Option<&(i32, String, Vec<SocketAddr>)> {
-        self.ports.iter().find(|(number, name, _)| match port {
-            ServicePort::Number(n) => i32::from(*n) == *number,
-            ServicePort::Name(n) => n == name,
-        })
+impl Key {
+    fn new(namespace: &str, name: &str) -> Key {
+        let mut joined = String::with_capacity(namespace.len() + name.len());
+        joined.push_str(namespace);
+        joined.push_str(name);
+        Key {
+            joined: joined.into(),
+            // Namespaces are at most 63 bytes; the loader's limits keep any string far below
+            // 4 GiB.
+            namespace_len: u32::try_from(namespace.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn parts(&self) -> (&str, &str) {
+        let at = (self.namespace_len as usize).min(self.joined.len());
+        self.joined.split_at_checked(at).unwrap_or((&self.joined, ""))
+    }
+
+    #[inline]
+    fn is(&self, namespace: &str, name: &str) -> bool {
+        self.namespace_len as usize == namespace.len() && self.parts() == (namespace, name)
     }
 }
 
-/// A Service under its namespace and name.
-#[derive(Debug, Clone)]
-struct Entry {
-    namespace: Arc<str>,
-    name: Arc<str>,
-    resolved: Arc<Resolved>,
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (namespace, name) = self.parts();
+        write!(f, "{namespace}/{name}")
+    }
+}
+
+/// A port name, held inline when short (as port names almost always are: a word such as
+/// `http`), else boxed: a Service or slice then needs no allocation per port name.
+#[derive(Clone, PartialEq, Eq)]
+enum PortName {
+    Inline { len: u8, bytes: [u8; 22] },
+    Boxed(Box<str>),
+}
+
+impl PortName {
+    fn new(name: &str) -> PortName {
+        let mut bytes = [0; 22];
+        match bytes.get_mut(..name.len()) {
+            Some(inline) => {
+                inline.copy_from_slice(name.as_bytes());
+                PortName::Inline {
+                    len: name.len() as u8,
+                    bytes,
+                }
+            }
+            None => PortName::Boxed(name.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Whole characters of a `&str`: always valid.
+            PortName::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            PortName::Boxed(name) => name,
+        }
+    }
+}
+
+impl fmt::Debug for PortName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// What resolving needs of a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ServiceFacts {
+    /// The DNS name of an `ExternalName` Service.
+    external_name: Option<Box<str>>,
+    /// `spec.clusterIP`, when the Service has one.
+    cluster_ip: Option<IpAddr>,
+    /// The TCP ports: number and name (empty for an unnamed port).
+    ports: Box<[(i32, PortName)]>,
+}
+
+impl ServiceFacts {
+    fn of(service: &Service) -> ServiceFacts {
+        let spec = &service.spec;
+        let external_name = (spec.service_type.as_deref() == Some("ExternalName"))
+            .then(|| spec.external_name.as_deref().unwrap_or_default().into());
+        let cluster_ip = spec
+            .cluster_ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<IpAddr>().ok())
+            .filter(|ip| !ip.is_unspecified());
+        let ports = spec
+            .ports
+            .iter()
+            .filter(|p| is_tcp(p.protocol.as_deref()))
+            .map(|p| (p.port, PortName::new(p.name.as_deref().unwrap_or_default())))
+            .collect();
+        ServiceFacts {
+            external_name,
+            cluster_ip,
+            ports,
+        }
+    }
+}
+
+/// What resolving needs of an EndpointSlice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SliceFacts {
+    /// The slice's namespace and name.
+    key: Key,
+    /// The TCP ports with a number: name (empty for an unnamed port) and number.
+    ports: Box<[(PortName, u16)]>,
+    /// The addresses of the ready endpoints, in order; none for an `FQDN` slice.
+    ready: Box<[IpAddr]>,
+}
+
+impl SliceFacts {
+    fn of(key: Key, slice: &EndpointSlice) -> SliceFacts {
+        if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+            return SliceFacts {
+                key,
+                ports: Box::default(),
+                ready: Box::default(),
+            };
+        }
+        let ports = slice
+            .ports
+            .iter()
+            .filter(|p| is_tcp(p.protocol.as_deref()))
+            .filter_map(|p| {
+                let number = p.port.and_then(|n| u16::try_from(n).ok())?;
+                Some((PortName::new(p.name.as_deref().unwrap_or_default()), number))
+            })
+            .collect();
+        let ready = slice
+            .endpoints
+            .iter()
+            // Unset counts as ready, as the API says.
+            .filter(|e| e.conditions.ready != Some(false))
+            .flat_map(|e| &e.addresses)
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+            .collect();
+        SliceFacts { key, ports, ready }
+    }
+}
+
+fn is_tcp(protocol: Option<&str>) -> bool {
+    matches!(protocol, None | Some("TCP"))
+}
+
+/// A Service name, with the Service if held and the slices labelled with its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Named {
+    service: Option<ServiceFacts>,
+    /// In name order: the order endpoints list their addresses in.
+    slices: Vec<SliceFacts>,
+}
+
+/// The Services and EndpointSlices that [`Endpoints`] are compiled from, kept as resolving
+/// needs them: ports, ready addresses, and the names that tie them together, without the rest
+/// of the objects.
+///
+/// A [`Reconciler`](crate::Reconciler) keeps its Services and EndpointSlices this way. Given as
+/// [`Objects::ServicesAndSlices`](crate::Objects::ServicesAndSlices), it replaces them all at
+/// once; filled an object at a time as a stream is read
+/// ([`Manifests::read_with`](crate::Manifests::read_with)), it holds a fraction of what the
+/// objects themselves would: about 350 bytes for a Service with one port and its slice of one
+/// address, against 1 800 for the two objects.
+///
+/// A later object with the same namespace and name replaces an earlier one. EndpointSlices
+/// without a `kubernetes.io/service-name` label are not kept: they give no Service addresses.
+///
+/// ```
+/// use ingress_router::{Backend, EndpointObjects, Manifests};
+///
+/// let read = Manifests::parse(r#"
+/// kind: Service
+/// apiVersion: v1
+/// metadata: {name: web, namespace: shop}
+/// spec: {ports: [{port: 80, targetPort: 8080}]}
+/// ---
+/// kind: EndpointSlice
+/// apiVersion: discovery.k8s.io/v1
+/// metadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}
+/// addressType: IPv4
+/// ports: [{port: 8080}]
+/// endpoints: [{addresses: [10.0.0.1]}]
+/// "#);
+/// let mut objects = EndpointObjects::new();
+/// read.services.iter().for_each(|s| objects.insert_service(s));
+/// read.endpoint_slices.iter().for_each(|s| objects.insert_endpoint_slice(s));
+/// assert!(objects.has_endpoint_slices("shop", "web"));
+///
+/// let Backend::Service(web) = "shop/web:80".parse().unwrap() else { unreachable!() };
+/// assert_eq!(objects.endpoints().resolve(&web).unwrap(), ["10.0.0.1:8080".parse().unwrap()]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointObjects {
+    /// By namespace and Service name: the Service and its slices.
+    named: HashMap<Key, Named, RandomState>,
+    /// The Service name of each slice, by the slice's namespace and name.
+    service_of: HashMap<Key, Box<str>, RandomState>,
+    services: usize,
+}
+
+impl EndpointObjects {
+    /// No Services and no slices.
+    pub fn new() -> EndpointObjects {
+        EndpointObjects::default()
+    }
+
+    fn named(&mut self, key: Key) -> &mut Named {
+        self.named.entry(key).or_insert_with(|| Named {
+            service: None,
+            slices: Vec::new(),
+        })
+    }
+
+    /// Forgets `key` when it holds neither a Service nor a slice.
+    fn tidy(&mut self, key: &Key) {
+        if let Some(Named {
+            service: None,
+            slices,
+        }) = self.named.get(key)
+        {
+            if slices.is_empty() {
+                self.named.remove(key);
+            }
+        }
+    }
+
+    /// Adds `service`, or replaces the Service of the same namespace and name.
+    pub fn insert_service(&mut self, service: &Service) {
+        let key = Key::new(service.metadata.namespace(), &service.metadata.name);
+        let facts = ServiceFacts::of(service);
+        if self.named(key).service.replace(facts).is_none() {
+            self.services += 1;
+        }
+    }
+
+    /// Removes the Service `namespace/name`; `false` when there was none.
+    pub fn remove_service(&mut self, namespace: &str, name: &str) -> bool {
+        let key = Key::new(namespace, name);
+        let removed = match self.named.get_mut(&key) {
+            Some(named) => named.service.take().is_some(),
+            None => false,
+        };
+        if removed {
+            self.services -= 1;
+            self.tidy(&key);
+        }
+        removed
+    }
+
+    /// Adds `slice`, or replaces the EndpointSlice of the same namespace and name (which may
+    /// have belonged to another Service).
+    pub fn insert_endpoint_slice(&mut self, slice: &EndpointSlice) {
+        let namespace = slice.metadata.namespace();
+        let name = slice.metadata.name.as_str();
+        self.remove_endpoint_slice(namespace, name);
+        let Some(service) = slice.service_name() else {
+            return;
+        };
+        let key = Key::new(namespace, name);
+        self.service_of.insert(key.clone(), service.into());
+        let facts = SliceFacts::of(key, slice);
+        let held = &mut self.named(Key::new(namespace, service)).slices;
+        let at = held.partition_point(|held| held.key.parts().1 < name);
+        // Mostly one slice per Service: no room for more until there are more.
+        held.reserve_exact(1);
+        held.insert(at, facts);
+    }
+
+    /// Removes the EndpointSlice `namespace/name`; `false` when there was none (or it had no
+    /// Service label).
+    pub fn remove_endpoint_slice(&mut self, namespace: &str, name: &str) -> bool {
+        let Some(service) = self.service_of.remove(&Key::new(namespace, name)) else {
+            return false;
+        };
+        let key = Key::new(namespace, &service);
+        if let Some(named) = self.named.get_mut(&key) {
+            named.slices.retain(|held| !held.key.is(namespace, name));
+            self.tidy(&key);
+        }
+        true
+    }
+
+    /// How many Services are held.
+    pub fn service_count(&self) -> usize {
+        self.services
+    }
+
+    /// How many EndpointSlices (with a Service label) are held.
+    pub fn endpoint_slice_count(&self) -> usize {
+        self.service_of.len()
+    }
+
+    /// Whether any EndpointSlice is labelled with the Service `namespace/service`.
+    pub fn has_endpoint_slices(&self, namespace: &str, service: &str) -> bool {
+        self.named
+            .get(&Key::new(namespace, service))
+            .is_some_and(|n| !n.slices.is_empty())
+    }
+
+    /// The Service the slice `namespace/name` belongs to, if held.
+    pub(crate) fn service_of_slice(&self, namespace: &str, name: &str) -> Option<&str> {
+        self.service_of.get(&Key::new(namespace, name)).map(|s| &**s)
+    }
+
+    /// Whether the Service `namespace/name` is held.
+    pub(crate) fn has_service(&self, namespace: &str, name: &str) -> bool {
+        self.named
+            .get(&Key::new(namespace, name))
+            .is_some_and(|n| n.service.is_some())
+    }
+
+    /// Takes the Services of `listed` in place of these; `true` when they differ.
+    pub(crate) fn replace_services(&mut self, mut listed: EndpointObjects) -> bool {
+        let slices = std::mem::take(&mut self.service_of);
+        let mut changed = false;
+        for (key, named) in &mut self.named {
+            let service = listed.named.get_mut(key).and_then(|n| n.service.take());
+            changed |= named.service != service;
+            named.service = service;
+        }
+        // The Services of names that had none.
+        for (key, named) in listed.named {
+            if let Some(service) = named.service {
+                changed = true;
+                self.named(key).service = Some(service);
+            }
+        }
+        self.named
+            .retain(|_, n| n.service.is_some() || !n.slices.is_empty());
+        self.services = listed.services;
+        self.service_of = slices;
+        changed
+    }
+
+    /// Takes the EndpointSlices of `listed` in place of these; `true` when they differ.
+    pub(crate) fn replace_slices(&mut self, mut listed: EndpointObjects) -> bool {
+        let mut changed = listed.service_of != self.service_of;
+        for (key, named) in &mut self.named {
+            let slices = listed
+                .named
+                .get_mut(key)
+                .map(|n| std::mem::take(&mut n.slices))
+                .unwrap_or_default();
+            changed |= named.slices != slices;
+            named.slices = slices;
+        }
+        for (key, named) in listed.named {
+            if !named.slices.is_empty() {
+                changed = true;
+                self.named(key).slices = named.slices;
+            }
+        }
+        self.named
+            .retain(|_, n| n.service.is_some() || !n.slices.is_empty());
+        self.service_of = listed.service_of;
+        changed
+    }
+
+    /// The ready addresses of every Service port.
+    pub fn endpoints(&self) -> Endpoints {
+        let mut endpoints = Endpoints {
+            services: Sharded::new(RandomState::default(), self.services),
+        };
+        for (key, named) in &self.named {
+            if let Some(resolved) = Resolved::new(key, named) {
+                endpoints.put(key, Some(resolved));
+            }
+        }
+        endpoints
+    }
+
+    /// The Service `namespace/name` as resolved; `None` when it is not held.
+    fn resolve(&self, key: &Key) -> Option<Resolved> {
+        Resolved::new(key, self.named.get(key)?)
+    }
+}
+
+/// One Service as resolved.
+#[derive(Debug)]
+struct Resolved {
+    /// Its namespace and name.
+    key: Key,
+    external_name: Option<Box<str>>,
+    /// `spec.clusterIP`, when the Service has one.
+    cluster_ip: Option<IpAddr>,
+    /// The Service's ports: number, name, and the ready addresses behind it.
+    ports: Box<[(i32, PortName, Box<[SocketAddr]>)]>,
+}
+
+impl Resolved {
+    /// One Service's ports and the ready addresses behind each, from its slices: each slice's
+    /// port with the Service port's name gives the port number on the endpoints. `None`
+    /// without the Service.
+    fn new(key: &Key, named: &Named) -> Option<Resolved> {
+        let service = named.service.as_ref()?;
+        let ports = service
+            .ports
+            .iter()
+            .map(|(number, name)| {
+                let mut addresses: Vec<SocketAddr> = Vec::new();
+                for slice in &named.slices {
+                    for (_, port) in slice.ports.iter().filter(|(n, _)| n == name) {
+                        for ip in &slice.ready {
+                            let socket = SocketAddr::new(*ip, *port);
+                            if !addresses.contains(&socket) {
+                                addresses.push(socket);
+                            }
+                        }
+                    }
+                }
+                (*number, name.clone(), addresses.into_boxed_slice())
+            })
+            .collect();
+        Some(Resolved {
+            key: key.clone(),
+            external_name: service.external_name.clone(),
+            cluster_ip: service.cluster_ip,
+            ports,
+        })
+    }
+
+    /// The Service port an Ingress names, by number or by name.
+    fn port(&self, port: &ServicePort) -> Option<&(i32, PortName, Box<[SocketAddr]>)> {
+        self.ports.iter().find(|(number, name, _)| match port {
+            ServicePort::Number(n) => i32::from(*n) == *number,
+            ServicePort::Name(n) => n == name.as_str(),
+        })
+    }
 }
 
 /// From a Service backend to socket addresses: `Service` and `EndpointSlice` objects.
@@ -134,7 +550,7 @@ struct Entry {
 /// change is as cheap with ten thousand Services as with ten.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
-    services: Sharded<Entry>,
+    services: Sharded<Arc<Resolved>>,
 }
 
 impl Default for Endpoints {
@@ -152,37 +568,14 @@ impl Endpoints {
         services: impl IntoIterator<Item = &'a Service>,
         slices: impl IntoIterator<Item = &'a EndpointSlice>,
     ) -> Endpoints {
-        let mut slices_by_name: BTreeMap<(&str, &str), &EndpointSlice> = BTreeMap::new();
-        for slice in slices {
-            slices_by_name.insert((slice.metadata.namespace(), &slice.metadata.name), slice);
-        }
-        // Each Service's slices, by namespace and service name.
-        let mut of_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
-        for slice in slices_by_name.values() {
-            if let Some(service) = slice.service_name() {
-                of_service
-                    .entry((slice.metadata.namespace(), service))
-                    .or_default()
-                    .push(slice);
-            }
-        }
-        let mut by_name: BTreeMap<(&str, &str), &Service> = BTreeMap::new();
-        for service in services {
-            by_name.insert(
-                (service.metadata.namespace(), &service.metadata.name),
-                service,
-            );
-        }
-        let mut endpoints = Endpoints {
-            services: Sharded::new(RandomState::default(), by_name.len()),
-        };
-        for ((namespace, name), service) in by_name {
-            let slices = of_service
-                .get(&(namespace, name))
-                .map_or(&[][..], Vec::as_slice);
-            endpoints.put(namespace, name, Some(resolve_service(service, slices)));
-        }
-        endpoints
+        let mut objects = EndpointObjects::new();
+        services
+            .into_iter()
+            .for_each(|s| objects.insert_service(s));
+        slices
+            .into_iter()
+            .for_each(|s| objects.insert_endpoint_slice(s));
+        objects.endpoints()
     }
 
     /// The next version after the Service `namespace/name` or its slices changed: `service` is
@@ -196,27 +589,45 @@ impl Endpoints {
         slices: &[&EndpointSlice],
     ) -> Endpoints {
         let mut next = self.clone();
-        next.put(namespace, name, service.map(|s| resolve_service(s, slices)));
+        let key = Key::new(namespace, name);
+        let named = Named {
+            service: service.map(ServiceFacts::of),
+            slices: slices
+                .iter()
+                .map(|s| SliceFacts::of(Key::new(namespace, &s.metadata.name), s))
+                .collect(),
+        };
+        next.put(&key, Resolved::new(&key, &named));
         next
     }
 
-    fn put(&mut self, namespace: &str, name: &str, resolved: Option<Resolved>) {
+    /// The next version after the Service `namespace/name` or its slices changed in `objects`.
+    pub(crate) fn with_service_of(
+        &self,
+        objects: &EndpointObjects,
+        namespace: &str,
+        name: &str,
+    ) -> Endpoints {
+        let mut next = self.clone();
+        let key = Key::new(namespace, name);
+        next.put(&key, objects.resolve(&key));
+        next
+    }
+
+    fn put(&mut self, key: &Key, resolved: Option<Resolved>) {
+        let (namespace, name) = key.parts();
         let hash = self.services.hash((namespace, name));
-        let eq = |e: &Entry| &*e.namespace == namespace && &*e.name == name;
+        let eq = |e: &Arc<Resolved>| e.key.is(namespace, name);
         match resolved {
             None => {
                 self.services.remove(hash, eq);
             }
             Some(resolved) => {
                 let hasher = self.services.hasher.clone();
-                let entry = Entry {
-                    namespace: namespace.into(),
-                    name: name.into(),
-                    resolved: Arc::new(resolved),
-                };
-                self.services.insert(hash, entry, eq, |e: &Entry| {
-                    hasher.hash_one((&*e.namespace, &*e.name))
-                });
+                self.services
+                    .insert(hash, Arc::new(resolved), eq, |e: &Arc<Resolved>| {
+                        hasher.hash_one(e.key.parts())
+                    });
             }
         }
     }
@@ -224,8 +635,8 @@ impl Endpoints {
     fn get(&self, namespace: &str, name: &str) -> Option<&Resolved> {
         let hash = self.services.hash((namespace, name));
         self.services
-            .find(hash, |e| &*e.namespace == namespace && &*e.name == name)
-            .map(|e| &*e.resolved)
+            .find(hash, |e| e.key.is(namespace, name))
+            .map(|e| &**e)
     }
 
     /// The ready addresses of `backend`, in the order the slices list them. Allocates only
@@ -243,7 +654,7 @@ impl Endpoints {
             return Err(Unresolved::ExternalName {
                 namespace: namespace(),
                 name: name(),
-                external_name: external_name.clone(),
+                external_name: external_name.to_string(),
             });
         }
         match service.port(&backend.port) {
@@ -277,75 +688,17 @@ impl Endpoints {
     }
 }
 
-/// One Service's ports and the ready addresses behind each, from the slices labelled with its
-/// name (in its namespace).
-fn resolve_service(service: &Service, slices: &[&EndpointSlice]) -> Resolved {
-    // The ready addresses by slice port name.
-    let mut ready: HashMap<&str, Vec<SocketAddr>> = HashMap::new();
-    for slice in slices {
-        if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
-            continue;
-        }
-        for port in &slice.ports {
-            let Some(number) = port.port.and_then(|p| u16::try_from(p).ok()) else {
-                continue;
-            };
-            if !matches!(port.protocol.as_deref(), None | Some("TCP")) {
-                continue;
-            }
-            let addresses = ready.entry(port.name.as_deref().unwrap_or("")).or_default();
-            for endpoint in &slice.endpoints {
-                if endpoint.conditions.ready == Some(false) {
-                    continue;
-                }
-                for address in &endpoint.addresses {
-                    if let Ok(ip) = address.parse::<IpAddr>() {
-                        let socket = SocketAddr::new(ip, number);
-                        if !addresses.contains(&socket) {
-                            addresses.push(socket);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let external_name = (service.spec.service_type.as_deref() == Some("ExternalName"))
-        .then(|| service.spec.external_name.clone().unwrap_or_default());
-    let ports = service
-        .spec
-        .ports
-        .iter()
-        .filter(|p| matches!(p.protocol.as_deref(), None | Some("TCP")))
-        .map(|p| {
-            let port_name = p.name.clone().unwrap_or_default();
-            let addresses = ready.get(port_name.as_str()).cloned().unwrap_or_default();
-            (p.port, port_name, addresses)
-        })
-        .collect();
-    let cluster_ip = service
-        .spec
-        .cluster_ip
-        .as_deref()
-        .and_then(|ip| ip.parse::<IpAddr>().ok())
-        .filter(|ip| !ip.is_unspecified());
-    Resolved {
-        external_name,
-        cluster_ip,
-        ports,
-    }
-}
-
 impl fmt::Display for Endpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut entries: Vec<&Entry> = self.services.values().collect();
-        entries.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        let mut entries: Vec<&Resolved> = self.services.values().map(|e| &**e).collect();
+        entries.sort_by(|a, b| a.key.parts().cmp(&b.key.parts()));
         for entry in entries {
-            for (number, port_name, addresses) in &entry.resolved.ports {
+            let (namespace, name) = entry.key.parts();
+            for (number, port_name, addresses) in &entry.ports {
                 writeln!(
                     f,
-                    "{}/{}:{number} ({port_name}): {} ready",
-                    entry.namespace,
-                    entry.name,
+                    "{namespace}/{name}:{number} ({}): {} ready",
+                    port_name.as_str(),
                     addresses.len()
                 )?;
             }

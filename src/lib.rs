@@ -171,7 +171,7 @@ pub use dispatch::{
     Controller, ControllerDispatch, Decision, Dispatch, DispatchError, Dispatcher, NotServed,
     OwnedClass, QuarantinedClass, Reason,
 };
-pub use endpoints::{Endpoints, Unresolved};
+pub use endpoints::{EndpointObjects, Endpoints, Unresolved};
 pub use forward::{
     strip_client_forwarding, strip_hop_by_hop, EndpointOrder, ForwardedFor, ForwardedHeaders,
     RoundRobin,

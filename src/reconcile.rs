@@ -12,7 +12,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 
 use crate::dispatch::{Decision, Dispatcher};
-use crate::endpoints::Endpoints;
+use crate::endpoints::{EndpointObjects, Endpoints};
 use crate::load::Manifests;
 use crate::model::{
     EndpointSlice, Ingress, IngressClass, ObjectKind, ObjectRef, Secret, SecretRef, Service,
@@ -86,30 +86,21 @@ pub enum Objects {
     EndpointSlices(Vec<EndpointSlice>),
     /// Every Secret (only `kubernetes.io/tls` ones are kept).
     Secrets(Vec<Secret>),
+    /// Every Service and every EndpointSlice, as resolving needs them: a listing read an
+    /// object at a time into an [`EndpointObjects`] never holds the objects themselves.
+    ServicesAndSlices(EndpointObjects),
 }
 
 impl Objects {
-    /// The kind listed.
+    /// The kind listed: [`ObjectKind::Service`] for [`Objects::ServicesAndSlices`], which
+    /// lists EndpointSlices too.
     pub fn kind(&self) -> ObjectKind {
         match self {
             Objects::Ingresses(_) => ObjectKind::Ingress,
             Objects::IngressClasses(_) => ObjectKind::IngressClass,
-            Objects::Services(_) => ObjectKind::Service,
+            Objects::Services(_) | Objects::ServicesAndSlices(_) => ObjectKind::Service,
             Objects::EndpointSlices(_) => ObjectKind::EndpointSlice,
             Objects::Secrets(_) => ObjectKind::Secret,
-        }
-    }
-
-    fn into_objects(self) -> Vec<Object> {
-        fn all<T: Into<Object>>(v: Vec<T>) -> Vec<Object> {
-            v.into_iter().map(Into::into).collect()
-        }
-        match self {
-            Objects::Ingresses(v) => all(v),
-            Objects::IngressClasses(v) => all(v),
-            Objects::Services(v) => all(v),
-            Objects::EndpointSlices(v) => all(v),
-            Objects::Secrets(v) => all(v),
         }
     }
 }
@@ -299,11 +290,8 @@ pub struct Reconciler {
     live: Vec<Live>,
     ingresses: BTreeMap<ObjectRef, Stored<Ingress>>,
     classes: BTreeMap<ObjectRef, Stored<IngressClass>>,
-    services: BTreeMap<ObjectRef, Service>,
-    slices: BTreeMap<ObjectRef, EndpointSlice>,
-    /// The slices of each Service, by namespace and service name, in order. Mostly one or two:
-    /// a sorted list costs a fraction of a set's first node.
-    slices_of: HashMap<(String, String), Vec<ObjectRef>>,
+    /// Services and EndpointSlices, as resolving needs them.
+    endpoint_objects: EndpointObjects,
     secrets: BTreeMap<ObjectRef, Secret>,
     rejected: BTreeMap<ObjectRef, Rejected>,
     decisions: Vec<Decision>,
@@ -350,9 +338,7 @@ impl Reconciler {
             live,
             ingresses: BTreeMap::new(),
             classes: BTreeMap::new(),
-            services: BTreeMap::new(),
-            slices: BTreeMap::new(),
-            slices_of: HashMap::new(),
+            endpoint_objects: EndpointObjects::new(),
             secrets: BTreeMap::new(),
             rejected: BTreeMap::new(),
             decisions: Vec::new(),
@@ -527,7 +513,9 @@ impl Reconciler {
             ObjectKind::EndpointSlice => {
                 let namespace = object.namespace.clone().unwrap_or_default();
                 // The Service it belonged to, and the one it belongs to now.
-                let old = self.slices.get(object).and_then(|s| s.service_name());
+                let old = self
+                    .endpoint_objects
+                    .service_of_slice(&namespace, &object.name);
                 let new = match new {
                     Some(Object::EndpointSlice(s)) => s.service_name(),
                     _ => None,
@@ -568,10 +556,8 @@ impl Reconciler {
         match object {
             Object::Ingress(i) => store(&mut self.ingresses, object_ref, i, revision),
             Object::IngressClass(c) => store(&mut self.classes, object_ref, c, revision),
-            Object::Service(s) => {
-                self.services.insert(object_ref, s);
-            }
-            Object::EndpointSlice(s) => self.put_slice(object_ref, s),
+            Object::Service(s) => self.endpoint_objects.insert_service(&s),
+            Object::EndpointSlice(s) => self.endpoint_objects.insert_endpoint_slice(&s),
             Object::Secret(s) if s.is_tls() => {
                 self.secrets.insert(object_ref, s);
             }
@@ -583,43 +569,20 @@ impl Reconciler {
         None
     }
 
-    fn put_slice(&mut self, object_ref: ObjectRef, slice: EndpointSlice) {
-        self.unindex_slice(&object_ref);
-        if let Some(service) = slice.service_name() {
-            let key = (slice.metadata.namespace().to_owned(), service.to_owned());
-            // Kept in order, as a set would be: endpoints list the slices' addresses in it.
-            let held = self
-                .slices_of
-                .entry(key)
-                .or_insert_with(|| Vec::with_capacity(1));
-            if let Err(at) = held.binary_search(&object_ref) {
-                held.insert(at, object_ref.clone());
-            }
-        }
-        self.slices.insert(object_ref, slice);
-    }
-
-    fn unindex_slice(&mut self, object_ref: &ObjectRef) {
-        let Some(old) = self.slices.get(object_ref) else {
-            return;
-        };
-        if let Some(service) = old.service_name() {
-            let key = (old.metadata.namespace().to_owned(), service.to_owned());
-            if let Some(set) = self.slices_of.get_mut(&key) {
-                set.retain(|held| held != object_ref);
-                if set.is_empty() {
-                    self.slices_of.remove(&key);
-                }
-            }
-        }
-    }
-
     fn holds(&self, object: &ObjectRef) -> bool {
         match object.kind {
             ObjectKind::Ingress => self.ingresses.contains_key(object),
             ObjectKind::IngressClass => self.classes.contains_key(object),
-            ObjectKind::Service => self.services.contains_key(object),
-            ObjectKind::EndpointSlice => self.slices.contains_key(object),
+            ObjectKind::Service => {
+                let namespace = object.namespace.as_deref().unwrap_or_default();
+                self.endpoint_objects.has_service(namespace, &object.name)
+            }
+            ObjectKind::EndpointSlice => {
+                let namespace = object.namespace.as_deref().unwrap_or_default();
+                (self.endpoint_objects)
+                    .service_of_slice(namespace, &object.name)
+                    .is_some()
+            }
             ObjectKind::Secret => self.secrets.contains_key(object),
         }
     }
@@ -634,11 +597,12 @@ impl Reconciler {
                 self.classes.remove(object);
             }
             ObjectKind::Service => {
-                self.services.remove(object);
+                let namespace = object.namespace.as_deref().unwrap_or_default();
+                self.endpoint_objects.remove_service(namespace, &object.name);
             }
             ObjectKind::EndpointSlice => {
-                self.unindex_slice(object);
-                self.slices.remove(object);
+                let namespace = object.namespace.as_deref().unwrap_or_default();
+                (self.endpoint_objects).remove_endpoint_slice(namespace, &object.name);
             }
             ObjectKind::Secret => {
                 self.secrets.remove(object);
@@ -649,27 +613,36 @@ impl Reconciler {
     /// Makes `objects` all the objects of their kind; returns the rejected ones.
     fn replace_all(&mut self, objects: Objects) -> Vec<Rejected> {
         match objects {
-            Objects::Ingresses(_) | Objects::IngressClasses(_) => {
+            Objects::Ingresses(ingresses) => {
                 self.changed_everything = true;
-                let kind = objects.kind();
-                self.relist(kind, objects.into_objects())
+                let objects = ingresses.into_iter().map(Object::from).collect();
+                self.relist(ObjectKind::Ingress, objects)
+            }
+            Objects::IngressClasses(classes) => {
+                self.changed_everything = true;
+                let objects = classes.into_iter().map(Object::from).collect();
+                self.relist(ObjectKind::IngressClass, objects)
             }
             Objects::Services(services) => {
-                let listed = listing(services, Service::object_ref);
-                if listed != self.services {
-                    self.services = listed;
-                    self.changed_all_endpoints = true;
+                let mut listed = EndpointObjects::new();
+                // Each object is dropped as soon as it is taken in.
+                for service in services {
+                    listed.insert_service(&service);
                 }
+                self.changed_all_endpoints |= self.endpoint_objects.replace_services(listed);
                 Vec::new()
             }
             Objects::EndpointSlices(slices) => {
-                let listed = listing(slices, EndpointSlice::object_ref);
-                if listed != self.slices {
-                    self.slices.clear();
-                    self.slices_of.clear();
-                    for (object_ref, slice) in listed {
-                        self.put_slice(object_ref, slice);
-                    }
+                let mut listed = EndpointObjects::new();
+                for slice in slices {
+                    listed.insert_endpoint_slice(&slice);
+                }
+                self.changed_all_endpoints |= self.endpoint_objects.replace_slices(listed);
+                Vec::new()
+            }
+            Objects::ServicesAndSlices(listed) => {
+                if listed != self.endpoint_objects {
+                    self.endpoint_objects = listed;
                     self.changed_all_endpoints = true;
                 }
                 Vec::new()
@@ -747,7 +720,7 @@ impl Reconciler {
     fn refresh_endpoints(&mut self) -> bool {
         if std::mem::take(&mut self.changed_all_endpoints) {
             self.changed_services.clear();
-            self.endpoints = Arc::new(Endpoints::new(self.services.values(), self.slices.values()));
+            self.endpoints = Arc::new(self.endpoint_objects.endpoints());
             return true;
         }
         let changed = std::mem::take(&mut self.changed_services);
@@ -756,16 +729,7 @@ impl Reconciler {
         }
         let mut endpoints = (*self.endpoints).clone();
         for (namespace, name) in &changed {
-            let service_ref = ObjectRef::namespaced(ObjectKind::Service, namespace, name);
-            let slices: Vec<&EndpointSlice> = self
-                .slices_of
-                .get(&(namespace.clone(), name.clone()))
-                .into_iter()
-                .flatten()
-                .filter_map(|slice| self.slices.get(slice))
-                .collect();
-            endpoints =
-                endpoints.with_service(namespace, name, self.services.get(&service_ref), &slices);
+            endpoints = endpoints.with_service_of(&self.endpoint_objects, namespace, name);
         }
         self.endpoints = Arc::new(endpoints);
         true

@@ -26,7 +26,7 @@ use ingress_router::model::Ingress;
 use ingress_router::ServiceBackend;
 use ingress_router::{canonical_path, CanonicalOptions};
 use ingress_router::{Backend, LoadLimits, Manifests, RouteTable, ServicePort, TableOptions};
-use proxy::{DataPlane, Listen, Options};
+use proxy::{DataPlane, FileObjects, Listen, Options};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -185,7 +185,7 @@ fn with_ingresses(ingresses: Vec<Ingress>) -> Manifests {
     }
 }
 
-async fn start(options: Options, manifests: Manifests) -> (DataPlane, SocketAddr) {
+async fn start(options: Options, manifests: impl Into<FileObjects>) -> (DataPlane, SocketAddr) {
     let (plane, _) = DataPlane::start(options, Some(manifests))
         .await
         .expect("the data plane starts");

@@ -42,7 +42,7 @@ fn options() -> Options {
     }
 }
 
-async fn start(options: Options, manifests: Manifests) -> (DataPlane, Loaded) {
+async fn start(options: Options, manifests: impl Into<proxy::FileObjects>) -> (DataPlane, Loaded) {
     DataPlane::start(options, Some(manifests))
         .await
         .expect("the data plane starts")

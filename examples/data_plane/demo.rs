@@ -20,7 +20,7 @@ use ingress_router::model::{
     Endpoint, EndpointPort, EndpointSlice, Ingress, Secret, SecretRef, Service, ServicePortSpec,
     SERVICE_NAME_LABEL, TLS_SECRET_TYPE,
 };
-use ingress_router::{Backend, ServiceBackend, ServicePort};
+use ingress_router::{Backend, EndpointObjects, ServiceBackend, ServicePort};
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 use serde_json::{json, Map, Value};
@@ -39,16 +39,16 @@ pub struct Echoes {
 
 impl Echoes {
     /// Starts an echo server for every Service backend of `ingresses` (and of `extra`) that
-    /// has none yet, except the Services of `real` (those the manifests give endpoints);
+    /// has none yet, except the Services that `real` gives EndpointSlices;
     /// returns the Services and EndpointSlices that send every other backend with a server to
     /// it.
     pub async fn objects(
         &self,
         ingresses: &[Ingress],
         extra: &[Backend],
-        real: &BTreeSet<(String, String)>,
+        real: &EndpointObjects,
     ) -> Result<(Vec<Service>, Vec<EndpointSlice>), LoadError> {
-        let stands_in = |b: &ServiceBackend| !real.contains(&(b.namespace.clone(), b.name.clone()));
+        let stands_in = |b: &ServiceBackend| !real.has_endpoint_slices(&b.namespace, &b.name);
         let backends = service_backends(ingresses, extra);
         let mut servers = self.servers.lock().await;
         for backend in backends.iter().filter(|b| stands_in(b)) {

@@ -69,7 +69,7 @@ mod proxy;
 
 use std::process::ExitCode;
 
-use proxy::{DataPlane, LoadError, Loaded};
+use proxy::{DataPlane, FileObjects, LoadError, Loaded};
 
 /// mimalloc: a proxied request allocates and frees a few dozen small blocks, on whichever
 /// worker thread runs it; a thread-caching allocator does that for less than glibc's.
@@ -168,6 +168,7 @@ async fn run(args: args::Args) -> ExitCode {
     };
     // Exact TLS hosts, for the curl lines of the demo.
     let mut tls_hosts: Vec<String> = manifests
+        .manifests
         .ingresses
         .iter()
         .flat_map(|i| &i.spec.tls)
@@ -260,7 +261,7 @@ async fn run_cluster(
             }
         }
     }
-    let (plane, loaded) = match DataPlane::start(options, None).await {
+    let (plane, loaded) = match DataPlane::start(options, None::<FileObjects>).await {
         Ok(started) => started,
         Err(e) => {
             eprintln!("cannot start: {e}");

@@ -24,10 +24,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use ingress_router::model::SERVICE_NAME_LABEL;
 use ingress_router::{
-    Backend, CertResolver, Controller, Dispatcher, Event, IngressLayer, LoadLimits, Manifests,
-    NginxAnnotations, NginxConfig, Reconciler, SecretRef, SharedSnapshot, TableOptions, Verdict,
+    Backend, CertResolver, Controller, Dispatcher, EndpointObjects, Event, IngressLayer,
+    LoadLimits, Manifests, NginxAnnotations, NginxConfig, Object, Objects, Reconciler, SecretRef,
+    SharedSnapshot, TableOptions, Verdict,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -256,9 +256,10 @@ impl DataPlane {
     /// [`DataPlane::take_reconcilers`] for a source of events (a cluster watch).
     pub async fn start(
         options: Options,
-        manifests: Option<Manifests>,
+        manifests: Option<impl Into<FileObjects>>,
     ) -> Result<(DataPlane, Loaded), LoadError> {
-        let (config, config_problems) = options.nginx_config(manifests.as_ref());
+        let manifests = manifests.map(Into::into);
+        let (config, config_problems) = options.nginx_config(manifests.as_ref().map(|m| &m.manifests));
         let mut nginx = NginxAnnotations::new(config);
         if let Some(prefix) = &options.annotations_prefix {
             nginx = nginx.with_prefix(prefix);
@@ -435,8 +436,8 @@ impl DataPlane {
 
     /// Makes `manifests` the configuration, in one swap per controller. A manifest with
     /// unreadable documents changes nothing.
-    pub async fn apply(&self, manifests: Manifests) -> Result<Loaded, LoadError> {
-        apply(&self.shared, manifests).await
+    pub async fn apply(&self, manifests: impl Into<FileObjects>) -> Result<Loaded, LoadError> {
+        apply(&self.shared, manifests.into()).await
     }
 
     /// Re-reads the files of [`Options::files`] and applies them.
@@ -508,26 +509,82 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
 
 /// Reads manifest files into one [`Manifests`] within `limits` (a runaway file is cut, not
 /// read whole); any unreadable file or document is an error.
-pub fn read_files(files: &[PathBuf], limits: &LoadLimits) -> Result<Manifests, LoadError> {
-    let mut manifests = Manifests::default();
+pub fn read_files(files: &[PathBuf], limits: &LoadLimits) -> Result<FileObjects, LoadError> {
+    let mut read = FileObjects::default();
     let mut errors = Vec::new();
     for file in files {
-        match std::fs::File::open(file).and_then(|f| Manifests::read(f, limits)) {
-            Ok(read) => {
+        // Services and EndpointSlices are kept only as resolving needs them, as they are read.
+        let take = |object| {
+            match object {
+                Object::Service(s) => read.endpoints.insert_service(&s),
+                Object::EndpointSlice(s) => {
+                    read.endpoint_slices += 1;
+                    read.endpoints.insert_endpoint_slice(&s);
+                }
+                other => return Some(other),
+            }
+            None
+        };
+        match std::fs::File::open(file).and_then(|f| Manifests::read_with(f, limits, take)) {
+            Ok(manifests) => {
                 errors.extend(
-                    read.errors
+                    manifests
+                        .errors
                         .iter()
                         .map(|e| format!("{}: {e}", file.display())),
                 );
-                manifests.extend(read);
+                read.manifests.extend(manifests);
             }
             Err(e) => errors.push(format!("{}: {e}", file.display())),
         }
     }
     if errors.is_empty() {
-        Ok(manifests)
+        Ok(read)
     } else {
         Err(LoadError(errors))
+    }
+}
+
+/// The objects of the manifest files: the Services and EndpointSlices in `endpoints`, every
+/// other object in `manifests`.
+#[derive(Debug, Clone, Default)]
+pub struct FileObjects {
+    /// Every object but the Services and EndpointSlices.
+    pub manifests: Manifests,
+    /// The Services and EndpointSlices, as resolving needs them.
+    pub endpoints: EndpointObjects,
+    /// How many EndpointSlices were read (with a Service label or not): with none, the demo
+    /// backends stand in.
+    pub endpoint_slices: usize,
+}
+
+impl FileObjects {
+    /// Moves the Services and EndpointSlices of `manifests` to `self.endpoints`.
+    fn take_services_and_slices(&mut self, manifests: &mut Manifests) {
+        for service in std::mem::take(&mut manifests.services) {
+            self.endpoints.insert_service(&service);
+        }
+        self.endpoint_slices += manifests.endpoint_slices.len();
+        for slice in std::mem::take(&mut manifests.endpoint_slices) {
+            self.endpoints.insert_endpoint_slice(&slice);
+        }
+    }
+}
+
+impl From<Manifests> for FileObjects {
+    fn from(mut manifests: Manifests) -> FileObjects {
+        let mut read = FileObjects::default();
+        read.take_services_and_slices(&mut manifests);
+        read.manifests = manifests;
+        read
+    }
+}
+
+/// `value` itself when `last`, else a copy.
+fn taken<T: Clone + Default>(value: &mut T, last: bool) -> T {
+    match last {
+        true => std::mem::take(value),
+        false => value.clone(),
     }
 }
 
@@ -545,14 +602,21 @@ async fn reload_files(shared: &Arc<Shared>) -> Result<Loaded, LoadError> {
 
 /// Hands `manifests` to every reconciler, after filling in the demo's backends and
 /// certificates, and reports what the new snapshots hold.
-async fn apply(shared: &Arc<Shared>, mut manifests: Manifests) -> Result<Loaded, LoadError> {
+async fn apply(shared: &Arc<Shared>, mut read: FileObjects) -> Result<Loaded, LoadError> {
+    let mut manifests = std::mem::take(&mut read.manifests);
     if !manifests.errors.is_empty() {
         return Err(LoadError(
             manifests.errors.iter().map(ToString::to_string).collect(),
         ));
     }
-    let demo =
-        shared.options.demo_backends == DemoBackends::On || manifests.endpoint_slices.is_empty();
+    // Services and slices given as whole objects join the others.
+    read.take_services_and_slices(&mut manifests);
+    let FileObjects {
+        mut endpoints,
+        endpoint_slices,
+        ..
+    } = read;
+    let demo = shared.options.demo_backends == DemoBackends::On || endpoint_slices == 0;
     let mut loaded = Loaded {
         demo_backends: demo,
         ..Loaded::default()
@@ -566,31 +630,21 @@ async fn apply(shared: &Arc<Shared>, mut manifests: Manifests) -> Result<Loaded,
         loaded.generated_secrets = generated;
         loaded.demo_ca = ca;
         // Echo servers stand in for the Services that the manifests give no endpoints.
-        let real: BTreeSet<(String, String)> = manifests
-            .endpoint_slices
-            .iter()
-            .filter_map(|s| {
-                let service = s.metadata.labels.get(SERVICE_NAME_LABEL)?;
-                Some((s.metadata.namespace().to_owned(), service.clone()))
-            })
-            .collect();
         let mut extra: Vec<Backend> = shared.options.default_backend.iter().cloned().collect();
         for ingress in &manifests.ingresses {
             extra.extend(shared.nginx.referenced_backends(ingress));
         }
         let (services, slices) = shared
             .echoes
-            .objects(&manifests.ingresses, &extra, &real)
+            .objects(&manifests.ingresses, &extra, &endpoints)
             .await?;
-        let demo_names: BTreeSet<(&str, &str)> = services
-            .iter()
-            .map(|s| (s.metadata.namespace(), s.metadata.name.as_str()))
-            .collect();
-        manifests
-            .services
-            .retain(|s| !demo_names.contains(&(s.metadata.namespace(), s.metadata.name.as_str())));
-        manifests.services.extend(services);
-        manifests.endpoint_slices.extend(slices);
+        // Each replaces the Service of its name that the manifests give.
+        for service in &services {
+            endpoints.insert_service(service);
+        }
+        for slice in &slices {
+            endpoints.insert_endpoint_slice(slice);
+        }
     }
     for review in shared.nginx.review(&manifests.ingresses) {
         for annotation in &review.annotations {
@@ -603,14 +657,20 @@ async fn apply(shared: &Arc<Shared>, mut manifests: Manifests) -> Result<Loaded,
     }
     let mut reconcilers = shared.reconcilers.lock().unwrap();
     let mut left = reconcilers.len();
+    let mut classes = std::mem::take(&mut manifests.ingress_classes);
+    let mut ingresses = std::mem::take(&mut manifests.ingresses);
+    let mut secrets = std::mem::take(&mut manifests.secrets);
     for reconciler in reconcilers.iter_mut() {
         // The last reconciler takes the objects: a copy each would double what is held.
         left -= 1;
-        let objects = match left {
-            0 => std::mem::take(&mut manifests),
-            _ => manifests.clone(),
-        };
-        let outcome = reconciler.apply_all(Event::replace_all(objects));
+        let last = left == 0;
+        let events = [
+            Event::ReplaceAll(Objects::IngressClasses(taken(&mut classes, last))),
+            Event::ReplaceAll(Objects::Ingresses(taken(&mut ingresses, last))),
+            Event::ReplaceAll(Objects::ServicesAndSlices(taken(&mut endpoints, last))),
+            Event::ReplaceAll(Objects::Secrets(taken(&mut secrets, last))),
+        ];
+        let outcome = reconciler.apply_all(events);
         loaded.rebuilt.extend(outcome.rebuilt);
         for rejected in outcome.rejected {
             let text = rejected.to_string();

@@ -12,6 +12,7 @@ use super::node::ParseState;
 #[cfg(feature = "yaml")]
 use super::yaml::{too_deep, YamlDocuments};
 use super::{DocumentError, Failure, Limit, LoadLimits, Manifests};
+use crate::reconcile::Object;
 
 const NETWORKING_V1: &str = "networking.k8s.io/v1";
 const CORE_V1: &str = "v1";
@@ -21,6 +22,8 @@ const DISCOVERY_V1: &str = "discovery.k8s.io/v1";
 pub(super) struct Loader<'l> {
     limits: &'l LoadLimits,
     pub(super) out: Manifests,
+    /// Offered every object read: what it gives back is kept in `out`.
+    pub(super) take: Option<&'l mut dyn FnMut(Object) -> Option<Object>>,
     /// Documents and list items seen so far, for [`LoadLimits::max_objects`].
     objects: usize,
     /// Where the input was cut by [`LoadLimits::max_input_bytes`]: a document ending past it
@@ -59,6 +62,7 @@ impl<'l> Loader<'l> {
         Loader {
             limits,
             out: Manifests::default(),
+            take: None,
             objects: 0,
             #[cfg(feature = "yaml")]
             cut: 0,
@@ -520,34 +524,40 @@ impl<'l> Loader<'l> {
                 .into())
             }
         }
-        match kind {
+        let object: Object = match kind {
             "Ingress" => {
                 check_ingress_size(&value, self.limits)?;
-                let ingress = serde_json::from_value(value).map_err(|e| format!("Ingress: {e}"))?;
-                self.out.ingresses.push(ingress);
+                Object::Ingress(serde_json::from_value(value).map_err(|e| format!("Ingress: {e}"))?)
             }
-            "IngressClass" => {
-                let class =
-                    serde_json::from_value(value).map_err(|e| format!("IngressClass: {e}"))?;
-                self.out.ingress_classes.push(class);
-            }
-            "Service" => {
-                let service = serde_json::from_value(value).map_err(|e| format!("Service: {e}"))?;
-                self.out.services.push(service);
-            }
-            "Secret" => {
-                let secret = serde_json::from_value(value).map_err(|e| format!("Secret: {e}"))?;
-                self.out.secrets.push(secret);
-            }
+            "IngressClass" => Object::IngressClass(
+                serde_json::from_value(value).map_err(|e| format!("IngressClass: {e}"))?,
+            ),
+            "Service" => Object::Service(
+                serde_json::from_value(value).map_err(|e| format!("Service: {e}"))?,
+            ),
+            "Secret" => Object::Secret(
+                serde_json::from_value(value).map_err(|e| format!("Secret: {e}"))?,
+            ),
             "ConfigMap" => {
                 let map = serde_json::from_value(value).map_err(|e| format!("ConfigMap: {e}"))?;
                 self.out.config_maps.push(map);
+                return Ok(());
             }
-            _ => {
-                let slice =
-                    serde_json::from_value(value).map_err(|e| format!("EndpointSlice: {e}"))?;
-                self.out.endpoint_slices.push(slice);
-            }
+            _ => Object::EndpointSlice(
+                serde_json::from_value(value).map_err(|e| format!("EndpointSlice: {e}"))?,
+            ),
+        };
+        let kept = match &mut self.take {
+            Some(take) => take(object),
+            None => Some(object),
+        };
+        match kept {
+            None => {}
+            Some(Object::Ingress(i)) => self.out.ingresses.push(i),
+            Some(Object::IngressClass(c)) => self.out.ingress_classes.push(c),
+            Some(Object::Service(s)) => self.out.services.push(s),
+            Some(Object::EndpointSlice(s)) => self.out.endpoint_slices.push(s),
+            Some(Object::Secret(s)) => self.out.secrets.push(s),
         }
         Ok(())
     }

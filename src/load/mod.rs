@@ -5,6 +5,7 @@
 use std::io::{self, BufRead, BufReader, Read};
 
 use crate::model::{ConfigMap, EndpointSlice, Ingress, IngressClass, Secret, Service};
+use crate::reconcile::Object;
 
 #[cfg(test)]
 mod fixtures;
@@ -207,6 +208,50 @@ impl Manifests {
     ///
     /// What reading fails with, and [`io::ErrorKind::InvalidData`] when the text is not UTF-8.
     pub fn read(reader: impl Read, limits: &LoadLimits) -> io::Result<Manifests> {
+        Manifests::read_with(reader, limits, Some)
+    }
+
+    /// Reads like [`Manifests::read`], offering each object to `take` as soon as it is read:
+    /// what `take` keeps (returning `None`) is not held in the result, what it gives back is.
+    /// ConfigMaps are always kept in the result.
+    ///
+    /// This is how a large input is read without holding every object: a reader that needs
+    /// only part of each object keeps that part. For example, Services and EndpointSlices
+    /// taken into an [`EndpointObjects`](crate::EndpointObjects) cost a fraction of the
+    /// objects themselves.
+    ///
+    /// An object handed to `take` stays taken when the document it came from turns out not
+    /// to be readable as a whole (a list cut by [`LoadLimits::max_input_bytes`], or whose
+    /// outer object is malformed): the result's [`Manifests::errors`] then has the
+    /// document's error, and a caller that refuses input with errors should drop what it
+    /// took.
+    ///
+    /// ```
+    /// use ingress_router::{EndpointObjects, LoadLimits, Manifests, Object};
+    ///
+    /// let text = r#"{"kind": "Service", "apiVersion": "v1", "metadata": {"name": "web"}}
+    /// {"kind": "Ingress", "apiVersion": "networking.k8s.io/v1", "metadata": {"name": "web"}}"#;
+    /// let mut services = EndpointObjects::new();
+    /// let read = Manifests::read_with(text.as_bytes(), &LoadLimits::default(), |object| {
+    ///     match object {
+    ///         Object::Service(s) => services.insert_service(&s),
+    ///         other => return Some(other),
+    ///     }
+    ///     None
+    /// })
+    /// .unwrap();
+    /// assert_eq!((read.ingresses.len(), read.services.len()), (1, 0));
+    /// assert_eq!(services.service_count(), 1);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Manifests::read`].
+    pub fn read_with(
+        reader: impl Read,
+        limits: &LoadLimits,
+        mut take: impl FnMut(Object) -> Option<Object>,
+    ) -> io::Result<Manifests> {
         let most = u64::try_from(limits.max_input_bytes.saturating_add(1)).unwrap_or(u64::MAX);
         let mut reader = BufReader::with_capacity(64 * 1024, reader.take(most));
         // The whitespace before the first value: YAML counts its lines.
@@ -227,6 +272,7 @@ impl Manifests {
             }
         };
         let mut loader = Loader::new(limits);
+        loader.take = Some(&mut take);
         if !cfg!(feature = "yaml") || matches!(first, Some(b'{' | b'[')) {
             // JSON is read value by value, and a list item by item, from the reader.
             loader.json(reader, head.len() as u64)?;

@@ -223,7 +223,7 @@ mod tests {
     fn malformed_backends_do_not_convert() {
         let both = IngressBackend {
             service: Some(IngressServiceBackend::default()),
-            resource: Some(TypedLocalObjectReference::default()),
+            resource: Some(Box::default()),
         };
         assert_eq!(Backend::from_ingress_backend("ns", &both), None);
         assert_eq!(
@@ -247,11 +247,11 @@ mod tests {
     fn resource_backend_resolves_namespace() {
         let b = IngressBackend {
             service: None,
-            resource: Some(TypedLocalObjectReference {
+            resource: Some(Box::new(TypedLocalObjectReference {
                 api_group: Some("k8s.example.com".into()),
                 kind: "StorageBucket".into(),
                 name: "static-assets".into(),
-            }),
+            })),
         };
         let backend = Backend::from_ingress_backend("web", &b).unwrap();
         assert_eq!(

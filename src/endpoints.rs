@@ -265,8 +265,9 @@ struct Named {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndpointObjects {
-    /// By namespace and Service name: the Service and its slices.
-    named: HashMap<Key, Named, RandomState>,
+    /// By namespace and Service name: the Service and its slices. Boxed, the table's free
+    /// slots (up to half of them) cost a pointer each rather than a `Named`.
+    named: HashMap<Key, Box<Named>, RandomState>,
     /// The Service name of each slice, by the slice's namespace and name.
     service_of: HashMap<Key, Box<str>, RandomState>,
     services: usize,
@@ -279,20 +280,18 @@ impl EndpointObjects {
     }
 
     fn named(&mut self, key: Key) -> &mut Named {
-        self.named.entry(key).or_insert_with(|| Named {
-            service: None,
-            slices: Vec::new(),
+        self.named.entry(key).or_insert_with(|| {
+            Box::new(Named {
+                service: None,
+                slices: Vec::new(),
+            })
         })
     }
 
     /// Forgets `key` when it holds neither a Service nor a slice.
     fn tidy(&mut self, key: &Key) {
-        if let Some(Named {
-            service: None,
-            slices,
-        }) = self.named.get(key)
-        {
-            if slices.is_empty() {
+        if let Some(named) = self.named.get(key) {
+            if named.service.is_none() && named.slices.is_empty() {
                 self.named.remove(key);
             }
         }

@@ -598,7 +598,8 @@ impl Reconciler {
             }
             ObjectKind::Service => {
                 let namespace = object.namespace.as_deref().unwrap_or_default();
-                self.endpoint_objects.remove_service(namespace, &object.name);
+                self.endpoint_objects
+                    .remove_service(namespace, &object.name);
             }
             ObjectKind::EndpointSlice => {
                 let namespace = object.namespace.as_deref().unwrap_or_default();

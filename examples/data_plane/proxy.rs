@@ -259,7 +259,8 @@ impl DataPlane {
         manifests: Option<impl Into<FileObjects>>,
     ) -> Result<(DataPlane, Loaded), LoadError> {
         let manifests = manifests.map(Into::into);
-        let (config, config_problems) = options.nginx_config(manifests.as_ref().map(|m| &m.manifests));
+        let (config, config_problems) =
+            options.nginx_config(manifests.as_ref().map(|m| &m.manifests));
         let mut nginx = NginxAnnotations::new(config);
         if let Some(prefix) = &options.annotations_prefix {
             nginx = nginx.with_prefix(prefix);

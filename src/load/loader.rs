@@ -532,12 +532,12 @@ impl<'l> Loader<'l> {
             "IngressClass" => Object::IngressClass(
                 serde_json::from_value(value).map_err(|e| format!("IngressClass: {e}"))?,
             ),
-            "Service" => Object::Service(
-                serde_json::from_value(value).map_err(|e| format!("Service: {e}"))?,
-            ),
-            "Secret" => Object::Secret(
-                serde_json::from_value(value).map_err(|e| format!("Secret: {e}"))?,
-            ),
+            "Service" => {
+                Object::Service(serde_json::from_value(value).map_err(|e| format!("Service: {e}"))?)
+            }
+            "Secret" => {
+                Object::Secret(serde_json::from_value(value).map_err(|e| format!("Secret: {e}"))?)
+            }
             "ConfigMap" => {
                 let map = serde_json::from_value(value).map_err(|e| format!("ConfigMap: {e}"))?;
                 self.out.config_maps.push(map);

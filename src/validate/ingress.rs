@@ -555,11 +555,11 @@ mod tests {
     #[test]
     fn backend_is_service_or_resource_not_both() {
         let mut backend = service("web", 80);
-        backend.resource = Some(TypedLocalObjectReference {
+        backend.resource = Some(Box::new(TypedLocalObjectReference {
             api_group: None,
             kind: "Bucket".to_owned(),
             name: "b".to_owned(),
-        });
+        }));
         assert_eq!(
             one(&validate_ingress(&with_backend(backend))),
             p(
@@ -697,11 +697,11 @@ mod tests {
     fn resource(api_group: Option<&str>, kind: &str, name: &str) -> IngressBackend {
         IngressBackend {
             service: None,
-            resource: Some(TypedLocalObjectReference {
+            resource: Some(Box::new(TypedLocalObjectReference {
                 api_group: api_group.map(str::to_owned),
                 kind: kind.to_owned(),
                 name: name.to_owned(),
-            }),
+            })),
         }
     }
 

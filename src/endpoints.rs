@@ -81,7 +81,9 @@ impl Key {
 
     fn parts(&self) -> (&str, &str) {
         let at = (self.namespace_len as usize).min(self.joined.len());
-        self.joined.split_at_checked(at).unwrap_or((&self.joined, ""))
+        self.joined
+            .split_at_checked(at)
+            .unwrap_or((&self.joined, ""))
     }
 
     #[inline]
@@ -372,7 +374,9 @@ impl EndpointObjects {
 
     /// The Service the slice `namespace/name` belongs to, if held.
     pub(crate) fn service_of_slice(&self, namespace: &str, name: &str) -> Option<&str> {
-        self.service_of.get(&Key::new(namespace, name)).map(|s| &**s)
+        self.service_of
+            .get(&Key::new(namespace, name))
+            .map(|s| &**s)
     }
 
     /// Whether the Service `namespace/name` is held.
@@ -448,6 +452,9 @@ impl EndpointObjects {
     }
 }
 
+/// A Service port as resolved: its number, its name, and the ready addresses behind it.
+type ResolvedPort = (i32, PortName, Box<[SocketAddr]>);
+
 /// One Service as resolved.
 #[derive(Debug)]
 struct Resolved {
@@ -457,7 +464,7 @@ struct Resolved {
     /// `spec.clusterIP`, when the Service has one.
     cluster_ip: Option<IpAddr>,
     /// The Service's ports: number, name, and the ready addresses behind it.
-    ports: Box<[(i32, PortName, Box<[SocketAddr]>)]>,
+    ports: Box<[ResolvedPort]>,
 }
 
 impl Resolved {
@@ -493,7 +500,7 @@ impl Resolved {
     }
 
     /// The Service port an Ingress names, by number or by name.
-    fn port(&self, port: &ServicePort) -> Option<&(i32, PortName, Box<[SocketAddr]>)> {
+    fn port(&self, port: &ServicePort) -> Option<&ResolvedPort> {
         self.ports.iter().find(|(number, name, _)| match port {
             ServicePort::Number(n) => i32::from(*n) == *number,
             ServicePort::Name(n) => n == name.as_str(),
@@ -568,9 +575,7 @@ impl Endpoints {
         slices: impl IntoIterator<Item = &'a EndpointSlice>,
     ) -> Endpoints {
         let mut objects = EndpointObjects::new();
-        services
-            .into_iter()
-            .for_each(|s| objects.insert_service(s));
+        services.into_iter().for_each(|s| objects.insert_service(s));
         slices
             .into_iter()
             .for_each(|s| objects.insert_endpoint_slice(s));

@@ -34,6 +34,8 @@ fn rarely() -> impl Strategy<Value = bool> {
     prop::bool::weighted(0.15)
 }
 
+// Test inputs, made and dropped one at a time.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Step {
     Apply(Object),
@@ -108,7 +110,6 @@ fn slice() -> impl Strategy<Value = EndpointSlice> {
                     name: (port_name > 0).then(|| PORT_NAMES[port_name].to_owned()),
                     port: number,
                     protocol: udp.then(|| "UDP".to_owned()),
-                    ..EndpointPort::default()
                 });
             }
             for (addresses, ready) in endpoints {
@@ -118,7 +119,6 @@ fn slice() -> impl Strategy<Value = EndpointSlice> {
                         ready,
                         ..EndpointConditions::default()
                     },
-                    ..Endpoint::default()
                 });
             }
             s

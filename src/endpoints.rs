@@ -235,7 +235,7 @@ struct Named {
 /// [`Objects::ServicesAndSlices`](crate::Objects::ServicesAndSlices), it replaces them all at
 /// once; filled an object at a time as a stream is read
 /// ([`Manifests::read_with`](crate::Manifests::read_with)), it holds a fraction of what the
-/// objects themselves would: about 350 bytes for a Service with one port and its slice of one
+/// objects themselves would: about 450 bytes for a Service with one port and its slice of one
 /// address, against 1 800 for the two objects.
 ///
 /// A later object with the same namespace and name replaces an earlier one. EndpointSlices

@@ -579,9 +579,8 @@ impl Reconciler {
             }
             ObjectKind::EndpointSlice => {
                 let namespace = object.namespace.as_deref().unwrap_or_default();
-                (self.endpoint_objects)
-                    .service_of_slice(namespace, &object.name)
-                    .is_some()
+                let objects = &self.endpoint_objects;
+                objects.service_of_slice(namespace, &object.name).is_some()
             }
             ObjectKind::Secret => self.secrets.contains_key(object),
         }
@@ -603,7 +602,8 @@ impl Reconciler {
             }
             ObjectKind::EndpointSlice => {
                 let namespace = object.namespace.as_deref().unwrap_or_default();
-                (self.endpoint_objects).remove_endpoint_slice(namespace, &object.name);
+                let objects = &mut self.endpoint_objects;
+                objects.remove_endpoint_slice(namespace, &object.name);
             }
             ObjectKind::Secret => {
                 self.secrets.remove(object);

@@ -314,6 +314,65 @@ mod tests {
     use super::fixtures::*;
     use super::*;
 
+    /// A JSON stream and a YAML stream of every kind, a `kind: List` among them, with an
+    /// unreadable document and an unknown kind.
+    fn inputs() -> [String; 2] {
+        let service = r#"{"kind":"Service","apiVersion":"v1","metadata":{"name":"web"},"spec":{"ports":[{"port":80}]}}"#;
+        let slice = r#"{"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1","metadata":{"name":"web-1","labels":{"kubernetes.io/service-name":"web"}},"addressType":"IPv4","endpoints":[{"addresses":["10.0.0.1"]}]}"#;
+        let secret = r#"{"kind":"Secret","apiVersion":"v1","metadata":{"name":"tls"},"type":"kubernetes.io/tls"}"#;
+        let config =
+            r#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c"},"data":{"a":"b"}}"#;
+        let class = r#"{"kind":"IngressClass","apiVersion":"networking.k8s.io/v1","metadata":{"name":"edge"},"spec":{"controller":"x/y"}}"#;
+        let json = format!(
+            "{INGRESS_JSON}\n{service}\n{{\"kind\":\"List\",\"items\":[{slice},{secret},{GOOD_JSON}]}}\n\
+             {config}\n{class}\n{{\"kind\":\"Pod\"}}\n{{\"kind\":\"Service\",\"spec\":7}}\n"
+        );
+        let yaml = [
+            INGRESS_JSON,
+            service,
+            slice,
+            secret,
+            config,
+            class,
+            GOOD_JSON,
+        ]
+        .join("\n---\n");
+        [json, yaml]
+    }
+
+    #[test]
+    fn read_with_hands_over_what_it_takes_and_keeps_the_rest() {
+        let limits = LoadLimits::default();
+        for text in inputs() {
+            let whole = Manifests::read(text.as_bytes(), &limits).unwrap();
+            assert!(!whole.services.is_empty() && !whole.endpoint_slices.is_empty());
+            // Given everything back: the same as `read`.
+            let back = Manifests::read_with(text.as_bytes(), &limits, Some).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{whole:?}"));
+            // Services and slices taken, in input order; the rest kept.
+            let mut taken = Vec::new();
+            let rest = Manifests::read_with(text.as_bytes(), &limits, |object| match object {
+                Object::Service(_) | Object::EndpointSlice(_) => {
+                    taken.push(object);
+                    None
+                }
+                other => Some(other),
+            })
+            .unwrap();
+            let mut expected: Vec<Object> =
+                whole.services.iter().cloned().map(Object::from).collect();
+            expected.extend(whole.endpoint_slices.iter().cloned().map(Object::from));
+            taken.sort_by_key(|o| matches!(o, Object::EndpointSlice(_)));
+            assert_eq!(taken, expected);
+            assert!(rest.services.is_empty() && rest.endpoint_slices.is_empty());
+            assert_eq!(rest.ingresses, whole.ingresses);
+            assert_eq!(rest.ingress_classes, whole.ingress_classes);
+            assert_eq!(rest.secrets, whole.secrets);
+            assert_eq!(rest.config_maps, whole.config_maps);
+            assert_eq!((rest.skipped, &rest.errors), (whole.skipped, &whole.errors));
+        }
+    }
+
     #[test]
     fn parse_sniffs_json_and_yaml() {
         assert_eq!(Manifests::parse(INGRESS_JSON).ingresses.len(), 1);

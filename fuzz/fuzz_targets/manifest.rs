@@ -3,6 +3,8 @@
 //! JSON wrapped in `[...]`), validated, dispatched to controllers and compiled into route tables
 //! and TLS names without panicking; every Ingress read is either routed or quarantined, an
 //! incremental update equals a full build, and smaller load limits only ever leave objects out.
+//! `Manifests::read_with` keeps what it is given back as `read` does, and takes its objects in
+//! `read`'s order, unless it reports the document it could not take them back from.
 //!
 //! Time and memory per input are bounded by libFuzzer's `-timeout` and `-rss_limit_mb`, which
 //! `.ci/run` sets.
@@ -10,7 +12,7 @@
 
 use ingress_router::{
     validate_ingress, validate_ingress_class, Backend, Controller, Dispatcher, Endpoints,
-    ImplementationSpecific, LoadLimits, Manifests, ObjectRef, RouteTable, ServiceBackend,
+    ImplementationSpecific, LoadLimits, Manifests, Object, ObjectRef, RouteTable, ServiceBackend,
     ServicePort, Snapshot, TableOptions,
 };
 use libfuzzer_sys::fuzz_target;
@@ -140,7 +142,45 @@ fn small_limits() -> LoadLimits {
     limits
 }
 
+/// `read_with` against `read`, under `limits`.
+fn check_read_with(data: &[u8], limits: &LoadLimits) {
+    let Ok(whole) = Manifests::read(data, limits) else {
+        return;
+    };
+    let back = Manifests::read_with(data, limits, Some).expect("read succeeded");
+    assert_eq!(format!("{back:?}"), format!("{whole:?}"));
+    let mut taken = Vec::new();
+    let rest = Manifests::read_with(data, limits, |object| match object {
+        Object::Service(_) | Object::EndpointSlice(_) => {
+            taken.push(object);
+            None
+        }
+        other => Some(other),
+    })
+    .expect("read succeeded");
+    assert!(rest.services.is_empty() && rest.endpoint_slices.is_empty());
+    if rest.errors == whole.errors {
+        let services = taken.iter().filter_map(|o| match o {
+            Object::Service(s) => Some(s),
+            _ => None,
+        });
+        assert!(services.eq(whole.services.iter()));
+        let slices = taken.iter().filter_map(|o| match o {
+            Object::EndpointSlice(s) => Some(s),
+            _ => None,
+        });
+        assert!(slices.eq(whole.endpoint_slices.iter()));
+        assert_eq!(rest.ingresses, whole.ingresses);
+        assert_eq!(rest.secrets, whole.secrets);
+    } else {
+        // Only an error for what could not be taken back.
+        assert!(rest.errors.len() > whole.errors.len(), "{:?}", rest.errors);
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    check_read_with(data, &LoadLimits::default());
+    check_read_with(data, &small_limits());
     let text = String::from_utf8_lossy(data);
     let parsed = Manifests::parse(&text);
     check(&parsed);

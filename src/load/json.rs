@@ -40,7 +40,7 @@ pub(super) enum ListKind<'s> {
 
 /// A top-level value, at its end.
 pub(super) struct End<'s> {
-    /// The value as written, with each item of a list replaced by `0`; only its first `cap`
+    /// The value as written, with the items of a list replaced by one `0`; only its first `cap`
     /// bytes when it is longer.
     pub(super) text: &'s [u8],
     /// The length of `text` as it would be without the cap.
@@ -102,7 +102,7 @@ struct State {
     depth: usize,
     deepest: usize,
     deepest_all: usize,
-    /// The value, or the list object with its items replaced by `0`.
+    /// The value, or the list object with its items replaced by one `0`.
     text: Vec<u8>,
     text_len: usize,
     /// Where the value started in the input.
@@ -122,6 +122,11 @@ struct State {
     /// Whether items were read one by one.
     list: bool,
     in_item: bool,
+    /// Whether the `0` that stands for the items is in `text`.
+    items_kept: bool,
+    /// Whether an item ended and no comma followed it yet. (An item ends at a comma or at
+    /// the closing bracket, so the next byte between items is one of those.)
+    after_item: bool,
     item: Vec<u8>,
     item_len: usize,
     item_deepest: usize,
@@ -139,6 +144,8 @@ impl State {
     fn begin(&mut self, b: u8, offset: u64) {
         self.text.clear();
         self.text_len = 0;
+        self.items_kept = false;
+        self.after_item = false;
         self.start = offset;
         self.in_string = false;
         self.escaped = false;
@@ -197,11 +204,21 @@ impl State {
             Mode::Container if self.in_item => self.item_step(b),
             Mode::Container if self.list_depth > 0 && self.depth == self.list_depth => match b {
                 _ if b.is_ascii_whitespace() => Step::Next,
+                // A comma after an item is the one `0` that stands for them all; any other
+                // (leading, doubled, trailing) is kept, so that the object around the items
+                // does not parse, as the list does not.
+                b',' if self.after_item => {
+                    self.after_item = false;
+                    Step::Next
+                }
                 b',' => {
                     self.keep(b);
                     Step::Next
                 }
                 b']' | b'}' => {
+                    if self.items_kept && !self.after_item {
+                        self.keep(b',');
+                    }
                     self.keep(b);
                     self.list_depth = 0;
                     self.close()
@@ -320,7 +337,13 @@ impl State {
                 b'}' | b']' if self.depth > self.list_depth => self.depth -= 1,
                 b'}' | b']' | b',' if self.depth == self.list_depth => {
                     self.in_item = false;
-                    self.keep(b'0');
+                    // One `0` stands for all the items: the object around them stays valid
+                    // JSON, and its size and parse do not grow with their number.
+                    if !self.items_kept {
+                        self.items_kept = true;
+                        self.keep(b'0');
+                    }
+                    self.after_item = true;
                     return Step::Item;
                 }
                 _ => {}
@@ -370,6 +393,8 @@ impl<R: BufRead> JsonScanner<R> {
                 list_depth: 0,
                 list: false,
                 in_item: false,
+                items_kept: false,
+                after_item: false,
                 item: Vec::new(),
                 item_len: 0,
                 item_deepest: 0,
@@ -462,6 +487,7 @@ impl<R: BufRead> JsonScanner<R> {
 
 #[cfg(test)]
 mod tests {
+    use super::{JsonScanner, Piece};
     use crate::load::fixtures::*;
     use crate::load::{Limit, LoadLimits, Manifests};
 
@@ -529,6 +555,28 @@ mod tests {
     }
 
     #[test]
+    fn one_zero_stands_for_every_item_of_a_list() {
+        let items = vec![GOOD_JSON; 1000];
+        let text = list("List", &items);
+        let mut scanner = JsonScanner::new(text.as_bytes(), 0, usize::MAX);
+        let mut read = 0;
+        while let Some(piece) = scanner.next().unwrap() {
+            match piece {
+                Piece::Item(_) => read += 1,
+                Piece::End(end) => {
+                    assert_eq!(
+                        end.text,
+                        br#"{"apiVersion":"v1","kind":"List","items":[0]}"#
+                    );
+                    assert_eq!(end.text_len, end.text.len());
+                }
+                Piece::Start => {}
+            }
+        }
+        assert_eq!(read, 1000);
+    }
+
+    #[test]
     fn a_broken_list_reads_none_of_its_items() {
         let broken = [
             // No comma between `items` and the next field.
@@ -536,6 +584,8 @@ mod tests {
             // An empty item.
             format!(r#"{{"kind":"List","items":[{GOOD_JSON},,{GOOD_JSON}]}}"#),
             format!("[{GOOD_JSON},]"),
+            format!(r#"{{"kind":"List","items":[{GOOD_JSON},{GOOD_JSON},]}}"#),
+            format!(r#"{{"kind":"List","items":[,{GOOD_JSON}]}}"#),
             // Cut off.
             format!(r#"{{"kind":"List","items":[{GOOD_JSON},{GOOD_JSON}"#),
         ];

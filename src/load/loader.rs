@@ -24,6 +24,8 @@ pub(super) struct Loader<'l> {
     pub(super) out: Manifests,
     /// Offered every object read: what it gives back is kept in `out`.
     pub(super) take: Option<&'l mut dyn FnMut(Object) -> Option<Object>>,
+    /// How many objects `take` kept: those cannot be taken back.
+    taken: usize,
     /// Documents and list items seen so far, for [`LoadLimits::max_objects`].
     objects: usize,
     /// Where the input was cut by [`LoadLimits::max_input_bytes`]: a document ending past it
@@ -51,6 +53,7 @@ struct Mark {
     skipped: usize,
     errors: usize,
     objects: usize,
+    taken: usize,
 }
 
 /// The items of a list without a `kind` of their own, kept until the list's `kind` (which
@@ -63,6 +66,7 @@ impl<'l> Loader<'l> {
             limits,
             out: Manifests::default(),
             take: None,
+            taken: 0,
             objects: 0,
             #[cfg(feature = "yaml")]
             cut: 0,
@@ -330,6 +334,13 @@ impl<'l> Loader<'l> {
         }
         // Not a list after all: an object with an `items` field, read as one object.
         self.take_back(mark);
+        if self.taken > mark.taken {
+            // What `take` kept of the items cannot be taken back: the reader must know.
+            let message = "an `items` array in a document that is not a list: its items were \
+                           handed over as objects before that was known"
+                .to_owned();
+            self.error(index, None, None, message, None);
+        }
         let len = end.len;
         let checked = self
             .precheck(len, || false, |max| end.deepest_all > max)
@@ -355,6 +366,7 @@ impl<'l> Loader<'l> {
             skipped: out.skipped,
             errors: out.errors.len(),
             objects: self.objects,
+            taken: self.taken,
         }
     }
 
@@ -552,7 +564,7 @@ impl<'l> Loader<'l> {
             None => Some(object),
         };
         match kept {
-            None => {}
+            None => self.taken += 1,
             Some(Object::Ingress(i)) => self.out.ingresses.push(i),
             Some(Object::IngressClass(c)) => self.out.ingress_classes.push(c),
             Some(Object::Service(s)) => self.out.services.push(s),

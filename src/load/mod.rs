@@ -222,9 +222,10 @@ impl Manifests {
     ///
     /// An object handed to `take` stays taken when the document it came from turns out not
     /// to be readable as a whole (a list cut by [`LoadLimits::max_input_bytes`], or whose
-    /// outer object is malformed): the result's [`Manifests::errors`] then has the
-    /// document's error, and a caller that refuses input with errors should drop what it
-    /// took.
+    /// outer object is malformed), or not to be a list at all (an object of another kind with
+    /// an `items` field, whose `kind` came after its items): the result's
+    /// [`Manifests::errors`] then has an error for the document, and a caller that refuses
+    /// input with errors should drop what it took.
     ///
     /// ```
     /// use ingress_router::{EndpointObjects, LoadLimits, Manifests, Object};
@@ -371,6 +372,39 @@ mod tests {
             assert_eq!(rest.config_maps, whole.config_maps);
             assert_eq!((rest.skipped, &rest.errors), (whole.skipped, &whole.errors));
         }
+    }
+
+    #[test]
+    fn items_handed_over_from_a_document_that_is_no_list_are_an_error() {
+        // `kind` after `items`, as kubectl prints it: the items are read before the kind says
+        // whether the document is a list.
+        let service = r#"{"kind":"Service","apiVersion":"v1","metadata":{"name":"web"}}"#;
+        let text = format!(r#"{{"items":[{service}],"kind":"Secret","metadata":{{"name":"s"}}}}"#);
+        let limits = LoadLimits::default();
+        // `read` takes the item back and reads the document as one Secret.
+        let whole = Manifests::read(text.as_bytes(), &limits).unwrap();
+        assert_eq!((whole.services.len(), whole.secrets.len()), (0, 1));
+        assert!(whole.errors.is_empty());
+        // Handed over, it cannot be taken back: the document is an error.
+        let mut taken = 0;
+        let read = Manifests::read_with(text.as_bytes(), &limits, |object| match object {
+            Object::Service(_) => {
+                taken += 1;
+                None
+            }
+            other => Some(other),
+        })
+        .unwrap();
+        assert_eq!(taken, 1);
+        assert_eq!(read.errors.len(), 1, "{:?}", read.errors);
+        assert!(
+            read.errors[0].to_string().contains("not a list"),
+            "{}",
+            read.errors[0]
+        );
+        // Given back, nothing was kept: no error, as with `read`.
+        let back = Manifests::read_with(text.as_bytes(), &limits, Some).unwrap();
+        assert!(back.errors.is_empty());
     }
 
     #[test]

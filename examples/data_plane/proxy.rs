@@ -508,8 +508,9 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
         .collect()
 }
 
-/// Reads manifest files into one [`Manifests`] within `limits` (a runaway file is cut, not
-/// read whole); any unreadable file or document is an error.
+/// Reads manifest files within `limits` (a runaway file is cut, not read whole): Services and
+/// EndpointSlices into an [`EndpointObjects`] as each is read, every other object into one
+/// [`Manifests`]; any unreadable file or document is an error.
 pub fn read_files(files: &[PathBuf], limits: &LoadLimits) -> Result<FileObjects, LoadError> {
     let mut read = FileObjects::default();
     let mut errors = Vec::new();

@@ -86,9 +86,14 @@ impl Key {
             .unwrap_or((&self.joined, ""))
     }
 
+    /// Whether this is `namespace/name`: on the request path, so bytes, no boundary checks.
     #[inline]
     fn is(&self, namespace: &str, name: &str) -> bool {
-        self.namespace_len as usize == namespace.len() && self.parts() == (namespace, name)
+        let joined = self.joined.as_bytes();
+        self.namespace_len as usize == namespace.len()
+            && joined.len() == namespace.len() + name.len()
+            && joined.starts_with(namespace.as_bytes())
+            && joined.ends_with(name.as_bytes())
     }
 }
 
@@ -227,6 +232,13 @@ struct Named {
     slices: Vec<SliceFacts>,
 }
 
+impl Named {
+    /// Neither a Service nor a slice: the name need not be kept.
+    fn is_empty(&self) -> bool {
+        self.service.is_none() && self.slices.is_empty()
+    }
+}
+
 /// The Services and EndpointSlices that [`Endpoints`] are compiled from, kept as resolving
 /// needs them: ports, ready addresses, and the names that tie them together, without the rest
 /// of the objects.
@@ -292,10 +304,8 @@ impl EndpointObjects {
 
     /// Forgets `key` when it holds neither a Service nor a slice.
     fn tidy(&mut self, key: &Key) {
-        if let Some(named) = self.named.get(key) {
-            if named.service.is_none() && named.slices.is_empty() {
-                self.named.remove(key);
-            }
+        if self.named.get(key).is_some_and(|n| n.is_empty()) {
+            self.named.remove(key);
         }
     }
 
@@ -388,48 +398,44 @@ impl EndpointObjects {
 
     /// Takes the Services of `listed` in place of these; `true` when they differ.
     pub(crate) fn replace_services(&mut self, mut listed: EndpointObjects) -> bool {
-        let slices = std::mem::take(&mut self.service_of);
-        let mut changed = false;
-        for (key, named) in &mut self.named {
-            let service = listed.named.get_mut(key).and_then(|n| n.service.take());
-            changed |= named.service != service;
-            named.service = service;
-        }
-        // The Services of names that had none.
-        for (key, named) in listed.named {
-            if let Some(service) = named.service {
-                changed = true;
-                self.named(key).service = Some(service);
-            }
-        }
-        self.named
-            .retain(|_, n| n.service.is_some() || !n.slices.is_empty());
+        let changed = self.replace_part(&mut listed.named, |n: &mut Named| &mut n.service);
         self.services = listed.services;
-        self.service_of = slices;
         changed
     }
 
     /// Takes the EndpointSlices of `listed` in place of these; `true` when they differ.
     pub(crate) fn replace_slices(&mut self, mut listed: EndpointObjects) -> bool {
-        let mut changed = listed.service_of != self.service_of;
+        let changed = listed.service_of != self.service_of;
+        let slices_changed = self.replace_part(&mut listed.named, |n: &mut Named| &mut n.slices);
+        self.service_of = listed.service_of;
+        changed || slices_changed
+    }
+
+    /// Takes one part of every name's entry (its Service, or its slices) from `listed`,
+    /// leaving the other part as it is; `true` when any differs.
+    fn replace_part<T: PartialEq + Default>(
+        &mut self,
+        listed: &mut HashMap<Key, Box<Named>, RandomState>,
+        part: fn(&mut Named) -> &mut T,
+    ) -> bool {
+        let mut changed = false;
         for (key, named) in &mut self.named {
-            let slices = listed
-                .named
+            let new = listed
                 .get_mut(key)
-                .map(|n| std::mem::take(&mut n.slices))
+                .map(|n| std::mem::take(part(n)))
                 .unwrap_or_default();
-            changed |= named.slices != slices;
-            named.slices = slices;
+            changed |= *part(named) != new;
+            *part(named) = new;
         }
-        for (key, named) in listed.named {
-            if !named.slices.is_empty() {
+        // The names that had nothing of this part.
+        for (key, mut named) in listed.drain() {
+            let new = std::mem::take(part(&mut named));
+            if new != T::default() {
                 changed = true;
-                self.named(key).slices = named.slices;
+                *part(self.named(key)) = new;
             }
         }
-        self.named
-            .retain(|_, n| n.service.is_some() || !n.slices.is_empty());
-        self.service_of = listed.service_of;
+        self.named.retain(|_, n| !n.is_empty());
         changed
     }
 

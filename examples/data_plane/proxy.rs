@@ -516,17 +516,7 @@ pub fn read_files(files: &[PathBuf], limits: &LoadLimits) -> Result<FileObjects,
     let mut errors = Vec::new();
     for file in files {
         // Services and EndpointSlices are kept only as resolving needs them, as they are read.
-        let take = |object| {
-            match object {
-                Object::Service(s) => read.endpoints.insert_service(&s),
-                Object::EndpointSlice(s) => {
-                    read.endpoint_slices += 1;
-                    read.endpoints.insert_endpoint_slice(&s);
-                }
-                other => return Some(other),
-            }
-            None
-        };
+        let take = |object| read.take(object);
         match std::fs::File::open(file).and_then(|f| Manifests::read_with(f, limits, take)) {
             Ok(manifests) => {
                 errors.extend(
@@ -561,14 +551,26 @@ pub struct FileObjects {
 }
 
 impl FileObjects {
+    /// Takes a Service or an EndpointSlice into `self.endpoints`; gives any other object back.
+    fn take(&mut self, object: Object) -> Option<Object> {
+        match object {
+            Object::Service(s) => self.endpoints.insert_service(&s),
+            Object::EndpointSlice(s) => {
+                self.endpoint_slices += 1;
+                self.endpoints.insert_endpoint_slice(&s);
+            }
+            other => return Some(other),
+        }
+        None
+    }
+
     /// Moves the Services and EndpointSlices of `manifests` to `self.endpoints`.
     fn take_services_and_slices(&mut self, manifests: &mut Manifests) {
-        for service in std::mem::take(&mut manifests.services) {
-            self.endpoints.insert_service(&service);
-        }
-        self.endpoint_slices += manifests.endpoint_slices.len();
-        for slice in std::mem::take(&mut manifests.endpoint_slices) {
-            self.endpoints.insert_endpoint_slice(&slice);
+        let services = std::mem::take(&mut manifests.services);
+        let slices = std::mem::take(&mut manifests.endpoint_slices);
+        let objects = services.into_iter().map(Object::from);
+        for object in objects.chain(slices.into_iter().map(Object::from)) {
+            self.take(object);
         }
     }
 }

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -632,13 +631,7 @@ impl Endpoints {
             None => {
                 self.services.remove(hash, eq);
             }
-            Some(resolved) => {
-                let hasher = self.services.hasher.clone();
-                self.services
-                    .insert(hash, Arc::new(resolved), eq, |e: &Arc<Resolved>| {
-                        hasher.hash_one(e.key.parts())
-                    });
-            }
+            Some(resolved) => self.services.insert(hash, Arc::new(resolved), eq),
         }
     }
 

@@ -8,7 +8,6 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
-use hashbrown::hash_table::{Entry, HashTable};
 
 use crate::canonical;
 
@@ -18,16 +17,33 @@ pub(crate) const MAX_NAME: usize = 253;
 /// How many entries a shard of a [`Sharded`] map is meant to hold.
 const SHARD_SIZE: usize = 64;
 
+/// The fewest slots a shard has.
+const MIN_SLOTS: usize = 8;
+
+/// A value in a shard, with its hash.
+#[derive(Debug, Clone)]
+struct Slot<T> {
+    hash: u64,
+    value: T,
+}
+
+/// A shard: an open-addressing table with linear probing, its slots in the same allocation as
+/// its reference count, so that a lookup goes from the shard list straight to the slot. Its
+/// length is a power of two, and at most three quarters of its slots are full, so that a probe
+/// always ends at an empty one.
+type Shard<T> = Arc<[Option<Slot<T>>]>;
+
 /// A hash table cut into shards that versions of a table share: cloning it copies one pointer
-/// per shard, and a change copies only the shard it lands in. Lookups hash once and pay one
-/// more pointer than a plain table.
+/// per shard, and a change copies only the shard it lands in. A lookup reads the shard list,
+/// then the slots at the hash: the first read of the shard is the slot itself.
 #[derive(Debug, Clone)]
 pub(crate) struct Sharded<T> {
     pub(crate) hasher: RandomState,
-    /// Shards are picked by hash bits 32 and up, which neither the shards' bucket index (the
-    /// low bits) nor their control bytes (the top seven) use.
+    /// Shards are picked by hash bits 32 and up; slots within a shard by the low bits.
     mask: usize,
-    shards: Vec<Arc<HashTable<T>>>,
+    shards: Vec<Shard<T>>,
+    /// How many values each shard holds.
+    counts: Vec<u32>,
     len: usize,
 }
 
@@ -37,10 +53,15 @@ impl<T: Clone> Sharded<T> {
             .max(1)
             .next_power_of_two()
             .min(1 << 16);
+        // Room for twice the expected share: most probes stop at the first or second slot.
+        let slots = (2 * capacity / shards).next_power_of_two().max(MIN_SLOTS);
+        // Shared until written to.
+        let empty: Shard<T> = (0..slots).map(|_| None).collect();
         Sharded {
             hasher,
             mask: shards - 1,
-            shards: (0..shards).map(|_| Arc::default()).collect(),
+            shards: vec![empty; shards],
+            counts: vec![0; shards],
             len: 0,
         }
     }
@@ -51,54 +72,115 @@ impl<T: Clone> Sharded<T> {
     }
 
     #[inline]
-    pub(crate) fn shard(&self, hash: u64) -> usize {
+    fn shard(&self, hash: u64) -> usize {
         (hash >> 32) as usize & self.mask
+    }
+
+    /// The index of the slot holding the value `eq` finds, if any.
+    #[inline]
+    fn position(
+        shard: &[Option<Slot<T>>],
+        hash: u64,
+        mut eq: impl FnMut(&T) -> bool,
+    ) -> Option<usize> {
+        let mask = shard.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = shard.get(i)?.as_ref()?;
+            if slot.hash == hash && eq(&slot.value) {
+                return Some(i);
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     #[inline]
     pub(crate) fn find(&self, hash: u64, eq: impl FnMut(&T) -> bool) -> Option<&T> {
-        self.shards[self.shard(hash)].find(hash, eq)
+        let shard = &self.shards[self.shard(hash)];
+        let i = Self::position(shard, hash, eq)?;
+        shard.get(i)?.as_ref().map(|slot| &slot.value)
     }
 
-    /// Inserts or replaces the value `eq` finds; `rehash` hashes stored values as `hash` was.
-    pub(crate) fn insert(
-        &mut self,
-        hash: u64,
-        value: T,
-        eq: impl FnMut(&T) -> bool,
-        rehash: impl Fn(&T) -> u64,
-    ) {
+    /// Inserts or replaces the value `eq` finds.
+    pub(crate) fn insert(&mut self, hash: u64, value: T, mut eq: impl FnMut(&T) -> bool) {
         let index = self.shard(hash);
-        match Arc::make_mut(&mut self.shards[index]).entry(hash, eq, &rehash) {
-            Entry::Occupied(mut entry) => *entry.get_mut() = value,
-            Entry::Vacant(entry) => {
-                entry.insert(value);
-                self.len += 1;
-            }
+        if let Some(i) = Self::position(&self.shards[index], hash, &mut eq) {
+            Arc::make_mut(&mut self.shards[index])[i] = Some(Slot { hash, value });
+            return;
         }
+        let count = self.counts[index] as usize + 1;
+        if 4 * count > 3 * self.shards[index].len() {
+            let wider = 2 * self.shards[index].len();
+            self.shards[index] = Self::resized(&self.shards[index], wider);
+        }
+        Self::put_new(Arc::make_mut(&mut self.shards[index]), Slot { hash, value });
+        self.counts[index] += 1;
+        self.len += 1;
         // Grown well past its shards (a table built small, then updated many times): spread
         // out again, so that a change keeps copying a small shard.
         if self.len > 4 * SHARD_SIZE * self.shards.len() && self.shards.len() < 1 << 16 {
             let mut wider = Sharded::new(self.hasher.clone(), self.len);
-            for value in self.values() {
-                let hash = rehash(value);
-                let index = wider.shard(hash);
-                Arc::make_mut(&mut wider.shards[index]).insert_unique(hash, value.clone(), &rehash);
+            for slot in self.shards.iter().flat_map(|shard| shard.iter().flatten()) {
+                let index = wider.shard(slot.hash);
+                if 4 * (wider.counts[index] as usize + 1) > 3 * wider.shards[index].len() {
+                    let more = 2 * wider.shards[index].len();
+                    wider.shards[index] = Self::resized(&wider.shards[index], more);
+                }
+                Self::put_new(Arc::make_mut(&mut wider.shards[index]), slot.clone());
+                wider.counts[index] += 1;
             }
             wider.len = self.len;
             *self = wider;
         }
     }
 
+    /// Puts a value that is not there yet in the first empty slot from its hash on.
+    fn put_new(slots: &mut [Option<Slot<T>>], slot: Slot<T>) {
+        let mask = slots.len() - 1;
+        let mut i = slot.hash as usize & mask;
+        while slots[i].is_some() {
+            i = (i + 1) & mask;
+        }
+        slots[i] = Some(slot);
+    }
+
+    /// The values of `shard` in a new shard of `len` slots.
+    fn resized(shard: &[Option<Slot<T>>], len: usize) -> Shard<T> {
+        let mut slots: Vec<Option<Slot<T>>> = (0..len).map(|_| None).collect();
+        for slot in shard.iter().flatten() {
+            Self::put_new(&mut slots, slot.clone());
+        }
+        slots.into()
+    }
+
     /// Removes the value `eq` finds, copying its shard only when there is one.
-    pub(crate) fn remove(&mut self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<T> {
+    pub(crate) fn remove(&mut self, hash: u64, eq: impl FnMut(&T) -> bool) -> Option<T> {
         let index = self.shard(hash);
-        self.shards[index].find(hash, &mut eq)?;
-        let entry = Arc::make_mut(&mut self.shards[index])
-            .find_entry(hash, eq)
-            .ok()?;
+        let mut hole = Self::position(&self.shards[index], hash, eq)?;
+        let slots = Arc::make_mut(&mut self.shards[index]);
+        let mask = slots.len() - 1;
+        let removed = slots[hole].take();
+        // Backward shift: each value after the hole, up to the next empty slot, moves into the
+        // hole when its probe started at or before the hole, so that no probe stops short.
+        let mut next = hole;
+        loop {
+            next = (next + 1) & mask;
+            let Some(slot) = &slots[next] else { break };
+            let home = slot.hash as usize & mask;
+            // Whether `home` lies cyclically in (hole, next]: then the value stays.
+            let stays = if hole <= next {
+                hole < home && home <= next
+            } else {
+                hole < home || home <= next
+            };
+            if !stays {
+                slots[hole] = slots[next].take();
+                hole = next;
+            }
+        }
+        self.counts[index] -= 1;
         self.len -= 1;
-        Some(entry.remove().0)
+        removed.map(|slot| slot.value)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -106,7 +188,10 @@ impl<T: Clone> Sharded<T> {
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
-        self.shards.iter().flat_map(|shard| shard.iter())
+        self.shards
+            .iter()
+            .flat_map(|shard| shard.iter().flatten())
+            .map(|slot| &slot.value)
     }
 }
 
@@ -129,18 +214,14 @@ impl<V: Clone> Sharded<HostEntry<V>> {
     }
 
     fn put(&mut self, name: &str, value: V) {
-        let hasher = self.hasher.clone();
         let entry = HostEntry {
             name: name.into(),
             value,
             canonical: canonical::is_canonical_name(name),
         };
-        self.insert(
-            self.hash(name.as_bytes()),
-            entry,
-            |entry| &*entry.name == name,
-            |entry| hasher.hash_one(entry.name.as_bytes()),
-        );
+        self.insert(self.hash(name.as_bytes()), entry, |entry| {
+            &*entry.name == name
+        });
     }
 
     fn delete(&mut self, name: &str) {
@@ -294,17 +375,63 @@ mod tests {
         map
     }
 
+    proptest::proptest! {
+        /// Inserts, replacements and removals against a `HashMap`, with hashes drawn from a
+        /// few values so that probes run long, wrap around the end of a shard, and removals
+        /// shift values back over many slots. Every version stays as it was when cloned.
+        #[test]
+        fn sharded_maps_are_maps_whatever_the_hashes_collide(
+            ops in proptest::collection::vec((0u8..3, 0u16..200, 0u64..40), 1..400),
+            capacity in 0usize..300,
+        ) {
+            let mut map: Sharded<(u16, u32)> = Sharded::new(RandomState::default(), capacity);
+            let mut model: std::collections::HashMap<u16, u32> = Default::default();
+            let mut versions = Vec::new();
+            // A key's hash: few distinct values, in both the slot bits and the shard bits.
+            let hash = |key: u16, spread: u64| {
+                let h = u64::from(key) % (spread + 1);
+                h.wrapping_mul(0x9e37_79b9) ^ ((h % 3) << 32) ^ u64::MAX << 60
+            };
+            let spread = ops[0].2;
+            for (step, &(op, key, _)) in ops.iter().enumerate() {
+                let h = hash(key, spread);
+                match op {
+                    0 | 1 => {
+                        map.insert(h, (key, step as u32), |e| e.0 == key);
+                        model.insert(key, step as u32);
+                    }
+                    _ => {
+                        let removed = map.remove(h, |e| e.0 == key);
+                        proptest::prop_assert_eq!(removed.map(|e| e.1), model.remove(&key));
+                    }
+                }
+                proptest::prop_assert_eq!(map.len(), model.len());
+                if step % 50 == 0 {
+                    versions.push((map.clone(), model.clone()));
+                }
+            }
+            versions.push((map, model));
+            for (map, model) in &versions {
+                for key in 0..200u16 {
+                    let found = map.find(hash(key, spread), |e| e.0 == key).map(|e| e.1);
+                    proptest::prop_assert_eq!(found, model.get(&key).copied(), "key {}", key);
+                }
+                proptest::prop_assert_eq!(map.values().count(), model.len());
+                let counted: usize = map.counts.iter().map(|&c| c as usize).sum();
+                proptest::prop_assert_eq!(counted, model.len());
+            }
+        }
+    }
+
     #[test]
     fn sharded_maps_spread_out_as_they_grow_and_share_untouched_shards() {
         type Entry = (String, u32);
         let mut map: Sharded<Entry> = Sharded::new(RandomState::default(), 0);
         assert_eq!(map.shards.len(), 1);
-        let hasher = map.hasher.clone();
-        let rehash = |e: &Entry| hasher.hash_one(e.0.as_str());
         for i in 0..5_000u32 {
             let key = format!("k{i}");
             let hash = map.hash(key.as_str());
-            map.insert(hash, (key.clone(), i), |e| e.0 == key, rehash);
+            map.insert(hash, (key.clone(), i), |e| e.0 == key);
         }
         assert_eq!(map.len, 5_000);
         assert!(

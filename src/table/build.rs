@@ -43,13 +43,7 @@ impl Sharded<IngressHosts> {
             name: key.name.into(),
             hosts: hosts.into(),
         };
-        let hasher = self.hasher.clone();
-        self.insert(
-            self.hash(key),
-            entry,
-            |entry| entry.key() == key,
-            |entry| hasher.hash_one(entry.key()),
-        );
+        self.insert(self.hash(key), entry, |entry| entry.key() == key);
     }
 
     pub(super) fn delete(&mut self, key: Key<'_>) {
@@ -543,6 +537,7 @@ pub(super) fn compile_host(
             root: Node::default(),
             children: Vec::new(),
             tails: Vec::new(),
+            hasher: RandomState::default(),
             rules: Vec::new(),
             backends: Vec::new(),
             extras: Vec::new(),
@@ -1002,11 +997,25 @@ impl HostBuilder<'_> {
                     }));
                     Kids::Few { start, len }
                 }
-                Children::Many(map) => Kids::Many(Box::new(
-                    map.into_iter()
-                        .map(|(segment, child)| (segment, take(child)))
-                        .collect(),
-                )),
+                Children::Many(map) => {
+                    let vhost = &mut self.vhost;
+                    let slots = (2 * map.len()).next_power_of_two();
+                    let start = vhost.children.len();
+                    vhost.children.extend((0..slots).map(|_| Child::vacant()));
+                    let mask = slots - 1;
+                    for (segment, child) in map {
+                        let mut i = vhost.hasher.hash_one(segment.as_bytes()) as usize & mask;
+                        while vhost.children[start + i].len != Child::VACANT {
+                            i = (i + 1) & mask;
+                        }
+                        vhost.children[start + i] =
+                            Child::new(&segment, take(child), &mut vhost.tails);
+                    }
+                    Kids::Hashed {
+                        start: u32::try_from(start).expect("fewer children than nodes"),
+                        mask: u32::try_from(mask).expect("fewer children than nodes"),
+                    }
+                }
             };
             if let Some(Some(node)) = nodes.get_mut(id) {
                 node.children = kids;

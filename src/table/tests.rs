@@ -333,15 +333,16 @@ fn compiled_child_lists_tell_segments_apart_by_length_head_and_tail() {
 
 #[test]
 fn children_switch_to_a_map_and_stay_findable() {
+    let wide = FEW_CHILDREN as u32 + 4;
     let mut children = Children::default();
-    for i in 0..20u32 {
+    for i in 0..wide {
         children.insert(&format!("s{i}"), i);
     }
     assert!(matches!(children, Children::Many(_)));
-    for i in 0..20u32 {
+    for i in 0..wide {
         assert_eq!(children.get(&format!("s{i}")), Some(i));
     }
-    assert_eq!(children.get("s20"), None);
+    assert_eq!(children.get(&format!("s{wide}")), None);
 
     // In the short list: segments alike in their first eight bytes or their length.
     let mut children = Children::default();
@@ -357,7 +358,7 @@ fn children_switch_to_a_map_and_stay_findable() {
         assert_eq!(children.get(absent), None, "{absent:?}");
     }
     // Moving to a map keeps every segment whole.
-    for i in 0..8u32 {
+    for i in 0..FEW_CHILDREN as u32 {
         children.insert(&format!("long-segment-{i}"), 100 + i);
     }
     assert!(matches!(children, Children::Many(_)));
@@ -365,4 +366,62 @@ fn children_switch_to_a_map_and_stay_findable() {
         assert_eq!(children.get(segment), Some(i as Id), "{segment:?}");
     }
     assert_eq!(children.get("long-segment-7"), Some(107));
+}
+
+/// Wide nodes, compiled into hashed runs, at the root and below it, of one to a few hundred
+/// children: every child is found with its rule, lookalikes of every kind are told apart, and
+/// absent segments fall back to the rule of the node above.
+#[test]
+fn wide_nodes_find_every_child_and_nothing_else() {
+    for wide in [FEW_CHILDREN - 1, FEW_CHILDREN, FEW_CHILDREN + 1, 40, 300] {
+        // Those that a canonical path can hold as they are.
+        let plain = |s: &&&str| s.bytes().all(|b| b.is_ascii_graphic());
+        let mut segments: Vec<String> = LOOKALIKE_SEGMENTS
+            .iter()
+            .filter(plain)
+            .map(|s| s.to_string())
+            .collect();
+        segments.extend((segments.len()..wide).map(|i| format!("segment-{i}")));
+        let mut paths = vec![r#"{"path":"/","pathType":"Prefix","backend":{"service":{"name":"root","port":{"number":80}}}}"#.to_owned()];
+        paths.push(r#"{"path":"/w","pathType":"Prefix","backend":{"service":{"name":"w","port":{"number":80}}}}"#.to_owned());
+        for (i, segment) in segments.iter().enumerate() {
+            for parent in ["", "/w"] {
+                paths.push(format!(
+                    r#"{{"path":"{parent}/{segment}","pathType":"Exact","backend":{{"service":{{"name":"s{i}","port":{{"number":80}}}}}}}}"#
+                ));
+            }
+        }
+        let json = format!(
+            r#"[{{"kind":"Ingress","metadata":{{"name":"wide","namespace":"a"}},
+               "spec":{{"rules":[{{"host":"x.com","http":{{"paths":[{}]}}}}]}}}}]"#,
+            paths.join(",")
+        );
+        let manifests = crate::Manifests::from_json(&json);
+        assert!(manifests.errors.is_empty(), "{:?}", manifests.errors);
+        let table = RouteTable::build(&manifests.ingresses, TableOptions::default());
+        let service = |host: &str, path: &str| {
+            let route = table.route(Some(host), path).expect("a rule or the root");
+            route.backend.to_string()
+        };
+        for (i, segment) in segments.iter().enumerate() {
+            for parent in ["", "/w"] {
+                let path = format!("{parent}/{segment}");
+                assert!(
+                    service("x.com", &path).contains(&format!("/s{i}:")),
+                    "{wide}: {path:?}"
+                );
+            }
+        }
+        let absent = ABSENT_SEGMENTS.iter().filter(plain).map(|s| s.to_string());
+        for absent in absent.chain([format!("segment-{wide}")]) {
+            assert!(
+                service("x.com", &format!("/{absent}")).contains("/root:"),
+                "{wide}: {absent:?}"
+            );
+            assert!(
+                service("x.com", &format!("/w/{absent}")).contains("/w:"),
+                "{wide}: {absent:?}"
+            );
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! A virtual host's compiled form: a segment trie over its rule paths.
 
+use std::hash::BuildHasher;
+
 use super::*;
 
 pub(super) type Id = u32;
@@ -72,16 +74,21 @@ impl Default for Winner {
 
 /// A compiled node's children: a run of the virtual host's child list (all of a host's short
 /// lists sit side by side, so a lookup that goes down the trie mostly stays in the cache lines
-/// it has read), or a hash map for wide nodes.
+/// it has read), searched in order for a few children, by hash for many.
 #[derive(Debug)]
 pub(super) enum Kids {
     Few {
         start: u32,
         len: u32,
     },
-    // Boxed: wide nodes are rare, and every node stays small.
-    #[allow(clippy::box_collection)]
-    Many(Box<HashMap<Box<str>, Node, RandomState>>),
+    /// A wide node's children in an open-addressing table of `mask + 1` entries of the list,
+    /// indexed by the segment's hash (the virtual host's `hasher`) with linear probing; at most
+    /// half of them are children, the others are [`Child::VACANT`]. A look-up reads the entry at
+    /// the hash, and seldom the next: one read, where a separate hash map took three.
+    Hashed {
+        start: u32,
+        mask: u32,
+    },
 }
 
 impl Default for Kids {
@@ -97,13 +104,30 @@ impl Kids {
         segment: &str,
         list: &'a [Child],
         tails: &[u8],
+        hasher: &RandomState,
     ) -> Option<&'a Node> {
-        match self {
+        match *self {
             Kids::Few { start, len } => {
-                let run = list.get(*start as usize..(*start + *len) as usize)?;
+                let run = list.get(start as usize..(start + len) as usize)?;
                 Child::find(run, tails, segment)
             }
-            Kids::Many(map) => map.get(segment),
+            Kids::Hashed { start, mask } => {
+                let run = list.get(start as usize..=(start + mask) as usize)?;
+                let bytes = segment.as_bytes();
+                let (head, len) = (head(bytes), bytes.len());
+                let mask = mask as usize;
+                let mut i = hasher.hash_one(bytes) as usize & mask;
+                loop {
+                    let child = run.get(i)?;
+                    if child.len == Child::VACANT {
+                        return None;
+                    }
+                    if child.is(head, len, bytes, tails) {
+                        return Some(&child.node);
+                    }
+                    i = (i + 1) & mask;
+                }
+            }
         }
     }
 }
@@ -146,7 +170,7 @@ impl Default for Children {
 }
 
 // Beyond this many children a hash lookup beats comparing segments one by one.
-pub(super) const FEW_CHILDREN: usize = 8;
+pub(super) const FEW_CHILDREN: usize = 16;
 
 impl Child {
     /// The entry for `segment`, its bytes after the first eight appended to `tails`.
@@ -162,18 +186,37 @@ impl Child {
         }
     }
 
+    /// The length of an unused entry of a hashed run, which no segment has (segments fit in
+    /// a path, whose length is capped far below).
+    pub(super) const VACANT: u32 = u32::MAX;
+
+    /// An unused entry of a hashed run.
+    pub(super) fn vacant() -> Child {
+        Child {
+            head: 0,
+            len: Child::VACANT,
+            tail: 0,
+            node: Node::default(),
+        }
+    }
+
+    /// Whether this is the entry of the segment `bytes`, whose first eight bytes are `head`
+    /// and whose length is `len`.
+    #[inline]
+    fn is(&self, head: u64, len: usize, bytes: &[u8], tails: &[u8]) -> bool {
+        self.head == head
+            && self.len as usize == len
+            && (len <= 8
+                || tails.get(self.tail as usize..self.tail as usize + len - 8) == bytes.get(8..))
+    }
+
     /// The child for `segment` among `list`, whose long segments end in `tails`.
     #[inline]
     pub(super) fn find<'a>(list: &'a [Child], tails: &[u8], segment: &str) -> Option<&'a Node> {
         let bytes = segment.as_bytes();
         let (head, len) = (head(bytes), bytes.len());
         list.iter()
-            .find(|c| {
-                c.head == head
-                    && c.len as usize == len
-                    && (len <= 8
-                        || tails.get(c.tail as usize..c.tail as usize + len - 8) == bytes.get(8..))
-            })
+            .find(|c| c.is(head, len, bytes, tails))
             .map(|c| &c.node)
     }
 }
@@ -222,6 +265,8 @@ pub(crate) struct VirtualHost {
     pub(super) children: Vec<Child>,
     /// The bytes after the first eight of the long segments in `children`.
     pub(super) tails: Vec<u8>,
+    /// Hashes the segments of wide nodes ([`Kids::Hashed`]).
+    pub(super) hasher: RandomState,
     pub(super) rules: Vec<Rule>,
     /// The backends of plain rules and fallbacks, each once.
     pub(super) backends: Vec<Backend>,
@@ -249,7 +294,10 @@ impl VirtualHost {
         let mut node = &self.root;
         let mut best = node.prefix.get();
         for segment in segments {
-            match node.children.get(segment, &self.children, &self.tails) {
+            match node
+                .children
+                .get(segment, &self.children, &self.tails, &self.hasher)
+            {
                 Some(child) => {
                     node = child;
                     best = node.prefix.get().or(best);

@@ -534,8 +534,7 @@ pub(super) fn compile_host(
             #[cfg(feature = "regex")]
             regex: None,
             host,
-            root: Node::default(),
-            children: Vec::new(),
+            children: Arc::default(),
             tails: Vec::new(),
             hasher: RandomState::default(),
             rules: Vec::new(),
@@ -978,7 +977,10 @@ impl HostBuilder<'_> {
             self.close_chains(&open, &nodes, &children);
         }
         // A child is numbered after its parent: going backwards, every node's children are
-        // complete when it takes them in.
+        // complete when it takes them in. Runs are laid out in that order, the root's last.
+        let mut list: Vec<Child> = Vec::new();
+        let tails = &mut self.vhost.tails;
+        let hasher = &self.vhost.hasher;
         for (id, children) in children.into_iter().enumerate().rev() {
             let mut take = |child: Id| {
                 nodes
@@ -986,30 +988,28 @@ impl HostBuilder<'_> {
                     .and_then(Option::take)
                     .expect("a child is numbered after its parent, and has one parent")
             };
+            let start = list.len();
             let kids = match children {
-                Children::Few(list) => {
-                    let list_len = self.vhost.children.len();
-                    let start = u32::try_from(list_len).expect("fewer children than nodes");
-                    let len = u32::try_from(list.len()).expect("a few children");
-                    let vhost = &mut self.vhost;
-                    vhost.children.extend(list.iter().map(|(segment, child)| {
-                        Child::new(segment, take(*child), &mut vhost.tails)
-                    }));
-                    Kids::Few { start, len }
+                Children::Few(few) => {
+                    list.extend(
+                        few.iter()
+                            .map(|(segment, child)| Child::new(segment, take(*child), tails)),
+                    );
+                    Kids::Few {
+                        start: u32::try_from(start).expect("fewer children than nodes"),
+                        len: u32::try_from(few.len()).expect("a few children"),
+                    }
                 }
                 Children::Many(map) => {
-                    let vhost = &mut self.vhost;
                     let slots = (2 * map.len()).next_power_of_two();
-                    let start = vhost.children.len();
-                    vhost.children.extend((0..slots).map(|_| Child::vacant()));
+                    list.extend((0..slots).map(|_| Child::vacant()));
                     let mask = slots - 1;
                     for (segment, child) in map {
-                        let mut i = vhost.hasher.hash_one(segment.as_bytes()) as usize & mask;
-                        while vhost.children[start + i].len != Child::VACANT {
+                        let mut i = hasher.hash_one(segment.as_bytes()) as usize & mask;
+                        while list[start + i].len != Child::VACANT {
                             i = (i + 1) & mask;
                         }
-                        vhost.children[start + i] =
-                            Child::new(&segment, take(child), &mut vhost.tails);
+                        list[start + i] = Child::new(&segment, take(child), tails);
                     }
                     Kids::Hashed {
                         start: u32::try_from(start).expect("fewer children than nodes"),
@@ -1021,17 +1021,17 @@ impl HostBuilder<'_> {
                 node.children = kids;
             }
         }
-        self.vhost.root = nodes
+        let root = nodes
             .first_mut()
             .and_then(Option::take)
             .expect("the root is never a child");
+        self.vhost.children = root_first(root, list).into();
         #[cfg(feature = "regex")]
         if self.plan.regex {
             self.settle_regexes();
         }
         // The table lives long and grows no more: no spare capacity.
         let vhost = &mut self.vhost;
-        vhost.children.shrink_to_fit();
         vhost.tails.shrink_to_fit();
         vhost.rules.shrink_to_fit();
         vhost.backends.shrink_to_fit();
@@ -1141,4 +1141,39 @@ impl HostBuilder<'_> {
         let winner = candidates.swap_remove(0);
         Some(self.push_rule(winner))
     }
+}
+
+/// The trie's entries with the root first and its run right after it: `list` holds every
+/// node's run, the root's last (from `root`'s `start` on); the runs before it move behind it,
+/// and every run's start moves with it.
+fn root_first(mut root: Node, list: Vec<Child>) -> Vec<Child> {
+    let root_run = match root.children {
+        Kids::Few { start, .. } | Kids::Hashed { start, .. } => start as usize,
+    }
+    .min(list.len());
+    let after_root = list.len() - root_run;
+    // Entry 0 is the root; the root's run was the last part of `list`.
+    let moved = |start: u32| -> u32 {
+        let start = start as usize;
+        let at = if start >= root_run {
+            1 + start - root_run
+        } else {
+            1 + after_root + start
+        };
+        u32::try_from(at).expect("fewer children than nodes")
+    };
+    let remap = |node: &mut Node| match &mut node.children {
+        Kids::Few { start, .. } | Kids::Hashed { start, .. } => *start = moved(*start),
+    };
+    remap(&mut root);
+    let mut entries = Vec::with_capacity(list.len() + 1);
+    entries.push(Child::root(root));
+    let mut list = list;
+    let before = list.drain(..root_run).collect::<Vec<_>>();
+    entries.extend(list);
+    entries.extend(before);
+    for entry in entries.iter_mut().skip(1) {
+        remap(&mut entry.node);
+    }
+    entries
 }

@@ -202,7 +202,7 @@ pub struct RouteTable {
     /// The admitted Ingresses, oldest first; shared with the next version when the order
     /// stays.
     ingresses: Arc<[ObjectRef]>,
-    hosts: HostMap<Arc<VirtualHost>>,
+    hosts: HostMap<HostRoutes>,
     hostless: Option<Arc<VirtualHost>>,
     /// The hosts each admitted Ingress has rules for: what changing it touches.
     hosts_of: Sharded<IngressHosts>,
@@ -352,18 +352,20 @@ impl RouteTable {
         request: Option<&RequestParts<'_>>,
     ) -> Option<RouteMatch<'_>> {
         let vhost = host.and_then(|h| {
-            self.hosts.get(h).or_else(|| match self.aliases.is_empty() {
+            let found = self.hosts.get(h).map(|r| (&r.vhost, &*r.trie));
+            found.or_else(|| match self.aliases.is_empty() {
                 true => None,
                 false => std::str::from_utf8(h)
                     .ok()
-                    .and_then(|h| self.aliases.get(h)),
+                    .and_then(|h| self.aliases.get(h))
+                    .map(|vhost| (vhost, &*vhost.children)),
             })
         });
         match vhost {
-            Some(vhost) => self.route_in(vhost, path, request),
+            Some((vhost, trie)) => self.route_in(vhost, trie, path, request),
             None => {
                 if let Some(vhost) = &self.hostless {
-                    if let Some(rule) = vhost.select(path, request) {
+                    if let Some(rule) = vhost.select(&vhost.children, path, request) {
                         return Some(vhost.rule_match(rule));
                     }
                 }
@@ -373,15 +375,17 @@ impl RouteTable {
         }
     }
 
-    /// A canonical path on the virtual host the request's host selected.
+    /// A canonical path on the virtual host the request's host selected, whose trie is
+    /// `trie`.
     #[inline]
     fn route_in<'t>(
         &'t self,
         vhost: &'t Arc<VirtualHost>,
+        trie: &[Child],
         path: &str,
         request: Option<&RequestParts<'_>>,
     ) -> Option<RouteMatch<'t>> {
-        match vhost.select(path, request) {
+        match vhost.select(trie, path, request) {
             Some(rule) => Some(vhost.rule_match(rule)),
             None => vhost
                 .fallback_match()
@@ -437,11 +441,12 @@ impl RouteTable {
         // Conditions read the rest of the request; only routes that have some look.
         let named = canonical::plain_host_name(request, options)
             .and_then(|name| Some((name, self.hosts.get_unchecked_name(name)?)));
-        if let Some((name, vhost)) = named {
+        if let Some((name, routes)) = named {
             canonical::set_canonical_name(&mut routed.host, name);
             routed.path = canonical::canonical_path(target, options)?;
             let parts = RequestParts::of(request, routed.path.query());
-            routed.route = self.route_in(vhost, routed.path.path(), Some(&parts));
+            let path = routed.path.path();
+            routed.route = self.route_in(&routes.vhost, &routes.trie, path, Some(&parts));
             return Ok(());
         }
         canonical::request_host_into(request, options, &mut routed.host)?;
@@ -455,13 +460,14 @@ impl RouteTable {
     fn vhost(&self, key: HostKey<'_>) -> Option<&Arc<VirtualHost>> {
         match key {
             HostKey::Hostless => self.hostless.as_ref(),
-            HostKey::Exact(host) => self.hosts.exact(host.as_bytes()),
-            HostKey::Wildcard(suffix) => self.hosts.wildcard(suffix.as_bytes()),
+            HostKey::Exact(host) => self.hosts.exact(host.as_bytes()).map(|r| &r.vhost),
+            HostKey::Wildcard(suffix) => self.hosts.wildcard(suffix.as_bytes()).map(|r| &r.vhost),
         }
     }
 
     fn vhosts(&self) -> impl Iterator<Item = &Arc<VirtualHost>> {
-        self.hostless.iter().chain(self.hosts.values())
+        let hosts = self.hosts.values().map(|routes| &routes.vhost);
+        self.hostless.iter().chain(hosts)
     }
 
     /// Replaces (or, with `None`, removes) the virtual host of a rule host.
@@ -469,9 +475,11 @@ impl RouteTable {
         let vhost = vhost.map(Arc::new);
         match (key, vhost) {
             (HostKey::Hostless, vhost) => self.hostless = vhost,
-            (HostKey::Exact(host), Some(vhost)) => self.hosts.insert(host, vhost),
+            (HostKey::Exact(host), Some(vhost)) => self.hosts.insert(host, HostRoutes::new(vhost)),
             (HostKey::Exact(host), None) => self.hosts.remove(host),
-            (HostKey::Wildcard(suffix), Some(vhost)) => self.hosts.insert_wildcard(suffix, vhost),
+            (HostKey::Wildcard(suffix), Some(vhost)) => {
+                self.hosts.insert_wildcard(suffix, HostRoutes::new(vhost))
+            }
             (HostKey::Wildcard(suffix), None) => self.hosts.remove_wildcard(suffix),
         }
     }

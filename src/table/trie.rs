@@ -190,6 +190,16 @@ impl Child {
     /// a path, whose length is capped far below).
     pub(super) const VACANT: u32 = u32::MAX;
 
+    /// The entry holding the root node, first in a virtual host's trie; no run includes it.
+    pub(super) fn root(node: Node) -> Child {
+        Child {
+            head: 0,
+            len: Child::VACANT,
+            tail: 0,
+            node,
+        }
+    }
+
     /// An unused entry of a hashed run.
     pub(super) fn vacant() -> Child {
         Child {
@@ -259,10 +269,10 @@ pub(crate) struct VirtualHost {
     pub(super) regex: Option<Box<RegexPaths>>,
     /// The host as written (`*.example.com` for a wildcard), `None` for the host-less rules.
     pub(super) host: Option<Box<str>>,
-    /// The node of the empty path; the others are kept by their parents.
-    pub(super) root: Node,
-    /// The children of every node with few of them, each node's side by side.
-    pub(super) children: Vec<Child>,
+    /// The trie: entry 0 holds the root, the node of the empty path, and every other node is
+    /// kept by its parent in a run of entries (its children, side by side). The root's run
+    /// comes right after the root, so that a walk's first reads share a cache line.
+    pub(super) children: Arc<[Child]>,
     /// The bytes after the first eight of the long segments in `children`.
     pub(super) tails: Vec<u8>,
     /// Hashes the segments of wide nodes ([`Kids::Hashed`]).
@@ -284,20 +294,38 @@ pub(crate) struct VirtualHost {
     pub(super) warnings: Vec<Warning>,
 }
 
+/// A virtual host as the host map keeps it: with its trie at hand, so that a look-up goes from
+/// the map's slot straight to the trie, and reads the virtual host itself (its rules, its
+/// backends) meanwhile rather than first.
+#[derive(Debug, Clone)]
+pub(crate) struct HostRoutes {
+    /// The virtual host's `children`.
+    pub(super) trie: Arc<[Child]>,
+    pub(super) vhost: Arc<VirtualHost>,
+}
+
+impl HostRoutes {
+    pub(super) fn new(vhost: Arc<VirtualHost>) -> HostRoutes {
+        HostRoutes {
+            trie: vhost.children.clone(),
+            vhost,
+        }
+    }
+}
+
 impl VirtualHost {
+    /// The rule matching `path` in `trie`, which is `self.children` (perhaps read through
+    /// another pointer).
     #[inline]
-    pub(super) fn match_path(&self, path: &str) -> Option<Id> {
+    pub(super) fn match_path(&self, trie: &[Child], path: &str) -> Option<Id> {
         if !path.starts_with('/') {
             return None;
         }
         let (segments, trailing) = segments(path);
-        let mut node = &self.root;
+        let mut node = &trie.first()?.node;
         let mut best = node.prefix.get();
         for segment in segments {
-            match node
-                .children
-                .get(segment, &self.children, &self.tails, &self.hasher)
-            {
+            match node.children.get(segment, trie, &self.tails, &self.hasher) {
                 Some(child) => {
                     node = child;
                     best = node.prefix.get().or(best);
@@ -315,13 +343,20 @@ impl VirtualHost {
 
     /// The path's route for `request`: the first candidate that takes it at the longest
     /// matching path, else at the next shorter one.
+    ///
+    /// `trie` is `self.children`, perhaps read through another pointer.
     #[inline]
-    pub(super) fn select(&self, path: &str, request: Option<&RequestParts<'_>>) -> Option<Id> {
+    pub(super) fn select(
+        &self,
+        trie: &[Child],
+        path: &str,
+        request: Option<&RequestParts<'_>>,
+    ) -> Option<Id> {
         #[cfg(feature = "regex")]
         if let Some(regex) = &self.regex {
             return self.select_regex(regex, path, request);
         }
-        let id = self.match_path(path)?;
+        let id = self.match_path(trie, path)?;
         // A plain rule takes every request: the candidates are looked at only when the rule
         // has extras, which plain Ingresses never do.
         match self.rules.get(id as usize) {

@@ -53,8 +53,9 @@ impl<T: Clone> Sharded<T> {
             .max(1)
             .next_power_of_two()
             .min(1 << 16);
-        // Room for twice the expected share: most probes stop at the first or second slot.
-        let slots = (2 * capacity / shards).next_power_of_two().max(MIN_SLOTS);
+        // Room for a third more than the expected share: most probes stop at the first or
+        // second slot.
+        let slots = (4 * capacity / (3 * shards)).next_power_of_two().max(MIN_SLOTS);
         // Shared until written to.
         let empty: Shard<T> = (0..slots).map(|_| None).collect();
         Sharded {

@@ -55,7 +55,9 @@ impl<T: Clone> Sharded<T> {
             .min(1 << 16);
         // Room for a third more than the expected share: most probes stop at the first or
         // second slot.
-        let slots = (4 * capacity / (3 * shards)).next_power_of_two().max(MIN_SLOTS);
+        let slots = (4 * capacity / (3 * shards))
+            .next_power_of_two()
+            .max(MIN_SLOTS);
         // Shared until written to.
         let empty: Shard<T> = (0..slots).map(|_| None).collect();
         Sharded {

@@ -24,15 +24,71 @@ const REQUEST_HOSTS: &[&str] = &["b.a.com", "a.com", "x.b.a.com", "c.a.com", "b.
 const SEGMENTS: &[&str] = &["a", "b", "ab"];
 const NAMES: &[&str] = &["a", "b", "c", "d", "e", "f"];
 
+/// Many segments, for nodes with more children than the table compares one by one: short
+/// ones, and long ones alike in length, in their first eight bytes, or both.
+const WIDE_SEGMENTS: &[&str] = &[
+    "a",
+    "b",
+    "ab",
+    "s0",
+    "s1",
+    "s2",
+    "s3",
+    "s4",
+    "s5",
+    "s6",
+    "s7",
+    "s8",
+    "s9",
+    "s10",
+    "s11",
+    "s12",
+    "s13",
+    "s14",
+    "s15",
+    "s16",
+    "s17",
+    "s18",
+    "s19",
+    "s20",
+    "s21",
+    "s22",
+    "s23",
+    "abcdefgh",
+    "abcdefghi",
+    "abcdefghj",
+    "abcdefgha",
+    "abcdefghij",
+    "abcdefgi",
+    "bbcdefgh",
+    "segment-one",
+    "segment-two",
+    "segment-ten",
+];
+
 fn request_path() -> impl Strategy<Value = String> {
+    request_path_from(SEGMENTS, 3)
+}
+
+fn request_path_from(
+    segments: &'static [&'static str],
+    depth: usize,
+) -> impl Strategy<Value = String> {
     (
-        prop::collection::vec(select(SEGMENTS), 0..=3),
+        prop::collection::vec(select(segments), 0..=depth),
         any::<bool>(),
     )
         .prop_map(|(segments, slash)| path_string(&segments, slash))
 }
 
 fn gen_path() -> impl Strategy<Value = GenPath> {
+    gen_path_from(SEGMENTS, 3)
+}
+
+fn gen_path_from(
+    segments: &'static [&'static str],
+    depth: usize,
+) -> impl Strategy<Value = GenPath> {
     let path_type = select(
         &[
             PathType::Exact,
@@ -40,7 +96,7 @@ fn gen_path() -> impl Strategy<Value = GenPath> {
             PathType::ImplementationSpecific,
         ][..],
     );
-    (path_type, request_path(), 0..4u8).prop_map(|(path_type, path, empty)| {
+    (path_type, request_path_from(segments, depth), 0..4u8).prop_map(|(path_type, path, empty)| {
         // An empty path is valid only for ImplementationSpecific.
         let path = if path_type == PathType::ImplementationSpecific && empty == 0 {
             String::new()
@@ -52,7 +108,10 @@ fn gen_path() -> impl Strategy<Value = GenPath> {
 }
 
 fn gen_rule() -> impl Strategy<Value = GenRule> {
-    let paths = prop::collection::vec(gen_path(), 1..=4);
+    gen_rule_from(prop::collection::vec(gen_path(), 1..=4))
+}
+
+fn gen_rule_from(paths: impl Strategy<Value = Vec<GenPath>>) -> impl Strategy<Value = GenRule> {
     (prop::option::of(select(RULE_HOSTS)), paths, 0..5u8).prop_map(|(host, paths, no_http)| {
         // Only rules with a host go without `http`; a host-less rule without paths means nothing.
         let paths = if host.is_some() && no_http == 0 {
@@ -65,10 +124,25 @@ fn gen_rule() -> impl Strategy<Value = GenRule> {
 }
 
 fn gen_ingresses() -> impl Strategy<Value = Vec<GenIngress>> {
+    gen_ingresses_from(gen_rule())
+}
+
+/// Ingresses with many paths of one or two segments from [`WIDE_SEGMENTS`]: a host's paths
+/// have tens of first segments, and some of them tens of second ones.
+fn gen_wide_ingresses() -> impl Strategy<Value = Vec<GenIngress>> {
+    gen_ingresses_from(gen_rule_from(prop::collection::vec(
+        gen_path_from(WIDE_SEGMENTS, 2),
+        1..=16,
+    )))
+}
+
+fn gen_ingresses_from(
+    rule: impl Strategy<Value = GenRule>,
+) -> impl Strategy<Value = Vec<GenIngress>> {
     let one = (
         select(&["n1", "n2"][..]),
         prop::option::of(1..=3i64),
-        prop::collection::vec(gen_rule(), 0..=3),
+        prop::collection::vec(rule, 0..=3),
         any::<bool>(),
     );
     (
@@ -100,6 +174,16 @@ fn requests() -> impl Strategy<Value = Vec<(Option<&'static str>, String)>> {
     )
 }
 
+fn wide_requests() -> impl Strategy<Value = Vec<(Option<&'static str>, String)>> {
+    prop::collection::vec(
+        (
+            prop::option::of(select(REQUEST_HOSTS)),
+            request_path_from(WIDE_SEGMENTS, 3),
+        ),
+        1..=48,
+    )
+}
+
 proptest! {
     // Failures print the shrunk input; nothing is written next to the sources.
     #![proptest_config(ProptestConfig {
@@ -113,45 +197,87 @@ proptest! {
         ingresses in gen_ingresses(),
         requests in requests(),
     ) {
-        // Generated rule paths are canonical, so no rule is dropped for normalisation.
-        for g in &ingresses {
-            for gp in g.rules.iter().flat_map(|r| r.paths.iter().flatten()) {
-                if !gp.path.is_empty() {
-                    let canonical = canonical_path(&gp.path, &CanonicalOptions::default());
-                    prop_assert!(canonical.is_ok_and(|c| !c.is_modified()), "{:?} is not canonical", gp.path);
-                }
-            }
-        }
-        let model = to_model(&ingresses);
-        for implementation_specific in [ImplementationSpecific::Prefix, ImplementationSpecific::Exact] {
-            for controller_default in [false, true] {
-                let options = TableOptions {
-                    default_backend: controller_default.then(controller_backend),
-                    implementation_specific,
-                    ..TableOptions::default()
-                };
-                let table = RouteTable::build(&model, options);
-                let diagnostics = table.diagnostics();
-                // The generator only makes valid rules; a quarantine would make the comparison
-                // meaningless. (Warnings are allowed: the table may report shadowed rules.)
-                prop_assert!(diagnostics.quarantined.is_empty(), "quarantined: {:?}", diagnostics.quarantined);
-                let reference = Reference { ingresses: &ingresses, implementation_specific, controller_default };
-                for (host, path) in &requests {
-                    let got = table.route(*host, path).map(from_table);
-                    let want = reference.route(*host, path);
-                    prop_assert_eq!(
-                        got,
-                        want,
-                        "request {:?} {:?}, ImplementationSpecific as {:?}, controller default {}",
-                        host,
-                        path,
-                        implementation_specific,
-                        controller_default
-                    );
-                }
+        agrees_with_reference(&ingresses, &requests)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// The same on hosts with tens of paths per node, which the table looks up by hash.
+    #[test]
+    fn wide_nodes_agree_with_reference_matcher(
+        ingresses in gen_wide_ingresses(),
+        requests in wide_requests(),
+    ) {
+        agrees_with_reference(&ingresses, &requests)?;
+    }
+}
+
+/// The table built from `ingresses`, with each `ImplementationSpecific` mode and with and
+/// without a controller default, routes `requests` as the reference does.
+fn agrees_with_reference(
+    ingresses: &[GenIngress],
+    requests: &[(Option<&'static str>, String)],
+) -> Result<(), TestCaseError> {
+    // Generated rule paths are canonical, so no rule is dropped for normalisation.
+    for g in ingresses {
+        for gp in g.rules.iter().flat_map(|r| r.paths.iter().flatten()) {
+            if !gp.path.is_empty() {
+                let canonical = canonical_path(&gp.path, &CanonicalOptions::default());
+                prop_assert!(
+                    canonical.is_ok_and(|c| !c.is_modified()),
+                    "{:?} is not canonical",
+                    gp.path
+                );
             }
         }
     }
+    let model = to_model(ingresses);
+    for implementation_specific in [
+        ImplementationSpecific::Prefix,
+        ImplementationSpecific::Exact,
+    ] {
+        for controller_default in [false, true] {
+            let options = TableOptions {
+                default_backend: controller_default.then(controller_backend),
+                implementation_specific,
+                ..TableOptions::default()
+            };
+            let table = RouteTable::build(&model, options);
+            let diagnostics = table.diagnostics();
+            // The generator only makes valid rules; a quarantine would make the comparison
+            // meaningless. (Warnings are allowed: the table may report shadowed rules.)
+            prop_assert!(
+                diagnostics.quarantined.is_empty(),
+                "quarantined: {:?}",
+                diagnostics.quarantined
+            );
+            let reference = Reference {
+                ingresses,
+                implementation_specific,
+                controller_default,
+            };
+            for (host, path) in requests {
+                let got = table.route(*host, path).map(from_table);
+                let want = reference.route(*host, path);
+                prop_assert_eq!(
+                    got,
+                    want,
+                    "request {:?} {:?}, ImplementationSpecific as {:?}, controller default {}",
+                    host,
+                    path,
+                    implementation_specific,
+                    controller_default
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The reference's own path matching, pinned to the routing contract §4 examples so it cannot

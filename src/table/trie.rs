@@ -186,8 +186,8 @@ impl Child {
         }
     }
 
-    /// The length of an unused entry of a hashed run, which no segment has (segments fit in
-    /// a path, whose length is capped far below).
+    /// The length of an unused entry of a hashed run (and of the root's entry), which no
+    /// segment has: one that long would not fit in a table's input.
     pub(super) const VACANT: u32 = u32::MAX;
 
     /// The entry holding the root node, first in a virtual host's trie; no run includes it.

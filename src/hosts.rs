@@ -111,30 +111,29 @@ impl<T: Clone> Sharded<T> {
             Arc::make_mut(&mut self.shards[index])[i] = Some(Slot { hash, value });
             return;
         }
-        let count = self.counts[index] as usize + 1;
-        if 4 * count > 3 * self.shards[index].len() {
-            let wider = 2 * self.shards[index].len();
-            self.shards[index] = Self::resized(&self.shards[index], wider);
-        }
-        Self::put_new(Arc::make_mut(&mut self.shards[index]), Slot { hash, value });
-        self.counts[index] += 1;
+        self.push(index, Slot { hash, value });
         self.len += 1;
         // Grown well past its shards (a table built small, then updated many times): spread
         // out again, so that a change keeps copying a small shard.
         if self.len > 4 * SHARD_SIZE * self.shards.len() && self.shards.len() < 1 << 16 {
             let mut wider = Sharded::new(self.hasher.clone(), self.len);
             for slot in self.shards.iter().flat_map(|shard| shard.iter().flatten()) {
-                let index = wider.shard(slot.hash);
-                if 4 * (wider.counts[index] as usize + 1) > 3 * wider.shards[index].len() {
-                    let more = 2 * wider.shards[index].len();
-                    wider.shards[index] = Self::resized(&wider.shards[index], more);
-                }
-                Self::put_new(Arc::make_mut(&mut wider.shards[index]), slot.clone());
-                wider.counts[index] += 1;
+                wider.push(wider.shard(slot.hash), slot.clone());
             }
             wider.len = self.len;
             *self = wider;
         }
+    }
+
+    /// Adds a value that is not there yet to shard `index`, which doubles first if it would be
+    /// more than three quarters full.
+    fn push(&mut self, index: usize, slot: Slot<T>) {
+        if 4 * (self.counts[index] as usize + 1) > 3 * self.shards[index].len() {
+            let wider = 2 * self.shards[index].len();
+            self.shards[index] = Self::resized(&self.shards[index], wider);
+        }
+        Self::put_new(Arc::make_mut(&mut self.shards[index]), slot);
+        self.counts[index] += 1;
     }
 
     /// Puts a value that is not there yet in the first empty slot from its hash on.
@@ -379,6 +378,12 @@ mod tests {
     }
 
     proptest::proptest! {
+        // Failures print the shrunk input; nothing is written next to the sources.
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
         /// Inserts, replacements and removals against a `HashMap`, with hashes drawn from a
         /// few values so that probes run long, wrap around the end of a shard, and removals
         /// shift values back over many slots. Every version stays as it was when cloned.

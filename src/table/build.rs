@@ -1146,7 +1146,7 @@ impl HostBuilder<'_> {
 /// The trie's entries with the root first and its run right after it: `list` holds every
 /// node's run, the root's last (from `root`'s `start` on); the runs before it move behind it,
 /// and every run's start moves with it.
-fn root_first(mut root: Node, list: Vec<Child>) -> Vec<Child> {
+fn root_first(mut root: Node, mut list: Vec<Child>) -> Vec<Child> {
     let root_run = match root.children {
         Kids::Few { start, .. } | Kids::Hashed { start, .. } => start as usize,
     }
@@ -1166,14 +1166,10 @@ fn root_first(mut root: Node, list: Vec<Child>) -> Vec<Child> {
         Kids::Few { start, .. } | Kids::Hashed { start, .. } => *start = moved(*start),
     };
     remap(&mut root);
-    let mut entries = Vec::with_capacity(list.len() + 1);
-    entries.push(Child::root(root));
-    let mut list = list;
-    let before = list.drain(..root_run).collect::<Vec<_>>();
-    entries.extend(list);
-    entries.extend(before);
-    for entry in entries.iter_mut().skip(1) {
+    list.rotate_left(root_run);
+    for entry in &mut list {
         remap(&mut entry.node);
     }
-    entries
+    list.insert(0, Child::root(root));
+    list
 }

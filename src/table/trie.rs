@@ -200,14 +200,9 @@ impl Child {
         }
     }
 
-    /// An unused entry of a hashed run.
+    /// An unused entry of a hashed run: an entry without a segment, as the root's.
     pub(super) fn vacant() -> Child {
-        Child {
-            head: 0,
-            len: Child::VACANT,
-            tail: 0,
-            node: Node::default(),
-        }
+        Child::root(Node::default())
     }
 
     /// Whether this is the entry of the segment `bytes`, whose first eight bytes are `head`
